@@ -1,0 +1,819 @@
+"""The tf.data reader every app trains from.
+
+`load_dataset` turns a dataset written in the record schema of
+`tfrecords/schema.py` into batches of dicts:
+
+    image    float32 [B, H, W, C] in [-1, 1], static shape
+    label    int32 [B]     only when the dataset has class labels
+    domain   int32 [B]     only when the dataset has domains
+    caption  tf.string [B] only when the dataset has captions (one of an
+                           example's captions, chosen at random per example)
+
+Accepted inputs: a dataset folder (holding `manifest.json`), the path of a
+manifest, a glob of shard files (no manifest: image size, channels and which
+features exist are read from the first record of every file; no checksums,
+no counts), `tfds:name[:config]` (TensorFlow Datasets, when installed), or
+None for the offline default dataset (`common.default_data`, digits).
+
+Pipeline, in order (all stages parallel and autotuned):
+1. the list of shard files of the split, split across input pipelines at the
+   file level (`input_context` or `num_shards`/`shard_index`), each verified
+   against the manifest's sha256 before anything is read;
+2. files shuffled, then read interleaved; each file's records are counted in
+   bytes and the file must be consumed to its last byte, so a corrupt or
+   truncated shard met while training stops the run with an error naming the
+   file (the check adds one `scan` per file, no Python on the hot path);
+3. parse, decode (PNG/JPEG) to uint8, channel reduction (RGB(A) to gray, RGBA
+   to RGB drops alpha), aspect-preserving resize (bilinear, antialiased) and
+   centre crop to `image_size` (or to `random_crop_from` when jittering),
+   rounded back to uint8; `cache` keeps the result of this step;
+4. shuffle, repeat, random crop to `image_size` and random horizontal flip on
+   uint8, with stateless random ops keyed by (seed, element index);
+5. batch (uint8, drop_remainder), then one cast to float32 and scale to
+   [-1, 1] per batch (gray to RGB also here), prefetch.
+
+With `seed` set, order and augmentation are the same on every run
+(`options.deterministic = True`); without it the pipeline may yield elements
+out of order for speed (`options.deterministic = False`).
+
+Deviations from the common reference loaders (CycleGAN's, DCGAN's): resizing
+never distorts the aspect ratio (resize to cover, then centre crop), and
+resized images are rounded to uint8 before augmentation, an error of at most
+half a grey level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import os
+import secrets
+from typing import Sequence
+
+import tensorflow as tf
+from absl import logging
+
+from tfrecords import schema
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+# TFRecord framing: uint64 length, uint32 length CRC, data, uint32 data CRC.
+_RECORD_OVERHEAD_BYTES = 16
+_READ_BUFFER_BYTES = 4 << 20
+_MAX_CYCLE_LENGTH = 16
+_OUTPUT_CHANNELS = (1, 3)
+
+
+class DataError(ValueError):
+    """A dataset cannot be read as asked; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset holds, read from its manifest or, without one, its records.
+
+    `files` lists the shard files of every split; `image_shape` is (H, W, C)
+    when every stored image has the same size, else None; `num_examples` maps
+    split to count (None for a shard glob, which has no manifest to count from).
+    """
+
+    manifest: dict | None
+    files: list
+    image_shape: tuple | None
+    num_examples: dict
+    labels: list | None
+    domains: list | None
+    has_labels: bool = False
+    has_domains: bool = False
+    has_captions: bool = False
+
+
+@dataclasses.dataclass
+class _Source:
+    """A resolved TFRecord dataset: its shard files per split and image facts."""
+
+    description: str
+    manifest: dict | None
+    split_files: dict  # split -> [path]
+    split_counts: dict  # split -> {path: count} (manifest only)
+    checksums: dict  # path -> sha256 hex (manifest only)
+    channels: int
+    height: int | None
+    width: int | None
+    min_size: tuple | None  # (min_height, min_width)
+    labels: list | None
+    domains: list | None
+    has_labels: bool
+    has_domains: bool
+    has_captions: bool
+    all_splits: bool = False  # a glob whose files carry no split names
+
+
+# ---------------------------------------------------------------- resolving
+
+
+def _as_size(value, name: str) -> tuple | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = (value, value)
+    try:
+        height, width = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be an int or a (height, width) pair, got {value!r}.") from None
+    if height <= 0 or width <= 0:
+        raise DataError(f"{name} must be positive, got {value!r}.")
+    return height, width
+
+
+def _read_manifest(path: str) -> dict:
+    try:
+        return schema.read_manifest(path)
+    except schema.ManifestError as error:
+        raise DataError(str(error)) from error
+
+
+def _source_from_manifest(manifest_path: str) -> _Source:
+    manifest = _read_manifest(manifest_path)
+    folder = os.path.dirname(os.path.abspath(manifest_path))
+    image = manifest.get("image", {})
+    split_files, split_counts, checksums = {}, {}, {}
+    for split, entry in manifest.get("splits", {}).items():
+        paths = []
+        split_counts[split] = {}
+        for shard in entry.get("shards", []):
+            path = os.path.join(folder, shard["file"])
+            paths.append(path)
+            split_counts[split][path] = int(shard.get("count", 0))
+            if shard.get("sha256"):
+                checksums[path] = shard["sha256"]
+        split_files[split] = paths
+    height, width = image.get("height"), image.get("width")
+    min_size = None
+    if image.get("min_height") and image.get("min_width"):
+        min_size = (int(image["min_height"]), int(image["min_width"]))
+    elif height and width:
+        min_size = (int(height), int(width))
+    labels, domains = manifest.get("labels"), manifest.get("domains")
+    return _Source(
+        description=manifest_path,
+        manifest=manifest,
+        split_files=split_files,
+        split_counts=split_counts,
+        checksums=checksums,
+        channels=int(image.get("channels", 3)),
+        height=int(height) if height else None,
+        width=int(width) if width else None,
+        min_size=min_size,
+        labels=labels,
+        domains=domains,
+        has_labels=labels is not None,
+        has_domains=domains is not None,
+        has_captions=bool(manifest.get("has_captions", False)),
+    )
+
+
+def _first_example(path: str) -> tf.train.Example:
+    try:
+        for record in tf.data.TFRecordDataset(path).take(1):
+            return tf.train.Example.FromString(record.numpy())
+    except (tf.errors.OpError, ValueError) as error:
+        raise DataError(f"{path} cannot be read as a TFRecord file of examples ({error}).") from error
+    raise DataError(f"{path} holds no records; rebuild the dataset or leave the file out of the glob.")
+
+
+def _source_from_glob(pattern: str) -> _Source:
+    files = sorted(tf.io.gfile.glob(pattern))
+    files = [f for f in files if not f.endswith(".json")]
+    if not files:
+        raise DataError(
+            f"No files match {pattern!r}. Pass a dataset folder, its manifest.json, or a glob of "
+            "its .tfrecord shards; build one with `python -m tfrecords.build --source=... --output=...`."
+        )
+    parsed = [schema.parse_shard_filename(f) for f in files]
+    all_splits = any(p is None for p in parsed)
+    split_files: dict = {}
+    if all_splits:
+        split_files[None] = files
+    else:
+        for path, parts in zip(files, parsed):
+            split_files.setdefault(parts["split"], []).append(path)
+    facts = []
+    for path in files:
+        feature = _first_example(path).features.feature
+        facts.append(
+            dict(
+                channels=int(feature[schema.IMAGE_CHANNELS].int64_list.value[0]),
+                size=(
+                    int(feature[schema.IMAGE_HEIGHT].int64_list.value[0]),
+                    int(feature[schema.IMAGE_WIDTH].int64_list.value[0]),
+                ),
+                label=schema.LABEL in feature,
+                domain=schema.DOMAIN in feature,
+                caption=schema.CAPTION in feature,
+            )
+        )
+    sizes = {f["size"] for f in facts}
+    uniform = len(sizes) == 1
+    height, width = next(iter(sizes)) if uniform else (None, None)
+    return _Source(
+        description=pattern,
+        manifest=None,
+        split_files=split_files,
+        split_counts={},
+        checksums={},
+        channels=max(f["channels"] for f in facts),
+        height=height,
+        width=width,
+        min_size=(min(s[0] for s in sizes), min(s[1] for s in sizes)),
+        labels=None,
+        domains=None,
+        has_labels=any(f["label"] for f in facts),
+        has_domains=any(f["domain"] for f in facts),
+        has_captions=any(f["caption"] for f in facts),
+        all_splits=all_splits,
+    )
+
+
+def _resolve(data: str | None) -> _Source:
+    if data is None:
+        from common import default_data
+
+        data = default_data.default_dataset("digits")
+    data = os.fspath(data)
+    if os.path.isdir(data):
+        if os.path.exists(os.path.join(data, schema.MANIFEST_NAME)):
+            return _source_from_manifest(os.path.join(data, schema.MANIFEST_NAME))
+        if tf.io.gfile.glob(os.path.join(data, "*" + schema.SHARD_SUFFIX)):
+            logging.info("%s has no manifest; reading its shards without checksums.", data)
+            return _source_from_glob(os.path.join(data, "*" + schema.SHARD_SUFFIX))
+        raise DataError(
+            f"{data} holds neither {schema.MANIFEST_NAME} nor {schema.SHARD_SUFFIX} shards. Build the "
+            "dataset there with `python -m tfrecords.build --source=<images> --output="
+            f"{data}`, or pass the folder that holds the built dataset."
+        )
+    if os.path.isfile(data) and data.endswith(".json"):
+        return _source_from_manifest(data)
+    if os.path.basename(data) == schema.MANIFEST_NAME:
+        _read_manifest(data)  # Raises the missing-manifest error.
+    return _source_from_glob(data)
+
+
+def _select_files(source: _Source, split: str) -> list:
+    if source.all_splits:
+        return list(source.split_files[None])
+    if split not in source.split_files:
+        available = ", ".join(sorted(source.split_files)) or "none"
+        raise DataError(
+            f"Dataset {source.description} has no split {split!r}; available splits: {available}. "
+            "Pass one of those as split, or rebuild with --test_fraction to carve a test split."
+        )
+    files = source.split_files[split]
+    if not files:
+        raise DataError(f"Split {split!r} of {source.description} has no shard files; rebuild the dataset.")
+    return list(files)
+
+
+def _shard_files(files: list, num_shards: int, shard_index: int, input_context) -> list:
+    if input_context is not None:
+        num_shards = input_context.num_input_pipelines
+        shard_index = input_context.input_pipeline_id
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise DataError(f"shard_index must be in 0..num_shards-1, got shard {shard_index} of {num_shards}.")
+    if num_shards == 1:
+        return files
+    if len(files) < num_shards:
+        raise DataError(
+            f"The split has {len(files)} shard file(s) but {num_shards} input pipelines read it; each "
+            "pipeline needs at least one file. Rebuild the dataset with a smaller --shard_size_mb so it "
+            f"has at least {num_shards} shards."
+        )
+    return files[shard_index::num_shards]
+
+
+def _sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify_checksums(files: list, checksums: dict) -> None:
+    for path in files:
+        expected = checksums.get(path)
+        if expected is None:
+            continue
+        actual = _sha256(path)
+        if actual != expected:
+            raise DataError(
+                f"Shard {path} fails its sha256 checksum (manifest {expected[:12]}..., file "
+                f"{actual[:12]}...): the file was changed or damaged after it was built. Copy it again "
+                "or rebuild the dataset; verify_checksums=False skips this check."
+            )
+
+
+def _check_files_exist(files: list) -> list:
+    sizes = []
+    for path in files:
+        if not tf.io.gfile.exists(path):
+            raise DataError(f"Shard {path} is listed in the manifest but missing. Copy it again or rebuild the dataset.")
+        sizes.append(tf.io.gfile.stat(path).length)
+    return sizes
+
+
+def _domain_index(source: _Source, domain) -> int | None:
+    if domain is None:
+        return None
+    if not source.has_domains:
+        raise DataError(f"Dataset {source.description} has no domains; leave domain unset, or build it with --domains.")
+    names = list(source.domains or [])
+    if isinstance(domain, str):
+        if domain in names:
+            return names.index(domain)
+        lowered = [n.lower() for n in names]
+        if domain.lower() in lowered:
+            return lowered.index(domain.lower())
+        if domain.lower() in ("a", "b"):
+            return "ab".index(domain.lower())
+        raise DataError(f"Unknown domain {domain!r}; the dataset's domains are {names}.")
+    index = int(domain)
+    if index < 0 or (names and index >= len(names)):
+        raise DataError(f"Domain index {index} is out of range; the dataset's domains are {names}.")
+    return index
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _records_of_file(filename, file_size):
+    """The records of one file, failing with the file's name unless read to its last byte.
+
+    `ignore_errors` ends the file at a corrupt or truncated record instead of
+    raising an error that names no file; the running byte count then falls
+    short of the file size, and the assertion at the end names the file.
+    """
+    records = tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES).ignore_errors()
+    tagged = records.map(lambda record: (record, False))
+    end = tf.data.Dataset.from_tensors((tf.constant(b""), True))
+
+    def count_bytes(consumed, element):
+        record, is_end = element
+        length = tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD_BYTES
+        consumed = tf.where(is_end, consumed, consumed + length)
+        complete = tf.logical_or(tf.logical_not(is_end), tf.equal(consumed, file_size))
+        check = tf.debugging.Assert(
+            complete,
+            [
+                "Corrupt or truncated TFRecord file",
+                filename,
+                "readable bytes:",
+                consumed,
+                "file bytes:",
+                file_size,
+                "Copy the file again or rebuild the dataset.",
+            ],
+        )
+        with tf.control_dependencies([check]):
+            record = tf.identity(record)
+        return consumed, (record, is_end)
+
+    checked = tagged.concatenate(end).scan(tf.constant(0, tf.int64), count_bytes)
+    return checked.filter(lambda record, is_end: tf.logical_not(is_end)).map(lambda record, is_end: record)
+
+
+def _read_records(files: list, sizes: list, shuffle: bool, seed: int | None, deterministic: bool):
+    filenames = tf.data.Dataset.from_tensor_slices((tf.constant(files), tf.constant(sizes, tf.int64)))
+    if shuffle and len(files) > 1:
+        filenames = filenames.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    return filenames.interleave(
+        _records_of_file,
+        cycle_length=min(len(files), _MAX_CYCLE_LENGTH),
+        block_length=1,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Static decisions for the per-element functions."""
+
+    stored_channels: int
+    stored_size: tuple | None  # uniform stored (H, W), or None when sizes vary
+    check_size: bool  # sizes only assumed uniform (shard glob): check each record
+    reduce_to: int | None  # channels after decode-time reduction
+    expand_to_rgb: bool
+    base_size: tuple | None  # size after deterministic resize+crop (None = keep)
+    crop_size: tuple | None  # random crop to this (jitter)
+    random_flip: bool
+    has_labels: bool
+    has_domains: bool
+    has_captions: bool
+
+
+def _parse_spec(plan: _Plan) -> dict:
+    spec = schema.feature_spec()
+    keys = [schema.IMAGE_ENCODED, schema.IMAGE_HEIGHT, schema.IMAGE_WIDTH, schema.SOURCE_ID]
+    if plan.has_labels:
+        keys.append(schema.LABEL)
+    if plan.has_domains:
+        keys.append(schema.DOMAIN)
+    if plan.has_captions:
+        keys.append(schema.CAPTION)
+    return {k: spec[k] for k in keys}
+
+
+def _resize_cover_and_crop(image, target: tuple, static_size: tuple | None):
+    """Resizes (aspect kept) so the image covers `target`, then centre-crops; uint8 in and out."""
+    target_h, target_w = target
+    if static_size is not None:
+        height, width = static_size
+        if (height, width) == (target_h, target_w):
+            return image
+        scale = max(target_h / height, target_w / width)
+        new_h = max(target_h, round(height * scale))
+        new_w = max(target_w, round(width * scale))
+        top, left = (new_h - target_h) // 2, (new_w - target_w) // 2
+    else:
+        shape = tf.shape(image)
+        height = tf.cast(shape[0], tf.float32)
+        width = tf.cast(shape[1], tf.float32)
+        scale = tf.maximum(target_h / height, target_w / width)
+        new_h = tf.maximum(target_h, tf.cast(tf.round(height * scale), tf.int32))
+        new_w = tf.maximum(target_w, tf.cast(tf.round(width * scale), tf.int32))
+        top, left = (new_h - target_h) // 2, (new_w - target_w) // 2
+    resized = tf.image.resize(image, [new_h, new_w], method="bilinear", antialias=True)
+    cropped = resized[top : top + target_h, left : left + target_w]
+    cropped.set_shape([target_h, target_w, image.shape[-1]])
+    return tf.cast(tf.round(tf.clip_by_value(cropped, 0.0, 255.0)), tf.uint8)
+
+
+def _decode(plan: _Plan, record):
+    """A serialized example to dict(image=uint8 [H, W, C], ...), resized to the plan's base size."""
+    features = tf.io.parse_single_example(record, _parse_spec(plan))
+    image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=plan.stored_channels, expand_animations=False)
+    if plan.check_size:
+        expected = tf.constant(plan.stored_size, tf.int32)
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(image)[:2], expected)),
+            [
+                "Image",
+                features[schema.SOURCE_ID],
+                "has size",
+                tf.shape(image)[:2],
+                "unlike the first image of its file",
+                expected,
+                "; pass image_size to resize every image to one size.",
+            ],
+        )
+        with tf.control_dependencies([check]):
+            image = tf.identity(image)
+    if plan.stored_size is not None:
+        image = tf.ensure_shape(image, [*plan.stored_size, plan.stored_channels])
+    else:
+        image.set_shape([None, None, plan.stored_channels])
+    if plan.reduce_to is not None:
+        if plan.stored_channels == 4:
+            image = image[..., :3]
+        if plan.reduce_to == 1:
+            image = tf.image.rgb_to_grayscale(image)
+    if plan.base_size is not None:
+        image = _resize_cover_and_crop(image, plan.base_size, plan.stored_size)
+    element = {"image": image}
+    if plan.has_labels:
+        element["label"] = tf.cast(features[schema.LABEL], tf.int32)
+    if plan.has_domains:
+        element["domain"] = tf.cast(features[schema.DOMAIN], tf.int32)
+    if plan.has_captions:
+        element["caption"] = tf.sparse.to_dense(features[schema.CAPTION], default_value="")
+    return element
+
+
+def _augment(plan: _Plan, seed: int, index, element):
+    """Random crop, flip and caption choice, keyed by (seed, element index)."""
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+    element = dict(element)
+    image = element["image"]
+    if plan.crop_size is not None:
+        crop_key = tf.random.experimental.stateless_fold_in(key, 1)
+        channels = image.shape[-1]
+        image = tf.image.stateless_random_crop(image, [*plan.crop_size, channels], seed=crop_key)
+        image.set_shape([*plan.crop_size, channels])
+    if plan.random_flip:
+        flip_key = tf.random.experimental.stateless_fold_in(key, 2)
+        image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+    element["image"] = image
+    if plan.has_captions:
+        captions = element["caption"]
+        count = tf.shape(captions, out_type=tf.int32)[0]
+        caption_key = tf.random.experimental.stateless_fold_in(key, 3)
+        choice = tf.random.stateless_uniform([], caption_key, minval=0, maxval=tf.maximum(count, 1), dtype=tf.int32)
+        element["caption"] = tf.cond(count > 0, lambda: captions[tf.minimum(choice, count - 1)], lambda: tf.constant(""))
+    return element
+
+
+def _to_float(plan: _Plan, element):
+    """uint8 images (batched or not) to float32 in [-1, 1]; gray to RGB when asked."""
+    element = dict(element)
+    image = element["image"]
+    if plan.expand_to_rgb:
+        image = tf.concat([image, image, image], axis=-1)
+    element["image"] = tf.cast(image, tf.float32) * (1.0 / 127.5) - 1.0
+    return element
+
+
+def _finish(plan, elements, *, cache, shuffle, shuffle_buffer, repeat, batch_size, seed, deterministic, decode):
+    """Shared tail: (decode,) cache, shuffle, repeat, augment, batch, float, prefetch."""
+    if cache:
+        elements = elements.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
+        decode = None
+    if shuffle:
+        elements = elements.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        elements = elements.repeat()
+    augment_seed = seed if seed is not None else secrets.randbits(31)
+
+    def per_element(index, element):
+        if decode is not None:
+            element = decode(element)
+        return _augment(plan, augment_seed, index, element)
+
+    elements = elements.enumerate().map(per_element, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if batch_size is not None:
+        elements = elements.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    elements = elements.map(lambda e: _to_float(plan, e), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    elements = elements.prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return elements.with_options(options)
+
+
+def _make_plan(source_channels, stored_size, check_size, min_size, has_labels, has_domains, has_captions, *,
+               image_size, channels, random_flip, random_crop_from, description) -> _Plan:
+    image_size = _as_size(image_size, "image_size")
+    crop_from = _as_size(random_crop_from, "random_crop_from")
+    if channels is not None and channels not in _OUTPUT_CHANNELS:
+        raise DataError(
+            f"channels={channels} is not supported; pass 1 (grayscale), 3 (RGB), or None for the "
+            f"stored channels ({source_channels})."
+        )
+    if image_size is None:
+        if stored_size is None:
+            raise DataError(
+                f"Images in {description} have different sizes; pass image_size=(height, width) "
+                "(or --image_size) to resize them all to one size."
+            )
+        image_size = stored_size
+    if crop_from is not None and (crop_from[0] < image_size[0] or crop_from[1] < image_size[1]):
+        raise DataError(
+            f"random_crop_from={crop_from} is smaller than image_size={image_size}; it must be at least "
+            "as large (CycleGAN resizes to 286 and crops 256)."
+        )
+    if min_size is not None and (image_size[0] > min_size[0] or image_size[1] > min_size[1]):
+        logging.warning(
+            "image_size %s is larger than the smallest stored image %s of %s: those images are upscaled.",
+            image_size, min_size, description,
+        )
+    target_channels = channels if channels is not None else source_channels
+    reduce_to = None
+    if source_channels == 4 and target_channels in (1, 3):
+        reduce_to = target_channels
+    elif source_channels == 3 and target_channels == 1:
+        reduce_to = 1
+    base_size = crop_from if crop_from is not None else image_size
+    return _Plan(
+        stored_channels=source_channels,
+        stored_size=stored_size,
+        check_size=check_size,
+        reduce_to=reduce_to,
+        expand_to_rgb=source_channels == 1 and target_channels == 3,
+        base_size=None if (stored_size == base_size) else base_size,
+        crop_size=image_size if crop_from is not None and crop_from != image_size else None,
+        random_flip=random_flip,
+        has_labels=has_labels,
+        has_domains=has_domains,
+        has_captions=has_captions,
+    )
+
+
+def load_dataset(
+    data: str | None,
+    *,
+    split: str = "train",
+    image_size: int | Sequence[int] | None = None,
+    channels: int | None = None,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    shuffle_buffer: int = 10_000,
+    repeat: bool = True,
+    random_flip: bool = False,
+    random_crop_from: int | Sequence[int] | None = None,
+    cache: bool = False,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    domain: int | str | None = None,
+    verify_checksums: bool = True,
+) -> tf.data.Dataset:
+    """A tf.data pipeline of dict batches from a dataset in the suite's record schema.
+
+    Args:
+      data: dataset folder, manifest.json path, shard glob, `tfds:name[:config]`,
+        or None for the offline default dataset (digits).
+      split: split to read ("train", "test", ...).
+      image_size: (H, W) or int to resize (aspect kept) and centre-crop to;
+        None keeps the stored size, which must then be uniform.
+      channels: 1 or 3 to convert to; None keeps the stored channels.
+      batch_size: examples per batch (the batch of this input pipeline: under
+        `distribute_datasets_from_function` pass
+        `input_context.get_per_replica_batch_size(global_batch)`); None = unbatched.
+      shuffle, shuffle_buffer: shuffle files and examples.
+      repeat: repeat forever.
+      random_flip: random horizontal flip.
+      random_crop_from: resize to this size, then random-crop `image_size`
+        (CycleGAN's 286 -> 256 jitter).
+      cache: keep decoded (and resized) uint8 images in memory after the first
+        pass; augmentation still differs every epoch.
+      seed: set for a deterministic order and augmentation.
+      input_context, num_shards, shard_index: read a disjoint subset of the
+        shard files (file-level sharding for distributed input).
+      domain: keep only this domain (index or name; "a"/"b" for 0/1).
+      verify_checksums: check every shard read against the manifest's sha256
+        before the pipeline is built.
+
+    Returns:
+      A `tf.data.Dataset` of dicts: image float32 [B, H, W, C] in [-1, 1],
+      and label / domain int32 [B], caption tf.string [B] where the dataset has them.
+
+    Raises:
+      DataError: the dataset cannot be read as asked; raised before any training.
+    """
+    if batch_size is not None and batch_size < 1:
+        raise DataError(f"batch_size must be a positive int or None, got {batch_size}.")
+    if shuffle_buffer < 1:
+        raise DataError(f"shuffle_buffer must be positive, got {shuffle_buffer}.")
+    deterministic = seed is not None
+    if isinstance(data, str) and data.startswith("tfds:"):
+        return _load_tfds(
+            data, split=split, image_size=image_size, channels=channels, batch_size=batch_size, shuffle=shuffle,
+            shuffle_buffer=shuffle_buffer, repeat=repeat, random_flip=random_flip,
+            random_crop_from=random_crop_from, cache=cache, seed=seed, input_context=input_context,
+            num_shards=num_shards, shard_index=shard_index,
+        )
+    source = _resolve(data)
+    files = _select_files(source, split)
+    files = _shard_files(files, num_shards, shard_index, input_context)
+    domain_index = _domain_index(source, domain)
+    stored_size = (source.height, source.width) if source.height and source.width else None
+    # Without a manifest, sizes are known only for the first record of each file: with a
+    # target size every image is resized on its own; without one, each is checked.
+    check_size = source.manifest is None and stored_size is not None
+    if check_size and (image_size is not None or random_crop_from is not None):
+        stored_size, check_size = None, False
+    plan = _make_plan(
+        source.channels, stored_size, check_size, source.min_size,
+        source.has_labels, source.has_domains, source.has_captions,
+        image_size=image_size, channels=channels, random_flip=random_flip, random_crop_from=random_crop_from,
+        description=source.description,
+    )
+    sizes = _check_files_exist(files)
+    counts = source.split_counts.get(split, {})
+    if counts:
+        available = sum(counts.get(f, 0) for f in files)
+        if available == 0:
+            raise DataError(f"Split {split!r} of {source.description} holds no examples; rebuild the dataset.")
+        if not repeat and batch_size is not None and domain_index is None and available < batch_size:
+            raise DataError(
+                f"This input pipeline reads {available} examples of split {split!r}, fewer than "
+                f"batch_size={batch_size}, so with repeat=False it would yield no batch. Lower "
+                "batch_size or pass repeat=True."
+            )
+        shuffle_buffer = min(shuffle_buffer, available)
+    if verify_checksums:
+        _verify_checksums(files, source.checksums)
+
+    records = _read_records(files, sizes, shuffle, seed, deterministic)
+    if domain_index is not None:
+        domain_spec = {schema.DOMAIN: schema.feature_spec()[schema.DOMAIN]}
+        records = records.filter(
+            lambda record: tf.equal(tf.io.parse_single_example(record, domain_spec)[schema.DOMAIN], domain_index)
+        )
+    return _finish(
+        plan, records, cache=cache, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
+        batch_size=batch_size, seed=seed, deterministic=deterministic, decode=lambda r: _decode(plan, r),
+    )
+
+
+def load_unpaired(data: str | None, *, split: str = "train", seed: int | None = None, **options) -> tf.data.Dataset:
+    """Batches of dict(a=images of domain 0, b=images of domain 1), each shuffled on its own.
+
+    Takes the options of `load_dataset` (except `domain`). With `seed`, domain A
+    uses `seed` and domain B `seed + 1`, so the two orders are independent.
+    """
+    if "domain" in options:
+        raise DataError("load_unpaired reads both domains; use load_dataset(domain=...) for one.")
+    if isinstance(data, str) and data.startswith("tfds:"):
+        raise DataError("load_unpaired reads datasets built with two domains; build one with tfrecords.build --domains=a_dir,b_dir.")
+    info = describe(data)
+    if not info.has_domains or (info.domains is not None and len(info.domains) != 2):
+        raise DataError(
+            f"{data} does not hold exactly two domains (domains: {info.domains}); build it with "
+            "`python -m tfrecords.build --domains=a_dir,b_dir --output=...`."
+        )
+    seed_b = None if seed is None else seed + 1
+    side_a = load_dataset(data, split=split, seed=seed, domain=0, **options)
+    side_b = load_dataset(data, split=split, seed=seed_b, domain=1, **options)
+    pairs = tf.data.Dataset.zip(side_a, side_b).map(lambda a, b: {"a": a["image"], "b": b["image"]})
+    options_ = tf.data.Options()
+    options_.deterministic = seed is not None
+    return pairs.prefetch(AUTOTUNE).with_options(options_)
+
+
+def describe(data: str | None) -> DatasetInfo:
+    """What `data` holds, without reading more than one record per shard (glob) or the manifest."""
+    if isinstance(data, str) and data.startswith("tfds:"):
+        raise DataError("describe() reads TFRecord datasets; use tensorflow_datasets.builder(name).info for tfds.")
+    source = _resolve(data)
+    files = [f for split_files in source.split_files.values() for f in split_files]
+    stored = (source.height, source.width, source.channels) if source.height and source.width else None
+    if source.manifest is not None:
+        num_examples = {s: int(e.get("count", 0)) for s, e in source.manifest.get("splits", {}).items()}
+    else:
+        num_examples = {s: None for s in source.split_files}
+    return DatasetInfo(
+        manifest=source.manifest,
+        files=files,
+        image_shape=stored,
+        num_examples=num_examples,
+        labels=source.labels,
+        domains=source.domains,
+        has_labels=source.has_labels,
+        has_domains=source.has_domains,
+        has_captions=source.has_captions,
+    )
+
+
+# ---------------------------------------------------------------- TensorFlow Datasets
+
+
+def _load_tfds(data: str, *, split, image_size, channels, batch_size, shuffle, shuffle_buffer, repeat, random_flip,
+               random_crop_from, cache, seed, input_context, num_shards, shard_index) -> tf.data.Dataset:
+    """`tfds:name[:config]` through tensorflow_datasets: its `image` and `label` features."""
+    parts = data[len("tfds:"):].split(":")
+    if not parts[0] or len(parts) > 2:
+        raise DataError(f"{data!r} is not of the form tfds:name or tfds:name:config.")
+    name = parts[0] if len(parts) == 1 else f"{parts[0]}/{parts[1]}"
+    try:
+        tfds = importlib.import_module("tensorflow_datasets")
+    except ImportError as error:
+        raise DataError(
+            f"{data} needs TensorFlow Datasets, which is not installed: `pip install tensorflow-datasets`. "
+            "It downloads the dataset on first use, so that needs network access; offline, build the "
+            "images into TFRecords with `python -m tfrecords.build` instead."
+        ) from error
+    try:
+        dataset = tfds.load(name, split=split, shuffle_files=shuffle)
+    except Exception as error:  # tfds raises many types; all mean this name/split cannot be loaded.
+        raise DataError(f"tensorflow_datasets cannot load {name!r} split {split!r}: {error}") from error
+    spec = dataset.element_spec
+    if not isinstance(spec, dict) or "image" not in spec:
+        raise DataError(f"tfds dataset {name!r} has no 'image' feature; only image datasets are supported.")
+    shape = spec["image"].shape
+    if shape.rank != 3 or shape[-1] is None:
+        raise DataError(f"tfds dataset {name!r} has images of shape {shape}; expected (height, width, channels).")
+    stored_size = (shape[0], shape[1]) if shape[0] is not None and shape[1] is not None else None
+    has_labels = "label" in spec
+    plan = _make_plan(
+        int(shape[-1]), stored_size, False, stored_size, has_labels, False, False,
+        image_size=image_size, channels=channels, random_flip=random_flip, random_crop_from=random_crop_from,
+        description=data,
+    )
+    if input_context is not None:
+        num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if num_shards > 1:
+        dataset = dataset.shard(num_shards, shard_index)
+
+    def to_element(features):
+        image = tf.image.convert_image_dtype(features["image"], tf.uint8, saturate=True)
+        if stored_size is not None:
+            image = tf.ensure_shape(image, [*stored_size, plan.stored_channels])
+        if plan.reduce_to is not None:
+            if plan.stored_channels == 4:
+                image = image[..., :3]
+            if plan.reduce_to == 1:
+                image = tf.image.rgb_to_grayscale(image)
+        if plan.base_size is not None:
+            image = _resize_cover_and_crop(image, plan.base_size, stored_size)
+        element = {"image": image}
+        if has_labels:
+            element["label"] = tf.cast(features["label"], tf.int32)
+        return element
+
+    return _finish(
+        plan, dataset, cache=cache, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
+        batch_size=batch_size, seed=seed, deterministic=seed is not None, decode=to_element,
+    )
+

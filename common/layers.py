@@ -1,0 +1,253 @@
+"""Custom Keras layers shared by the apps.
+
+`SubPixelConv2DTranspose` computes exactly the function of
+`keras.layers.Conv2DTranspose` (channels_last, no dilation, no output_padding)
+with the same kernel layout, through the sub-pixel decomposition of a strided
+transposed convolution (Shi et al. 2016, "Real-Time Single Image and Video
+Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural Network",
+https://arxiv.org/abs/1609.05158, and Shi et al. 2016, "Is the deconvolution
+layer the same as a convolutional layer?", https://arxiv.org/abs/1609.07009).
+
+The math, per spatial axis, for stride ``s`` and kernel size ``k``. The
+transposed convolution scatters each input pixel over ``k`` outputs:
+
+    full[o] = sum_{j, t : o = j*s + t} x[j] K[t],     t in [0, k),  len(full) = (n-1)*s + k
+
+Writing ``o = m*s + p`` with phase ``p`` in [0, s): ``t = p + d*s``, so
+
+    full[m*s + p] = sum_{d=0}^{D-1} x[m - d] K[p + d*s],      D = ceil(k / s)
+
+which for each phase ``p`` is an ordinary stride-1 correlation of ``x`` with
+the ``D`` taps ``K[p + (D-1-u)*s]`` (u = 0..D-1; taps past ``k`` are zero).
+All ``s*s`` phases (two axes) share the input, so they are ONE convolution with
+``s*s*filters`` output channels (channel ``(p_h*s_w + p_w)*filters + f``),
+followed by a depth-to-space rearrangement and a crop: "same" keeps
+``full[P : P + n*s]`` with ``P = max(k - s, 0) // 2`` (TensorFlow's padding
+rule), "valid" keeps all of ``full`` (``n*s + max(k - s, 0)`` outputs: zeros
+follow ``full`` when ``k < s``, as in `Conv2DTranspose`). Only the rows of the phase image that the
+crop needs are computed.
+
+The phase kernel ``(D_h, D_w, in_channels, s_h*s_w*filters)`` is rebuilt from
+the transpose kernel ``(k_h, k_w, filters, in_channels)`` at every call with a
+pad, reshape, reverse and transpose of the small kernel; the stored weight is
+the transpose kernel, so weights copy to and from `Conv2DTranspose` unchanged.
+
+Deviations from `Conv2DTranspose`: ``data_format="channels_first"``,
+``dilation_rate != 1`` and ``output_padding`` are not supported (the
+constructor says so).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+__all__ = ["SubPixelConv2DTranspose"]
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"`{name}` must be an int or a pair of ints; got {value!r}.")
+    return value
+
+
+def _axis_plan(size, kernel, stride, padding):
+    """Padding of the input, phase-image rows to compute and the crop, for one axis.
+
+    Returns (pad_before, pad_after, crop_start, out_size, taps) where the input is
+    padded (negative = sliced), correlated with ``taps`` taps (valid), expanded
+    by ``stride`` and cropped to ``[crop_start, crop_start + out_size)``.
+    """
+    taps = -(-kernel // stride)  # D = ceil(k / s)
+    if padding == "same":
+        offset = max(kernel - stride, 0) // 2  # P
+        out_size = size * stride
+    else:
+        offset = 0
+        out_size = size * stride + max(kernel - stride, 0)  # len(full), or n*s when k < s
+    first_row = offset // stride  # first phase-image row m the crop touches
+    last_row = (offset + out_size - 1) // stride
+    pad_before = taps - 1 - first_row
+    pad_after = last_row + 1 - size
+    crop_start = offset - first_row * stride
+    return pad_before, pad_after, crop_start, out_size, taps
+
+
+@keras.saving.register_keras_serializable(package="gansuite")
+class SubPixelConv2DTranspose(keras.layers.Layer):
+    """Transposed 2D convolution computed as one convolution plus depth-to-space.
+
+    Same arguments, weights (``kernel`` of shape ``(k_h, k_w, filters,
+    in_channels)``, then ``bias``) and outputs as `keras.layers.Conv2DTranspose`
+    with ``data_format="channels_last"``; see the module docstring for the math.
+
+    Args:
+      filters: Number of output channels.
+      kernel_size: Int or pair ``(k_h, k_w)``.
+      strides: Int or pair ``(s_h, s_w)``, each >= 1.
+      padding: ``"same"`` (output = input * stride) or ``"valid"``
+        (output = input * stride + max(kernel - stride, 0)).
+      activation: Activation applied to the output.
+      use_bias: Whether to add a bias per output channel.
+      kernel_initializer, bias_initializer, kernel_regularizer,
+      bias_regularizer, kernel_constraint, bias_constraint: As in
+        `Conv2DTranspose`.
+      **kwargs: Base layer arguments (name, dtype, activity_regularizer, ...).
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(2, 2),
+        padding="same",
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        for unsupported in ("data_format", "dilation_rate", "output_padding"):
+            value = kwargs.pop(unsupported, None)
+            if value not in (None, "channels_last", 1, (1, 1)):
+                raise ValueError(
+                    f"SubPixelConv2DTranspose does not support {unsupported}={value!r}; "
+                    "use keras.layers.Conv2DTranspose for it."
+                )
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        padding = str(padding).lower()
+        if padding not in ("same", "valid"):
+            raise ValueError(f"`padding` must be 'same' or 'valid'; got {padding!r}.")
+        if self.filters < 1 or min(self.kernel_size) < 1 or min(self.strides) < 1:
+            raise ValueError(
+                "`filters`, `kernel_size` and `strides` must be positive; got "
+                f"filters={filters}, kernel_size={kernel_size}, strides={strides}."
+            )
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if in_channels is None:
+            raise ValueError("SubPixelConv2DTranspose needs a known channel dimension; got input shape "
+                             f"{input_shape}.")
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: in_channels})
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=self.kernel_size + (self.filters, in_channels),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+
+    def phase_kernel(self, kernel=None):
+        """The stride-1 kernel ``(D_h, D_w, in_channels, s_h*s_w*filters)`` of all phases."""
+        kernel = self.kernel if kernel is None else kernel
+        (k_h, k_w), (s_h, s_w) = self.kernel_size, self.strides
+        taps_h, taps_w = -(-k_h // s_h), -(-k_w // s_w)
+        in_channels = kernel.shape[-1]
+        # Zero taps past k, so that tap index t = d*s + p covers [0, D*s).
+        kernel = ops.pad(kernel, ((0, taps_h * s_h - k_h), (0, taps_w * s_w - k_w), (0, 0), (0, 0)))
+        kernel = ops.reshape(kernel, (taps_h, s_h, taps_w, s_w, self.filters, in_channels))  # [d_h, p_h, d_w, p_w, F, C]
+        kernel = ops.flip(kernel, axis=(0, 2))  # u = D-1-d: correlation order
+        kernel = ops.transpose(kernel, (0, 2, 5, 1, 3, 4))  # [u_h, u_w, C, p_h, p_w, F]
+        return ops.reshape(kernel, (taps_h, taps_w, in_channels, s_h * s_w * self.filters))
+
+    def call(self, inputs):
+        (k_h, k_w), (s_h, s_w) = self.kernel_size, self.strides
+        height, width = inputs.shape[1], inputs.shape[2]
+        if height is None or width is None:
+            raise ValueError(
+                "SubPixelConv2DTranspose needs static height and width (its padding and crop are "
+                f"planned from them); got input shape {inputs.shape}. Give the model a fixed input size."
+            )
+        plan_h = _axis_plan(height, k_h, s_h, self.padding)
+        plan_w = _axis_plan(width, k_w, s_w, self.padding)
+        x = inputs
+        # Negative padding means the first (last) input rows never reach the crop.
+        slices = []
+        pads = [(0, 0)]
+        for before, after, *_ in (plan_h, plan_w):
+            slices.append((max(-before, 0), after if after < 0 else None))
+            pads.append((max(before, 0), max(after, 0)))
+        pads.append((0, 0))
+        if any(start or stop for start, stop in slices):
+            (h0, h1), (w0, w1) = slices
+            x = x[:, h0:h1, w0:w1, :]
+        if any(p != (0, 0) for p in pads):
+            x = ops.pad(x, pads)
+        phases = ops.conv(x, self.phase_kernel(), strides=1, padding="valid")  # [B, Mh, Mw, s_h*s_w*F]
+        batch = ops.shape(phases)[0]
+        rows, cols = phases.shape[1], phases.shape[2]
+        # Depth to space: channel (p_h*s_w + p_w)*F + f goes to pixel (m_h*s_h + p_h, m_w*s_w + p_w).
+        outputs = ops.reshape(phases, (batch, rows, cols, s_h, s_w, self.filters))
+        outputs = ops.transpose(outputs, (0, 1, 3, 2, 4, 5))
+        outputs = ops.reshape(outputs, (batch, rows * s_h, cols * s_w, self.filters))
+        crop_h, out_h = plan_h[2], plan_h[3]
+        crop_w, out_w = plan_w[2], plan_w[3]
+        if crop_h or crop_w or rows * s_h != out_h or cols * s_w != out_w:
+            outputs = outputs[:, crop_h : crop_h + out_h, crop_w : crop_w + out_w, :]
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        sizes = []
+        for size, kernel, stride in zip(input_shape[1:3], self.kernel_size, self.strides):
+            if size is None:
+                sizes.append(None)
+            elif self.padding == "same":
+                sizes.append(size * stride)
+            else:
+                sizes.append(size * stride + max(kernel - stride, 0))
+        return (input_shape[0], sizes[0], sizes[1], self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config

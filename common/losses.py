@@ -1,0 +1,369 @@
+"""Adversarial losses and penalties of generative adversarial networks, as pure functions.
+
+Every loss takes discriminator (critic) logits, casts them to float32, and returns
+the mean over the batch as a float32 scalar. Losses built on the sigmoid cross
+entropy are written with ``softplus`` so that they stay finite for any logit
+(``log(sigmoid(l))`` underflows to ``-inf`` in float32 at ``l < -88``;
+``-softplus(-l)`` is the same quantity and does not).
+
+Papers:
+
+- Non-saturating and minimax losses: Goodfellow et al. 2014,
+  "Generative Adversarial Nets", https://arxiv.org/abs/1406.2661.
+- Least squares: Mao et al. 2017, "Least Squares Generative Adversarial
+  Networks", https://arxiv.org/abs/1611.04076 (a-b-c coding of section 3.2).
+- Wasserstein: Arjovsky et al. 2017, "Wasserstein GAN",
+  https://arxiv.org/abs/1701.07875.
+- Gradient penalty: Gulrajani et al. 2017, "Improved Training of Wasserstein
+  GANs", https://arxiv.org/abs/1704.00028 (Algorithm 1).
+- Hinge: Lim & Ye 2017, "Geometric GAN", https://arxiv.org/abs/1705.02894, as
+  used by SAGAN (Zhang et al. 2018, https://arxiv.org/abs/1805.08318).
+- R1 penalty: Mescheder et al. 2018, "Which Training Methods for GANs do actually
+  Converge?", https://arxiv.org/abs/1801.04406 (eq. 9).
+
+Deviations: none in the math. The gradient penalty and R1 return the *unweighted*
+penalty (``E[(||grad|| - 1)^2]`` and ``E[||grad||^2]``); the caller multiplies by
+its weight (lambda = 10 in WGAN-GP, gamma / 2 in R1), so the weight lives in the
+app's config next to the other hyper-parameters.
+
+Distribution: Keras 3 optimizers *sum* gradients across replicas, so a replica
+must differentiate its local mean loss divided by the number of replicas; see
+`scale_for_replicas`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+__all__ = [
+    "non_saturating_generator_loss",
+    "non_saturating_discriminator_loss",
+    "minimax_generator_loss",
+    "minimax_discriminator_loss",
+    "least_squares_generator_loss",
+    "least_squares_discriminator_loss",
+    "wasserstein_generator_loss",
+    "wasserstein_critic_loss",
+    "hinge_generator_loss",
+    "hinge_discriminator_loss",
+    "gradient_penalty",
+    "r1_penalty",
+    "mean_absolute_error",
+    "scale_for_replicas",
+    "GENERATOR_LOSSES",
+    "DISCRIMINATOR_LOSSES",
+]
+
+
+def _f32(x):
+    return ops.cast(x, "float32")
+
+
+# --- Goodfellow et al. 2014 -------------------------------------------------------
+
+
+def non_saturating_generator_loss(fake_logits):
+    """Non-saturating generator loss, ``-E[log D(G(z))]``.
+
+    The generator maximises ``log D(G(z))`` instead of minimising
+    ``log(1 - D(G(z)))``: same fixed point, strong gradients early in training
+    (section 3 of https://arxiv.org/abs/1406.2661).
+
+    Args:
+      fake_logits: Discriminator logits on generated samples, any shape [B, ...].
+
+    Returns:
+      Float32 scalar, the mean over all elements.
+    """
+    fake_logits = _f32(fake_logits)
+    return ops.mean(ops.softplus(-fake_logits))  # -log(sigmoid(fake_logits))
+
+
+def non_saturating_discriminator_loss(real_logits, fake_logits):
+    """Discriminator loss of the original GAN, ``-E[log D(x)] - E[log(1 - D(G(z)))]``.
+
+    This is the sigmoid cross entropy with label 1 for real and 0 for generated
+    samples (https://arxiv.org/abs/1406.2661, eq. 1); the same discriminator loss
+    goes with the minimax and the non-saturating generator losses.
+
+    Args:
+      real_logits: Discriminator logits on real samples, [B, ...].
+      fake_logits: Discriminator logits on generated samples, [B', ...].
+
+    Returns:
+      Float32 scalar: mean real term plus mean fake term.
+    """
+    real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
+    real_term = ops.mean(ops.softplus(-real_logits))  # -log(sigmoid(real_logits))
+    fake_term = ops.mean(ops.softplus(fake_logits))  # -log(1 - sigmoid(fake_logits))
+    return real_term + fake_term
+
+
+def minimax_generator_loss(fake_logits):
+    """Minimax generator loss, ``E[log(1 - D(G(z)))]``, minimised by the generator.
+
+    ``log(1 - sigmoid(l)) = -softplus(l)``, so the loss is ``-E[softplus(l)]``; it
+    is negative and its gradient vanishes when the discriminator rejects the
+    samples confidently (``l -> -inf``), which is why the non-saturating loss is
+    used in practice (https://arxiv.org/abs/1406.2661, eq. 1).
+
+    Args:
+      fake_logits: Discriminator logits on generated samples, [B, ...].
+
+    Returns:
+      Float32 scalar, the mean over all elements.
+    """
+    fake_logits = _f32(fake_logits)
+    return -ops.mean(ops.softplus(fake_logits))  # log(1 - sigmoid(fake_logits))
+
+
+minimax_discriminator_loss = non_saturating_discriminator_loss
+
+
+# --- Mao et al. 2017 ---------------------------------------------------------------
+
+
+def least_squares_generator_loss(fake_logits, c: float = 1.0):
+    """Least-squares generator loss, ``0.5 * E[(D(G(z)) - c)^2]``.
+
+    ``D`` is the raw discriminator output (no sigmoid). With the 0-1 coding
+    ``a=0, b=1, c=1`` of https://arxiv.org/abs/1611.04076 (eq. 2, 9).
+
+    Args:
+      fake_logits: Discriminator outputs on generated samples, [B, ...].
+      c: The value the generator wants the discriminator to output for fakes.
+
+    Returns:
+      Float32 scalar.
+    """
+    fake_logits = _f32(fake_logits)
+    return 0.5 * ops.mean(ops.square(fake_logits - c))
+
+
+def least_squares_discriminator_loss(real_logits, fake_logits, a: float = 0.0, b: float = 1.0):
+    """Least-squares discriminator loss, ``0.5 E[(D(x) - b)^2] + 0.5 E[(D(G(z)) - a)^2]``.
+
+    Args:
+      real_logits: Discriminator outputs on real samples, [B, ...].
+      fake_logits: Discriminator outputs on generated samples, [B', ...].
+      a: Target output for generated samples (0 in the 0-1 coding, -1 in the
+        -1/1/0 coding of eq. 8).
+      b: Target output for real samples.
+
+    Returns:
+      Float32 scalar.
+    """
+    real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
+    real_term = 0.5 * ops.mean(ops.square(real_logits - b))
+    fake_term = 0.5 * ops.mean(ops.square(fake_logits - a))
+    return real_term + fake_term
+
+
+# --- Arjovsky et al. 2017 ----------------------------------------------------------
+
+
+def wasserstein_generator_loss(fake_logits):
+    """Wasserstein generator loss, ``-E[f(G(z))]`` (https://arxiv.org/abs/1701.07875).
+
+    Args:
+      fake_logits: Critic outputs on generated samples, [B, ...].
+
+    Returns:
+      Float32 scalar.
+    """
+    return -ops.mean(_f32(fake_logits))
+
+
+def wasserstein_critic_loss(real_logits, fake_logits):
+    """Wasserstein critic loss, ``E[f(G(z))] - E[f(x)]``: minus the estimated distance.
+
+    The critic must be kept (near) 1-Lipschitz by the caller: weight clipping as
+    in the paper, or `gradient_penalty`.
+
+    Args:
+      real_logits: Critic outputs on real samples, [B, ...].
+      fake_logits: Critic outputs on generated samples, [B', ...].
+
+    Returns:
+      Float32 scalar.
+    """
+    return ops.mean(_f32(fake_logits)) - ops.mean(_f32(real_logits))
+
+
+# --- Lim & Ye 2017 / SAGAN -----------------------------------------------------------
+
+
+def hinge_generator_loss(fake_logits):
+    """Hinge generator loss, ``-E[D(G(z))]`` (SAGAN, https://arxiv.org/abs/1805.08318).
+
+    Args:
+      fake_logits: Discriminator outputs on generated samples, [B, ...].
+
+    Returns:
+      Float32 scalar.
+    """
+    return -ops.mean(_f32(fake_logits))
+
+
+def hinge_discriminator_loss(real_logits, fake_logits):
+    """Hinge discriminator loss, ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``.
+
+    From https://arxiv.org/abs/1705.02894, eq. 11.
+
+    Args:
+      real_logits: Discriminator outputs on real samples, [B, ...].
+      fake_logits: Discriminator outputs on generated samples, [B', ...].
+
+    Returns:
+      Float32 scalar.
+    """
+    real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
+    return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
+
+
+# --- Penalties ---------------------------------------------------------------------
+
+
+def _per_example_squared_gradient_norm(critic_fn: Callable, inputs):
+    """Squared L2 norm of d sum(critic_fn(inputs)) / d inputs for each example, [B] float32.
+
+    Summing the outputs before differentiating gives each example its own
+    gradient, because the critic treats examples independently (it must not use
+    batch statistics; use layer or instance normalisation in a penalised critic).
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = _f32(critic_fn(inputs))  # [B, ...]
+        total = ops.sum(outputs)
+    gradients = _f32(tape.gradient(total, inputs))  # [B, H, W, C]
+    return ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1)
+
+
+def gradient_penalty(
+    critic_fn: Callable,
+    real,
+    fake,
+    seed_generator_or_alpha,
+    one_sided: bool = False,
+    target: float = 1.0,
+):
+    """WGAN-GP gradient penalty, ``E[(||grad_x_hat f(x_hat)||_2 - target)^2]``.
+
+    ``x_hat = alpha * real + (1 - alpha) * fake`` with ONE factor ``alpha``
+    drawn uniformly in [0, 1] per example, shared by all its pixels and
+    channels (Algorithm 1, line 6 of https://arxiv.org/abs/1704.00028). The
+    gradient is taken with respect to ``x_hat`` only; ``real`` and ``fake`` are
+    treated as constants.
+
+    Args:
+      critic_fn: Callable mapping a batch [B, H, W, C] to critic outputs [B, ...],
+        e.g. ``lambda x: critic(x, training=True)``.
+      real: Real samples, [B, H, W, C].
+      fake: Generated samples, same shape as ``real``.
+      seed_generator_or_alpha: A `keras.random.SeedGenerator` to draw ``alpha``
+        from, or the interpolation factors themselves, shape [B, 1, 1, 1] (or
+        broadcastable to ``real``), to make the penalty deterministic.
+      one_sided: If True, penalise only norms above ``target``:
+        ``E[max(0, ||grad|| - target)^2]`` (section 4 of the paper mentions it;
+        also Petzka et al. 2018).
+      target: The gradient norm to pull towards (1 in the paper).
+
+    Returns:
+      Float32 scalar, unweighted: multiply by lambda (10 in the paper).
+    """
+    real = _f32(real)
+    fake = _f32(ops.stop_gradient(fake))
+    batch_size = ops.shape(real)[0]
+    if isinstance(seed_generator_or_alpha, keras.random.SeedGenerator):
+        alpha_shape = (batch_size,) + (1,) * (len(real.shape) - 1)  # [B, 1, 1, 1]
+        alpha = keras.random.uniform(alpha_shape, 0.0, 1.0, dtype="float32", seed=seed_generator_or_alpha)
+    else:
+        alpha = _f32(seed_generator_or_alpha)
+    interpolated = alpha * real + (1.0 - alpha) * fake  # x_hat, [B, H, W, C]
+    # sqrt(sum(g^2) + eps): finite gradient of the norm when g == 0.
+    norms = ops.sqrt(_per_example_squared_gradient_norm(critic_fn, interpolated) + 1e-12)  # [B]
+    deviation = norms - target
+    if one_sided:
+        deviation = ops.relu(deviation)  # max(0, ||g|| - target)
+    return ops.mean(ops.square(deviation))
+
+
+def r1_penalty(critic_fn: Callable, real):
+    """R1 penalty, ``E[||grad_x D(x)||_2^2]`` on real samples (Mescheder et al. 2018, eq. 9).
+
+    Args:
+      critic_fn: Callable mapping a batch [B, H, W, C] to discriminator logits [B, ...].
+      real: Real samples, [B, H, W, C].
+
+    Returns:
+      Float32 scalar, unweighted: the paper's regulariser is ``gamma / 2`` times this.
+    """
+    real = _f32(real)
+    return ops.mean(_per_example_squared_gradient_norm(critic_fn, real))  # mean_b sum_i g_bi^2
+
+
+# --- Reconstruction ----------------------------------------------------------------
+
+
+def mean_absolute_error(a, b):
+    """Mean absolute difference, ``E[|a - b|]``: the L1 cycle and identity losses of CycleGAN.
+
+    Zhu et al. 2017, https://arxiv.org/abs/1703.10593, eq. 2.
+
+    Args:
+      a: Tensor [B, ...].
+      b: Tensor of the same shape.
+
+    Returns:
+      Float32 scalar, the mean over all elements.
+    """
+    return ops.mean(ops.abs(_f32(a) - _f32(b)))
+
+
+# --- Distribution -------------------------------------------------------------------
+
+
+def scale_for_replicas(loss):
+    """Divides a replica's local mean loss by the number of replicas in sync.
+
+    Keras 3 optimizers under `tf.distribute` SUM the gradients of all replicas
+    (an all-reduce with SUM) before applying them. A replica that differentiated
+    its local mean would therefore apply ``num_replicas`` times the gradient of
+    the global mean; dividing the loss it differentiates by ``num_replicas``
+    makes the summed gradient the gradient of the global-batch mean, the same
+    step one device takes on the whole batch. Report the unscaled loss to
+    metrics (`keras.metrics.Mean` averages across replicas).
+
+    Args:
+      loss: Float scalar, the mean loss over this replica's examples.
+
+    Returns:
+      ``loss / num_replicas_in_sync`` (unchanged outside a strategy).
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas == 1:
+        return loss
+    return loss / ops.cast(replicas, loss.dtype)
+
+
+GENERATOR_LOSSES = {
+    "non_saturating": non_saturating_generator_loss,
+    "minimax": minimax_generator_loss,
+    "least_squares": least_squares_generator_loss,
+    "wasserstein": wasserstein_generator_loss,
+    "hinge": hinge_generator_loss,
+}
+"""Generator loss by name; apps validate their ``loss`` option against these keys."""
+
+DISCRIMINATOR_LOSSES = {
+    "non_saturating": non_saturating_discriminator_loss,
+    "minimax": minimax_discriminator_loss,
+    "least_squares": least_squares_discriminator_loss,
+    "wasserstein": wasserstein_critic_loss,
+    "hinge": hinge_discriminator_loss,
+}
+"""Discriminator loss by name, with the same keys as `GENERATOR_LOSSES`."""

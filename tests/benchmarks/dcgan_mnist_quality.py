@@ -1,0 +1,138 @@
+"""DCGAN quality on MNIST: do the samples look like digits, and all ten of them?
+
+Run on purpose (not collected by pytest), from the repository root:
+
+    python tests/benchmarks/dcgan_mnist_quality.py \
+        --mnist_dir=../shared/data/mnist --work_dir=/tmp/dcgan_mnist --steps=3000
+
+What it does, with the suite's own commands:
+1. builds MNIST (the four idx.gz files) into TFRecords with `tfrecords.build`,
+   padded from 28x28 to 32x32 (`--resize_policy=pad`, exact and invertible);
+2. trains DCGAN-32 (grayscale) with `python -m apps.dcgan.train`;
+3. exports it with `python -m apps.dcgan.export` and draws 1,000 samples from
+   the exported `sample` signature (so the numbers are those of the artefact a
+   server would load);
+4. trains a small convolutional digit classifier on MNIST train (reports its
+   test accuracy) and classifies the samples after cropping the padding back.
+
+Pass criteria (from the reference-app requirements): at least 90% of the samples
+classified with confidence >= 0.9, and every class between 5% and 15%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def read_idx(path: str) -> np.ndarray:
+    """An idx(.gz) file as a uint8 array (big-endian header: magic, dims)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def train_digit_classifier(mnist_dir: str, epochs: int):
+    import keras
+
+    x_train = read_idx(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz"))[..., None] / 255.0
+    y_train = read_idx(os.path.join(mnist_dir, "train-labels-idx1-ubyte.gz"))
+    x_test = read_idx(os.path.join(mnist_dir, "t10k-images-idx3-ubyte.gz"))[..., None] / 255.0
+    y_test = read_idx(os.path.join(mnist_dir, "t10k-labels-idx1-ubyte.gz"))
+    keras.utils.set_random_seed(0)
+    classifier = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    classifier.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    classifier.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=2)
+    _, accuracy = classifier.evaluate(x_test, y_test, verbose=0)
+    return classifier, float(accuracy)
+
+
+def run(command: list[str]) -> float:
+    print("+", " ".join(command), flush=True)
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist_dir", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
+    parser.add_argument("--work_dir", default="/tmp/dcgan_mnist")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--num_samples", type=int, default=1000)
+    parser.add_argument("--classifier_epochs", type=int, default=2)
+    parser.add_argument("--extra_train_flags", default="", help="More flags for apps.dcgan.train, space separated.")
+    args = parser.parse_args()
+
+    data_dir = os.path.join(args.work_dir, "mnist32")
+    model_dir = os.path.join(args.work_dir, "run")
+    export_dir = os.path.join(args.work_dir, "export")
+    python = sys.executable
+    if not os.path.exists(os.path.join(data_dir, "manifest.json")):
+        run([python, "-m", "tfrecords.build", f"--source={args.mnist_dir}", f"--output={data_dir}",
+             "--image_size=32", "--resize_policy=pad", "--channels=1"])
+    train_seconds = run(
+        [python, "-m", "apps.dcgan.train", f"--data={data_dir}", f"--model_dir={model_dir}",
+         "--image_size=32", "--channels=1", f"--batch_size={args.batch_size}", f"--steps={args.steps}"]
+        + args.extra_train_flags.split()
+    )
+    run([python, "-m", "apps.dcgan.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}",
+         "--overwrite"])
+
+    import tensorflow as tf
+
+    versions = sorted(int(v) for v in os.listdir(export_dir) if v.isdigit())
+    exported = tf.saved_model.load(os.path.join(export_dir, str(versions[-1])))
+    outputs = exported.signatures["sample"](seed=tf.constant(1234, tf.int64), count=tf.constant(args.num_samples, tf.int32))
+    images = outputs["images"].numpy()[:, 2:30, 2:30, :1].astype(np.float32) / 255.0
+
+    classifier, test_accuracy = train_digit_classifier(args.mnist_dir, args.classifier_epochs)
+    probabilities = classifier.predict(images, verbose=0)
+    confident = float(np.mean(probabilities.max(axis=1) >= 0.9))
+    histogram = np.bincount(probabilities.argmax(axis=1), minlength=10) / len(images)
+    result = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "train_seconds": round(train_seconds, 1),
+        "classifier_test_accuracy": round(test_accuracy, 4),
+        "num_samples": int(len(images)),
+        "confident_share": round(confident, 4),
+        "class_shares": [round(float(s), 4) for s in histogram],
+        "pass": bool(confident >= 0.9 and histogram.min() >= 0.05 and histogram.max() <= 0.15),
+    }
+    print(json.dumps(result, indent=2))
+    grid = outputs["images"].numpy()[:64, :, :, 0]
+    rows = np.concatenate([np.concatenate(list(grid[r * 8 : (r + 1) * 8]), axis=1) for r in range(8)], axis=0)
+    from PIL import Image
+
+    Image.fromarray(rows).save(os.path.join(args.work_dir, "samples.png"))
+    print("sample grid:", os.path.join(args.work_dir, "samples.png"))
+
+
+if __name__ == "__main__":
+    main()
