@@ -131,15 +131,31 @@ def _quarantine(path: str, reason: str) -> None:
                 path, reason.splitlines()[0][:300], target)
 
 
-def _rewrite_state_file(directory: str, paths: list[str]) -> None:
-    if paths:
-        tf.compat.v1.train.update_checkpoint_state(
-            directory, paths[-1], all_model_checkpoint_paths=paths
-        )
-    else:
-        state_file = os.path.join(directory, "checkpoint")
-        if os.path.exists(state_file):
-            os.remove(state_file)
+def _drop_from_state_file(directory: str, path: str) -> None:
+    """Removes `path` from the CheckpointManager state file, keeping the others and their timestamps."""
+    from google.protobuf import text_format
+
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return
+    name = os.path.basename(path)
+    kept = [(p, t) for p, t in zip(state.all_model_checkpoint_paths,
+                                    list(state.all_model_checkpoint_timestamps)
+                                    or [0.0] * len(state.all_model_checkpoint_paths))
+            if os.path.basename(p) != name]
+    state_file = os.path.join(directory, "checkpoint")
+    if not kept:
+        os.remove(state_file)
+        return
+    del state.all_model_checkpoint_paths[:]
+    del state.all_model_checkpoint_timestamps[:]
+    for kept_path, timestamp in kept:
+        state.all_model_checkpoint_paths.append(kept_path)
+        state.all_model_checkpoint_timestamps.append(timestamp)
+    state.model_checkpoint_path = kept[-1][0]
+    with open(state_file + ".tmp", "w") as f:
+        f.write(text_format.MessageToString(state))
+    os.replace(state_file + ".tmp", state_file)
 
 
 def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, *, partial: bool = False,
@@ -173,7 +189,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: str, *, partial: 
             paths.pop()
             if quarantine:
                 _quarantine(path, str(error))
-                _rewrite_state_file(directory, paths)
+                _drop_from_state_file(directory, path)
             else:
                 log.warning("Checkpoint %s could not be read (%s); trying the previous one.",
                             path, str(error).splitlines()[0][:300])

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from common.feature_networks import FeatureExtractor
+from common.feature_networks import FeatureExtractor, float32_policy
 
 __all__ = [
     "ClassifierError",
@@ -40,6 +40,7 @@ __all__ = [
     "train_classifier",
     "save_classifier",
     "load_classifier",
+    "find_reusable_classifier",
     "get_or_train_classifier",
     "classifier_features",
 ]
@@ -115,10 +116,12 @@ def train_classifier(train_ds, test_ds, num_classes: int, epochs: int, *, steps_
     if None in image_shape:
         raise ClassifierError(f"Training images need a fixed size; got shape {image_shape}. "
                               "Load the dataset with image_size=... .")
-    model = build_classifier(image_shape, num_classes, width=width, feature_dim=feature_dim)
+    with float32_policy():
+        model = build_classifier(image_shape, num_classes, width=width, feature_dim=feature_dim)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=False)  # XLA compilation costs more than it saves on a model this small
     model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=verbose)
     results = model.evaluate(test_ds, steps=test_steps, verbose=0, return_dict=True)
     return model, float(results["accuracy"])
@@ -158,6 +161,18 @@ def load_classifier(path: str) -> tuple[Any, dict]:
     return model, info
 
 
+def find_reusable_classifier(path: str, *, dataset_checksum: str, settings: dict) -> tuple[Any, dict] | None:
+    """(model, info) of the classifier at `path` when it was trained on this dataset with these settings."""
+    if not (os.path.isfile(path) and os.path.isfile(_sidecar(path))):
+        return None
+    with open(_sidecar(path)) as file:
+        saved = json.load(file)
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back from JSON
+    if saved.get("dataset_checksum") != dataset_checksum or saved.get("settings") != settings:
+        return None
+    return load_classifier(path)
+
+
 def get_or_train_classifier(data: str | None, path: str, *, epochs: int = 10, image_size=None,
                             channels: int | None = None, batch_size: int = 64, width: int = 32,
                             feature_dim: int = 128, learning_rate: float = 1e-3, min_accuracy: float = 0.0,
@@ -181,23 +196,27 @@ def get_or_train_classifier(data: str | None, path: str, *, epochs: int = 10, im
                               "with test_fraction > 0.")
     settings = {"epochs": epochs, "image_size": image_size, "channels": channels, "batch_size": batch_size,
                 "width": width, "feature_dim": feature_dim, "learning_rate": learning_rate, "seed": seed}
-    settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back from JSON
-    if os.path.isfile(path) and os.path.isfile(_sidecar(path)):
-        model, saved = load_classifier(path)
-        if saved.get("dataset_checksum") == checksum and saved.get("settings") == settings:
-            return model, saved
-    options = dict(image_size=image_size, channels=channels, batch_size=batch_size, seed=seed)
-    train_ds = data_lib.load_dataset(data, split="train", shuffle=True, repeat=True, **options)
-    test_ds = data_lib.load_dataset(data, split="test", shuffle=False, repeat=False, **options)
+    reusable = find_reusable_classifier(path, dataset_checksum=checksum, settings=settings)
+    if reusable is not None:
+        return reusable
+    options = dict(image_size=image_size, channels=channels, seed=seed)
+    train_ds = data_lib.load_dataset(data, split="train", batch_size=batch_size, shuffle=True, repeat=True,
+                                     **options)
+    # Unbatched then batched here, so the last partial batch of the test split is scored too.
+    test_ds = data_lib.load_dataset(data, split="test", batch_size=None, shuffle=False, repeat=False,
+                                    **options).batch(batch_size)
     steps = max(1, int(np.ceil(splits["train"] / batch_size)))
+    test_steps = max(1, int(np.ceil(splits["test"] / batch_size)))
     model, accuracy = train_classifier(train_ds, test_ds, len(info.labels), epochs, steps_per_epoch=steps,
+                                       test_steps=test_steps,
                                        width=width, feature_dim=feature_dim, learning_rate=learning_rate,
                                        seed=seed, verbose=verbose)
     if accuracy < min_accuracy:
         raise ClassifierError(f"The classifier reached {accuracy:.3f} test accuracy, below the required "
                               f"{min_accuracy:.3f}; train longer (epochs) or wider (width).")
     save_classifier(model, path, test_accuracy=accuracy, dataset_checksum=checksum, settings=settings)
-    return load_classifier(path)
+    with open(_sidecar(path)) as file:
+        return model, json.load(file)
 
 
 def classifier_features(model, *, name: str | None = None, info: dict | None = None) -> FeatureExtractor:

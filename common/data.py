@@ -62,6 +62,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 _RECORD_OVERHEAD_BYTES = 16
 _READ_BUFFER_BYTES = 4 << 20
 _MAX_CYCLE_LENGTH = 16
+_CHECK_BLOCK = 256  # records per byte-count step of the corruption check
+_DECODE_PARALLELISM = 16  # images decoded at once inside one batch
 _OUTPUT_CHANNELS = (1, 3)
 
 
@@ -351,18 +353,18 @@ def _records_of_file(filename, file_size):
     """The records of one file, failing with the file's name unless read to its last byte.
 
     `ignore_errors` ends the file at a corrupt or truncated record instead of
-    raising an error that names no file; the running byte count then falls
-    short of the file size, and the assertion at the end names the file.
+    raising an error that names no file; the running byte count (record
+    lengths plus 16 framing bytes each, summed per block of records) then
+    falls short of the file size, and the check at the end names the file.
+    An empty block marks the end.
     """
-    records = tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES).ignore_errors()
-    tagged = records.map(lambda record: (record, False))
-    end = tf.data.Dataset.from_tensors((tf.constant(b""), True))
+    blocks = tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES).ignore_errors().batch(_CHECK_BLOCK)
+    end = tf.data.Dataset.from_tensors(tf.constant([], tf.string))
 
-    def count_bytes(consumed, element):
-        record, is_end = element
-        length = tf.cast(tf.strings.length(record), tf.int64) + _RECORD_OVERHEAD_BYTES
-        consumed = tf.where(is_end, consumed, consumed + length)
-        complete = tf.logical_or(tf.logical_not(is_end), tf.equal(consumed, file_size))
+    def count_bytes(consumed, block):
+        count = tf.size(block, out_type=tf.int64)
+        consumed = consumed + tf.reduce_sum(tf.cast(tf.strings.length(block), tf.int64)) + _RECORD_OVERHEAD_BYTES * count
+        complete = tf.logical_or(count > 0, tf.equal(consumed, file_size))
         check = tf.debugging.Assert(
             complete,
             [
@@ -376,11 +378,10 @@ def _records_of_file(filename, file_size):
             ],
         )
         with tf.control_dependencies([check]):
-            record = tf.identity(record)
-        return consumed, (record, is_end)
+            block = tf.identity(block)
+        return consumed, block
 
-    checked = tagged.concatenate(end).scan(tf.constant(0, tf.int64), count_bytes)
-    return checked.filter(lambda record, is_end: tf.logical_not(is_end)).map(lambda record, is_end: record)
+    return blocks.concatenate(end).scan(tf.constant(0, tf.int64), count_bytes).unbatch()
 
 
 def _read_records(files: list, sizes: list, shuffle: bool, seed: int | None, deterministic: bool):
@@ -412,10 +413,15 @@ class _Plan:
     has_domains: bool
     has_captions: bool
 
+    @property
+    def decoded_shape(self) -> list:
+        size = self.base_size or self.stored_size
+        return [*size, self.reduce_to or self.stored_channels]
+
 
 def _parse_spec(plan: _Plan) -> dict:
     spec = schema.feature_spec()
-    keys = [schema.IMAGE_ENCODED, schema.IMAGE_HEIGHT, schema.IMAGE_WIDTH, schema.SOURCE_ID]
+    keys = [schema.IMAGE_ENCODED, schema.SOURCE_ID]
     if plan.has_labels:
         keys.append(schema.LABEL)
     if plan.has_domains:
@@ -450,17 +456,16 @@ def _resize_cover_and_crop(image, target: tuple, static_size: tuple | None):
     return tf.cast(tf.round(tf.clip_by_value(cropped, 0.0, 255.0)), tf.uint8)
 
 
-def _decode(plan: _Plan, record):
-    """A serialized example to dict(image=uint8 [H, W, C], ...), resized to the plan's base size."""
-    features = tf.io.parse_single_example(record, _parse_spec(plan))
-    image = tf.io.decode_image(features[schema.IMAGE_ENCODED], channels=plan.stored_channels, expand_animations=False)
+def _decode_image(plan: _Plan, encoded, source_id):
+    """Encoded bytes to uint8 [H, W, C]: decode, channel reduction, resize to the base size."""
+    image = tf.io.decode_image(encoded, channels=plan.stored_channels, expand_animations=False)
     if plan.check_size:
         expected = tf.constant(plan.stored_size, tf.int32)
         check = tf.debugging.Assert(
             tf.reduce_all(tf.equal(tf.shape(image)[:2], expected)),
             [
                 "Image",
-                features[schema.SOURCE_ID],
+                source_id,
                 "has size",
                 tf.shape(image)[:2],
                 "unlike the first image of its file",
@@ -481,7 +486,32 @@ def _decode(plan: _Plan, record):
             image = tf.image.rgb_to_grayscale(image)
     if plan.base_size is not None:
         image = _resize_cover_and_crop(image, plan.base_size, plan.stored_size)
-    element = {"image": image}
+    return image
+
+
+def _decode_batch(plan: _Plan, records):
+    """A batch of serialized examples to dict(image=uint8 [B, H, W, C], ...): one vectorized parse."""
+    features = tf.io.parse_example(records, _parse_spec(plan))
+    images = tf.map_fn(
+        lambda args: _decode_image(plan, *args),
+        (features[schema.IMAGE_ENCODED], features[schema.SOURCE_ID]),
+        fn_output_signature=tf.TensorSpec(plan.decoded_shape, tf.uint8),
+        parallel_iterations=_DECODE_PARALLELISM,
+    )
+    batch = {"image": images}
+    if plan.has_labels:
+        batch["label"] = tf.cast(features[schema.LABEL], tf.int32)
+    if plan.has_domains:
+        batch["domain"] = tf.cast(features[schema.DOMAIN], tf.int32)
+    if plan.has_captions:
+        batch["caption"] = tf.RaggedTensor.from_sparse(features[schema.CAPTION])
+    return batch
+
+
+def _decode_one(plan: _Plan, record):
+    """One serialized example to dict(image=uint8 [H, W, C], ...), the form `cache` keeps."""
+    features = tf.io.parse_single_example(record, _parse_spec(plan))
+    element = {"image": _decode_image(plan, features[schema.IMAGE_ENCODED], features[schema.SOURCE_ID])}
     if plan.has_labels:
         element["label"] = tf.cast(features[schema.LABEL], tf.int32)
     if plan.has_domains:
@@ -491,59 +521,76 @@ def _decode(plan: _Plan, record):
     return element
 
 
-def _augment(plan: _Plan, seed: int, index, element):
-    """Random crop, flip and caption choice, keyed by (seed, element index)."""
-    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
-    element = dict(element)
-    image = element["image"]
+def _augment_batch(plan: _Plan, seed: int, batch_index, batch):
+    """Random crop, flip and caption choice on a uint8 batch, then float32 in [-1, 1].
+
+    Random numbers are stateless, keyed by (seed, batch index): the same seed
+    gives the same augmentation on every run. Crops are two gathers (rows,
+    then columns) with one offset per example.
+    """
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(batch_index, tf.int64)])
+    batch = dict(batch)
+    images = batch["image"]
+    count = tf.shape(images)[0]
     if plan.crop_size is not None:
-        crop_key = tf.random.experimental.stateless_fold_in(key, 1)
-        channels = image.shape[-1]
-        image = tf.image.stateless_random_crop(image, [*plan.crop_size, channels], seed=crop_key)
-        image.set_shape([*plan.crop_size, channels])
+        crop_h, crop_w = plan.crop_size
+        height, width = images.shape[1], images.shape[2]
+        offsets_key = tf.random.experimental.stateless_fold_in(key, 1)
+        tops = tf.random.stateless_uniform([count], offsets_key, minval=0, maxval=height - crop_h + 1, dtype=tf.int32)
+        lefts = tf.random.stateless_uniform(
+            [count], tf.random.experimental.stateless_fold_in(offsets_key, 1), minval=0, maxval=width - crop_w + 1,
+            dtype=tf.int32,
+        )
+        rows = tops[:, None] + tf.range(crop_h)[None, :]
+        columns = lefts[:, None] + tf.range(crop_w)[None, :]
+        images = tf.gather(images, rows, axis=1, batch_dims=1)
+        images = tf.gather(images, columns, axis=2, batch_dims=1)
     if plan.random_flip:
-        flip_key = tf.random.experimental.stateless_fold_in(key, 2)
-        image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
-    element["image"] = image
-    if plan.has_captions:
-        captions = element["caption"]
-        count = tf.shape(captions, out_type=tf.int32)[0]
-        caption_key = tf.random.experimental.stateless_fold_in(key, 3)
-        choice = tf.random.stateless_uniform([], caption_key, minval=0, maxval=tf.maximum(count, 1), dtype=tf.int32)
-        element["caption"] = tf.cond(count > 0, lambda: captions[tf.minimum(choice, count - 1)], lambda: tf.constant(""))
-    return element
-
-
-def _to_float(plan: _Plan, element):
-    """uint8 images (batched or not) to float32 in [-1, 1]; gray to RGB when asked."""
-    element = dict(element)
-    image = element["image"]
+        flips = tf.random.stateless_uniform([count], tf.random.experimental.stateless_fold_in(key, 2)) < 0.5
+        images = tf.where(flips[:, None, None, None], tf.reverse(images, axis=[2]), images)
     if plan.expand_to_rgb:
-        image = tf.concat([image, image, image], axis=-1)
-    element["image"] = tf.cast(image, tf.float32) * (1.0 / 127.5) - 1.0
-    return element
+        images = tf.concat([images, images, images], axis=-1)
+    out_h, out_w = plan.crop_size or plan.base_size or plan.stored_size
+    channels = 3 if plan.expand_to_rgb else plan.decoded_shape[-1]
+    images = tf.ensure_shape(images, [batch["image"].shape[0], out_h, out_w, channels])
+    batch["image"] = tf.cast(images, tf.float32) * (1.0 / 127.5) - 1.0
+    if plan.has_captions:
+        captions = batch["caption"]
+        lengths = tf.cast(captions.row_lengths(), tf.int32)
+        draws = tf.random.stateless_uniform([count], tf.random.experimental.stateless_fold_in(key, 3))
+        choice = tf.minimum(tf.cast(draws * tf.cast(lengths, tf.float32), tf.int32), tf.maximum(lengths - 1, 0))
+        values = tf.concat([captions.values, [""]], axis=0)
+        flat = tf.where(lengths > 0, tf.cast(captions.row_starts(), tf.int32) + choice, tf.size(values) - 1)
+        batch["caption"] = tf.gather(values, flat)
+    return batch
 
 
-def _finish(plan, elements, *, cache, shuffle, shuffle_buffer, repeat, batch_size, seed, deterministic, decode):
-    """Shared tail: (decode,) cache, shuffle, repeat, augment, batch, float, prefetch."""
-    if cache:
-        elements = elements.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic).cache()
-        decode = None
+def _finish(plan, elements, *, decoded, shuffle, shuffle_buffer, repeat, batch_size, seed, deterministic):
+    """Shared tail: shuffle, repeat, batch, decode (unless `decoded`), augment, prefetch.
+
+    `elements` are serialized records, or with `decoded` dicts from `_decode_one`
+    (cached or from tfds). Batches are decoded, augmented and converted in one
+    parallel map; unbatched output runs the same map on batches of one.
+    """
     if shuffle:
         elements = elements.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         elements = elements.repeat()
+    group = batch_size or 1
+    if decoded and plan.has_captions:
+        elements = elements.ragged_batch(group, drop_remainder=True)
+    else:
+        elements = elements.batch(group, drop_remainder=True)
     augment_seed = seed if seed is not None else secrets.randbits(31)
 
-    def per_element(index, element):
-        if decode is not None:
-            element = decode(element)
-        return _augment(plan, augment_seed, index, element)
+    def per_batch(batch_index, batch):
+        if not decoded:
+            batch = _decode_batch(plan, batch)
+        return _augment_batch(plan, augment_seed, batch_index, batch)
 
-    elements = elements.enumerate().map(per_element, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if batch_size is not None:
-        elements = elements.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    elements = elements.map(lambda e: _to_float(plan, e), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    elements = elements.enumerate().map(per_batch, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if batch_size is None:
+        elements = elements.unbatch()
     elements = elements.prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -701,9 +748,12 @@ def load_dataset(
         records = records.filter(
             lambda record: tf.equal(tf.io.parse_single_example(record, domain_spec)[schema.DOMAIN], domain_index)
         )
+    if cache:
+        records = records.map(lambda r: _decode_one(plan, r), num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        records = records.cache()
     return _finish(
-        plan, records, cache=cache, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
-        batch_size=batch_size, seed=seed, deterministic=deterministic, decode=lambda r: _decode(plan, r),
+        plan, records, decoded=cache, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
+        batch_size=batch_size, seed=seed, deterministic=deterministic,
     )
 
 
@@ -812,8 +862,10 @@ def _load_tfds(data: str, *, split, image_size, channels, batch_size, shuffle, s
             element["label"] = tf.cast(features["label"], tf.int32)
         return element
 
+    elements = dataset.map(to_element, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
+    if cache:
+        elements = elements.cache()
     return _finish(
-        plan, dataset, cache=cache, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
-        batch_size=batch_size, seed=seed, deterministic=seed is not None, decode=to_element,
+        plan, elements, decoded=True, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,
+        batch_size=batch_size, seed=seed, deterministic=seed is not None,
     )
-

@@ -24,8 +24,9 @@ motorcycle_left, motorcycle_right; read from the installed package folder, no
 network). Domain A ("color") holds random square crops of these photos (crop
 side 35%..100% of the shorter side, resized to 64x64 with Pillow's bicubic
 filter); domain B ("sepia") holds other random crops of the same photos
-(drawn with a different seed) toned with the classic sepia matrix. A 10% test
-split is carved with seed 0. Limits, plainly: six source photos (two are a
+(drawn with a different seed) toned with the classic sepia matrix. Of each
+photo's crops, 10% (at least one) form the test split: 324 train and 36 test
+images per domain by default. Limits, plainly: six source photos (two are a
 stereo pair) give little diversity, so models memorise them; test crops come
 from the same photos as train crops, so the test split measures fit, not
 generalisation; and A->B is a fixed per-pixel colour transform (a 1x1
@@ -219,16 +220,18 @@ def _build_two_domain(sources: str, output: str, crops_per_photo: int) -> None:
     from tfrecords.build import build_dataset
 
     photos = two_domain_photos()
+    test_per_photo = max(1, round(TEST_FRACTION * crops_per_photo))
     folders = {"color": os.path.join(sources, "color"), "sepia": os.path.join(sources, "sepia")}
     for domain_seed, (domain, folder) in enumerate(folders.items()):
-        os.makedirs(folder)
         rng = np.random.default_rng([SEED, domain_seed])
         for name, photo in photos.items():
             stem = os.path.splitext(name)[0]
             for i, crop in enumerate(_random_crops(photo, crops_per_photo, rng)):
+                split = "test" if i < test_per_photo else "train"
+                os.makedirs(os.path.join(folder, split), exist_ok=True)
                 if domain == "sepia":
                     crop = sepia(crop)
-                Image.fromarray(crop).save(os.path.join(folder, f"{stem}_{i:04d}.png"))
+                Image.fromarray(crop).save(os.path.join(folder, split, f"{stem}_{i:04d}.png"))
     build_dataset(
         output=output,
         kind="domains",
@@ -236,7 +239,6 @@ def _build_two_domain(sources: str, output: str, crops_per_photo: int) -> None:
         domains=(folders["color"], folders["sepia"]),
         channels=3,
         image_format="png",
-        test_fraction=TEST_FRACTION,
         seed=SEED,
         progress=False,
     )

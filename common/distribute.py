@@ -24,11 +24,13 @@ import os
 
 import tensorflow as tf
 
+from common.runtime_config import ConfigError
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
 
 def make_strategy(name: str = "auto", devices: str | list[str] | None = None) -> tf.distribute.Strategy:
-    """The strategy called `name` (see the module docstring); ValueError for an unusable choice."""
+    """The strategy called `name` (see the module docstring); ConfigError for an unusable choice."""
     if isinstance(devices, str):
         devices = [d.strip() for d in devices.split(",") if d.strip()]
     if name == "auto":
@@ -42,7 +44,7 @@ def make_strategy(name: str = "auto", devices: str | list[str] | None = None) ->
         return tf.distribute.MirroredStrategy(devices or None)
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError(
+            raise ConfigError(
                 "--strategy=multi_worker reads the cluster from the TF_CONFIG environment variable, "
                 'which is not set. Set it on every worker, e.g. TF_CONFIG=\'{"cluster": {"worker": '
                 '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\'.'
@@ -50,9 +52,9 @@ def make_strategy(name: str = "auto", devices: str | list[str] | None = None) ->
         try:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as error:
-            raise ValueError(f"TF_CONFIG is not valid JSON ({error}).") from None
+            raise ConfigError(f"TF_CONFIG is not valid JSON ({error}).") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}.")
+    raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}.")
 
 
 def task(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
@@ -87,7 +89,7 @@ def checkpoint_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
 def per_replica_batch_size(global_batch_size: int, strategy: tf.distribute.Strategy) -> int:
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
-        raise ValueError(
+        raise ConfigError(
             f"--batch_size={global_batch_size} does not split evenly over {replicas} replicas; "
             f"pass a multiple of {replicas}."
         )

@@ -10,10 +10,12 @@ counts, KID subsets, IS splits, nearest-neighbour k, FID square-root route, seed
 Metrics by source:
 - features of generated and real images: FID, KID, precision/recall, density/coverage;
   per class for conditional models: intra-FID (needs real labels).
-- class probabilities of generated images (the feature network's head, or a
-  separate `classifier` extractor): Inception Score; for conditional models the
+- the feature network's softmax head (the FID Inception's 1008 classes, or the
+  dataset classifier's), else the `classifier`'s: Inception Score.
+- a classifier of the dataset's own classes (`classifier`, or the feature network
+  itself when its head has `num_classes` outputs): for conditional models the
   accuracy on the requested classes; for unconditional models the class histogram
-  (mode coverage) and its KL to uniform.
+  (mode coverage) and its KL to uniform. ImageNet heads are never used for these.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ __all__ = ["EvaluationError", "ALL_METRICS", "evaluate_generator"]
 ALL_METRICS = ("fid", "kid", "inception_score", "precision_recall", "density_coverage",
                "class_accuracy", "intra_fid", "mode_coverage")
 _NEEDS_REAL_ROWS = ("kid", "precision_recall", "density_coverage", "intra_fid")
-_NEEDS_PROBABILITIES = ("inception_score", "class_accuracy", "mode_coverage")
 
 
 class EvaluationError(ValueError):
@@ -76,21 +77,31 @@ def evaluate_generator(
       feature_extractor: a `FeatureExtractor` for the distance metrics.
       num_samples: generated images to score.
       num_real: real images for the statistics (default `num_samples`).
-      num_classes: classes of a conditional model (requested balanced: i % num_classes,
-        shuffled with `seed`) or of the classifier for mode coverage.
-      classifier: a `FeatureExtractor` with probabilities for IS / accuracy / modes;
-        default: `feature_extractor` when it has a classifier head.
+      num_classes: classes of the dataset; a conditional model is asked for balanced
+        classes (i % num_classes, shuffled with `seed`).
+      classifier: a `FeatureExtractor` over the dataset's classes (e.g.
+        `common.classifier.classifier_features`) for accuracy / mode coverage, and for
+        IS when the feature network has no head. Default: `feature_extractor` when its
+        head has exactly `num_classes` outputs.
       reference: precomputed real statistics (must come from the same network and resize).
       dataset_checksum: with it, real statistics are cached in `cache_dir`
         (see `common.reference_stats`).
       metrics_to_compute: subset of ALL_METRICS; default every metric the inputs allow.
     """
     num_real = int(num_real or num_samples)
-    classifier = classifier if classifier is not None else (
-        feature_extractor if feature_extractor.has_probabilities else None)
     if conditional and not num_classes:
         raise EvaluationError("A conditional evaluation needs num_classes.")
-    requested = _choose_metrics(metrics_to_compute, conditional, classifier)
+    if classifier is not None and not classifier.has_probabilities:
+        raise EvaluationError(f"The classifier {classifier.name} has no softmax head.")
+    if classifier is None and feature_extractor.has_probabilities and num_classes == feature_extractor.num_classes:
+        classifier = feature_extractor
+    if classifier is not None:
+        num_classes = num_classes or classifier.num_classes
+        if num_classes != classifier.num_classes:
+            raise EvaluationError(f"num_classes={num_classes} but the classifier {classifier.name} has "
+                                  f"{classifier.num_classes} classes.")
+    score_head = feature_extractor if feature_extractor.has_probabilities else classifier
+    requested = _choose_metrics(metrics_to_compute, conditional, classifier, score_head)
     needs_real_rows = any(m in requested for m in _NEEDS_REAL_ROWS)
     if reference is not None and (reference.network, reference.resize) != (feature_extractor.name,
                                                                             feature_extractor.resize):
@@ -104,27 +115,34 @@ def evaluate_generator(
             "holds only mean and covariance. Compute it with keep_features=True, or ask only for 'fid'.")
     if "intra_fid" in requested and reference is not None and reference.labels is None:
         raise EvaluationError("Intra-FID needs real labels; the reference statistics have none.")
-    if reference is None and real_dataset is None:
-        raise EvaluationError("Give real_dataset or reference statistics to compare the samples with.")
 
-    # 1. Real statistics: given, cached, or computed now.
+    # 1. Real statistics: given, cached, or computed now (and cached when the dataset has a checksum).
     reused = reference is not None
+    if reference is None and dataset_checksum is not None:
+        reference = reference_stats_lib.load_reference_stats(
+            cache_dir, dataset_checksum=dataset_checksum, network=feature_extractor.name,
+            resize=feature_extractor.resize, split=split, num_samples=num_real, need_features=needs_real_rows)
+        reused = reference is not None
     if reference is None:
+        if real_dataset is None:
+            raise EvaluationError("No reference statistics were given or cached; pass real_dataset to compute "
+                                  "them.")
+        reference = reference_stats_lib.compute_reference_stats(
+            real_dataset, feature_extractor, num_real, dataset_checksum=dataset_checksum or "", split=split,
+            keep_features=needs_real_rows)
         if dataset_checksum is not None:
-            reference, reused = reference_stats_lib.get_reference_stats(
-                real_dataset, feature_extractor, num_real, dataset_checksum=dataset_checksum, split=split,
-                cache_dir=cache_dir, keep_features=needs_real_rows)
-        else:
-            reference = reference_stats_lib.compute_reference_stats(
-                real_dataset, feature_extractor, num_real, dataset_checksum="", split=split,
-                keep_features=needs_real_rows)
+            reference_stats_lib.save_reference_stats(reference, cache_dir)
+    if "intra_fid" in requested and reference.labels is None:
+        raise EvaluationError("Intra-FID needs real labels; the real data has none.")
 
     # 2. Generated features (and probabilities), batch by batch.
     requested_labels = None
     if conditional:
         requested_labels = np.random.default_rng(seed).permutation(np.arange(num_samples) % num_classes)
     fake = metrics.FeatureAccumulator(num_samples, keep_features=needs_real_rows)
-    probabilities = []
+    score_probabilities, class_probabilities = [], []
+    needs_score = "inception_score" in requested
+    needs_classes = any(m in requested for m in ("class_accuracy", "mode_coverage"))
     for start in range(0, num_samples, batch_size):
         count = min(batch_size, num_samples - start)
         labels = None if requested_labels is None else requested_labels[start:start + count]
@@ -133,10 +151,15 @@ def evaluate_generator(
             raise EvaluationError(f"sample_fn({count}, labels) returned {images.shape[0]} images.")
         outputs = feature_extractor(images)
         fake.add(outputs["features"])
-        if classifier is not None and any(m in requested for m in _NEEDS_PROBABILITIES):
-            head = outputs if classifier is feature_extractor else classifier(images)
-            probabilities.append(head["probabilities"])
-    fake_probabilities = np.concatenate(probabilities) if probabilities else None
+        classified = None
+        if needs_classes:
+            classified = outputs if classifier is feature_extractor else classifier(images)
+            class_probabilities.append(classified["probabilities"])
+        if needs_score:
+            if score_head is feature_extractor:
+                score_probabilities.append(outputs["probabilities"])
+            else:
+                score_probabilities.append((classified or classifier(images))["probabilities"])
 
     # 3. Metrics.
     results: dict[str, Any] = {}
@@ -157,20 +180,20 @@ def evaluate_generator(
                                                                            k=dc_k)
     if "inception_score" in requested:
         results["inception_score_mean"], results["inception_score_std"] = metrics.inception_score(
-            fake_probabilities, num_splits=is_splits)
+            np.concatenate(score_probabilities), num_splits=is_splits)
     if "class_accuracy" in requested:
-        results["class_accuracy"] = metrics.conditional_accuracy(fake_probabilities, requested_labels)
+        results["class_accuracy"] = metrics.conditional_accuracy(np.concatenate(class_probabilities),
+                                                                 requested_labels)
     if "intra_fid" in requested:
-        if reference.labels is None:
-            raise EvaluationError("Intra-FID needs labels in the real data; its batches had none.")
         results["intra_fid"] = metrics.intra_fid(reference.features, reference.labels, fake.features,
                                                  requested_labels, classes=range(num_classes), method=fid_method)
     if "mode_coverage" in requested:
-        results["mode_coverage"] = metrics.mode_coverage(fake_probabilities.argmax(axis=1),
-                                                         num_classes or classifier.num_classes)
+        results["mode_coverage"] = metrics.mode_coverage(np.concatenate(class_probabilities).argmax(axis=1),
+                                                         num_classes)
     results["settings"] = {
         **feature_extractor.describe(),
         "classifier": None if classifier is None else classifier.name,
+        "inception_score_network": None if score_head is None else score_head.name,
         "num_generated": int(num_samples),
         "num_real": int(reference.count),
         "reference_reused": bool(reused),
@@ -187,23 +210,32 @@ def evaluate_generator(
     return results
 
 
-def _choose_metrics(requested: Sequence[str] | None, conditional: bool, classifier) -> tuple[str, ...]:
+def _choose_metrics(requested: Sequence[str] | None, conditional: bool, classifier,
+                    score_head) -> tuple[str, ...]:
     if requested is None:
         chosen = ["fid", "kid", "precision_recall", "density_coverage"]
-        if classifier is not None:
+        if score_head is not None:
             chosen.append("inception_score")
-            chosen.extend(["class_accuracy", "intra_fid"] if conditional else ["mode_coverage"])
-        elif conditional:
+        if conditional:
             chosen.append("intra_fid")
+        if classifier is not None:
+            chosen.append("class_accuracy" if conditional else "mode_coverage")
         return tuple(chosen)
     unknown = [m for m in requested if m not in ALL_METRICS]
     if unknown:
         raise EvaluationError(f"Unknown metrics {unknown}; choose from {ALL_METRICS}.")
-    if classifier is None and any(m in requested for m in _NEEDS_PROBABILITIES):
+    if score_head is None and "inception_score" in requested:
+        raise EvaluationError("inception_score needs class probabilities; the feature network has no softmax "
+                              "head. Pass classifier=... (e.g. common.classifier.classifier_features).")
+    class_metrics = [m for m in requested if m in ("class_accuracy", "mode_coverage")]
+    if classifier is None and class_metrics:
         raise EvaluationError(
-            f"{[m for m in requested if m in _NEEDS_PROBABILITIES]} need class probabilities; the feature "
-            "network has no classifier head. Pass classifier=... (e.g. common.classifier.classifier_features).")
+            f"{class_metrics} need class probabilities over the dataset's classes; pass classifier=... "
+            "(e.g. common.classifier.classifier_features) or num_classes matching the feature network's head.")
     if not conditional and any(m in requested for m in ("class_accuracy", "intra_fid")):
         raise EvaluationError("class_accuracy and intra_fid score conditional models; set conditional=True "
                               "and num_classes.")
+    if conditional and "mode_coverage" in requested:
+        raise EvaluationError("mode_coverage scores unconditional models; conditional ones report "
+                              "class_accuracy.")
     return tuple(requested)

@@ -24,7 +24,8 @@ is `images_to_uint8(images_float)`:
 `round_half_to_even(clip((x + 1) * 127.5, 0, 255))`, so -1 -> 0, 0 -> 128, 1 -> 255.
 The float output has a signature of its own because TF Serving's REST API
 returns every output of a signature: keeping it out of `serving_default`
-keeps a JSON response about six times smaller.
+keeps a JSON response several times smaller (gRPC clients can
+also use `output_filter`).
 `sample` draws `z = sample_latents(seed, count, latent_dim)`, i.e.
 `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`:
 a pure function of (seed, count), with no state on the server.
@@ -107,8 +108,9 @@ def sample_latents(seed, count, latent_dim: int) -> tf.Tensor:
     `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`.
     The Philox algorithm is named explicitly (not "auto_select", which may pick
     another algorithm on other devices), so the same (seed, count) gives the
-    same latents in training code, in every export and on every server running
-    the same TensorFlow release; the first rows do not depend on `count`.
+    same latents in training code, in every export and on every CPU server
+    running the same TensorFlow release (other devices may differ in the last
+    bit of the float transform); the first rows do not depend on `count`.
 
     Args:
       seed: int64 scalar (Python int or tensor).
@@ -155,6 +157,12 @@ def read_export_info(version_dir: str) -> dict:
 
 def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, tuple]:
     """(latent_dim, image shape (H, W, C)) of the generator, or an ExportError."""
+    if tf.distribute.has_strategy():
+        raise ExportError(
+            "Export and parity checks run outside a distribution strategy: call them "
+            "after leaving `with strategy.scope():`. A generator whose variables were "
+            "created under the strategy exports fine from outside its scope."
+        )
     if not isinstance(generator, keras.Model):
         raise ExportError(
             f"generator must be a keras.Model, got {type(generator).__name__}."
@@ -203,6 +211,11 @@ def _compute_dtype(generator: keras.Model) -> str:
 def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int):
     """ExportArchive holding the generator and the three signatures."""
 
+    # One graph function holds the generator; the three signatures call it,
+    # so the generator is traced once and stored once.
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32)], autograph=False
+    )
     def generate_float(z):
         # The input spec fixes [None, latent_dim] for clients that read it, but
         # a loaded signature does not check shapes itself; these checks name
@@ -440,10 +453,11 @@ def export_generator(
         if not isinstance(metadata, Mapping):
             raise ExportError(f"metadata must be a dict, got {type(metadata).__name__}.")
         try:
-            json.dumps(dict(metadata))
+            json.dumps(dict(metadata), default=_json_default)
         except (TypeError, ValueError) as error:
             raise ExportError(
-                f"metadata must be JSON-serializable (str, numbers, bools, lists, dicts): {error}."
+                f"metadata must be JSON-serializable (str, numbers, bools, lists, dicts, "
+                f"numpy scalars): {error}."
             ) from None
     if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
@@ -491,12 +505,19 @@ def export_generator(
         }
         os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
         with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, sort_keys=True)
+            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
         _publish(temp_dir, final_dir, overwrite)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
     return final_dir
+
+
+def _json_default(value):
+    """JSON form of numpy scalars and arrays in user metadata."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serializable")
 
 
 def _publish(temp_dir: str, final_dir: str, overwrite: bool) -> None:

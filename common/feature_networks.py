@@ -24,6 +24,8 @@ Networks:
    by `common.torch_weights` without PyTorch and without executing pickle code.
 3. The dataset classifier lives in `common.classifier`.
 
+All networks are built in float32 whatever the global Keras dtype policy.
+
 Resize: bilinear `tf.image.resize(..., method="bilinear", antialias=False)` to 299x299.
 This equals pytorch-fid's `F.interpolate(mode="bilinear", align_corners=False)`
 (half-pixel centres, no anti-aliasing). Downscaling large images without
@@ -35,6 +37,7 @@ resize method is part of every extractor's `resize` string and of the cache key 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Any, Callable, Iterable
@@ -63,6 +66,19 @@ KERAS_INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_no
 
 class FeatureNetworkError(ValueError):
     """A feature network cannot be built or fed as asked."""
+
+
+@contextlib.contextmanager
+def float32_policy():
+    """Builds layers in float32 even when training set a mixed-precision global policy."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @dataclasses.dataclass
@@ -212,8 +228,9 @@ def inception_v3_features(weights: str | None = "imagenet", *, input_size: int =
     if input_size < 75:
         raise FeatureNetworkError(f"Keras InceptionV3 needs inputs of at least 75x75, got {input_size}.")
     try:
-        model = keras.applications.InceptionV3(
-            include_top=False, pooling="avg", weights=weights, input_shape=(input_size, input_size, 3))
+        with float32_policy():
+            model = keras.applications.InceptionV3(
+                include_top=False, pooling="avg", weights=weights, input_shape=(input_size, input_size, 3))
     except Exception as error:  # get_file raises a bare Exception on network errors
         if weights != "imagenet":
             raise
@@ -334,6 +351,11 @@ def build_fid_inception(input_size: int = 299):
     Layer names are the PyTorch state-dict prefixes (e.g. "Mixed_7c.branch_pool.conv"),
     so `load_fid_inception_weights` maps names one to one. Weights are random until loaded.
     """
+    with float32_policy():
+        return _build_fid_inception(input_size)
+
+
+def _build_fid_inception(input_size: int):
     import keras
 
     inputs = keras.Input((input_size, input_size, 3), name="images")

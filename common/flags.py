@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping
 
 from absl import flags
 
-from common.runtime_config import RuntimeConfig
+from common.runtime_config import ConfigError, RuntimeConfig
 
 FLAGS = flags.FLAGS
 
@@ -157,8 +157,8 @@ def _convert(value, annotation):
 def dataclass_from_flags(config_class: type, *, flag_values: flags.FlagValues = FLAGS, **overrides):
     """An instance of `config_class` with every field that has a flag read from it.
 
-    Only for a script's `main()`. Raises ValueError when a value does not fit
-    the field (for example a list flag whose items are not numbers).
+    Only for a script's `main()`. Raises ConfigError when a value does not fit
+    the field or the dataclass rejects it in `__post_init__`.
     """
     hints = typing.get_type_hints(config_class)
     values = {}
@@ -169,13 +169,16 @@ def dataclass_from_flags(config_class: type, *, flag_values: flags.FlagValues = 
         try:
             values[field.name] = _convert(raw, hints[field.name])
         except (TypeError, ValueError):
-            raise ValueError(f"--{field.name}={raw!r} does not fit the type {hints[field.name]}.") from None
+            raise ConfigError(f"--{field.name}={raw!r} does not fit the type {hints[field.name]}.") from None
     values.update(overrides)
-    return config_class(**values)
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(str(error)) from None
 
 
 def runtime_config_from_flags(*, flag_values: flags.FlagValues = FLAGS) -> RuntimeConfig:
-    """The validated `RuntimeConfig` of the parsed flags (ValueError names a bad value)."""
+    """The validated `RuntimeConfig` of the parsed flags (ConfigError names a bad value)."""
     return dataclass_from_flags(RuntimeConfig, flag_values=flag_values).validate()
 
 

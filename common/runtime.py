@@ -39,6 +39,7 @@ whose losses are not finite.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -59,6 +60,7 @@ from common import distribute
 from common import precision as precision_lib
 from common.runtime_config import (
     CONFIG_FILENAME,
+    ConfigError,
     DEFAULT_STEPS,
     METRICS_FILENAME,
     RuntimeConfig,
@@ -75,7 +77,7 @@ TENSORBOARD_DIR = "tensorboard"
 PROFILE_DIR = "profile"
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(ConfigError):
     """The model directory was written by a configuration this run may not resume."""
 
 
@@ -143,7 +145,7 @@ def _num_train_examples(data: str | None) -> int:
     info = data_lib.describe(data)
     counts = getattr(info, "num_examples", None) or {}
     if not counts.get("train"):
-        raise ValueError(f"Cannot use --epochs: the number of training examples of {data!r} is unknown; "
+        raise ConfigError(f"Cannot use --epochs: the number of training examples of {data!r} is unknown; "
                          "pass --steps instead.")
     return int(counts["train"])
 
@@ -219,7 +221,8 @@ def _unwrap_train_step(model: keras.Model):
     model.train_function = None
 
 
-def _build_optimizer_state(model: keras.Model, strategy: tf.distribute.Strategy, element_spec) -> None:
+def _build_optimizer_state(model: keras.Model, strategy: tf.distribute.Strategy, element_spec,
+                           per_replica_batch: int) -> None:
     """Creates every optimizer variable by tracing (not running) one training step.
 
     Keras optimizers create their slots on first use; checkpoints are matched
@@ -231,7 +234,12 @@ def _build_optimizer_state(model: keras.Model, strategy: tf.distribute.Strategy,
     def one_step(batch):
         return strategy.run(model.train_step, args=(batch,))
 
-    one_step.get_concrete_function(element_spec)
+    def static_batch(spec):
+        if isinstance(spec, tf.TensorSpec) and spec.shape.rank and spec.shape[0] is None:
+            return tf.TensorSpec([per_replica_batch] + spec.shape.as_list()[1:], spec.dtype)
+        return spec
+
+    one_step.get_concrete_function(tf.nest.map_structure(static_batch, element_spec))
     if not model.built and all(layer.built for layer in model._flatten_layers(include_self=False)):
         # The networks are built; the wrapper model has no call() to build it with.
         model.built = True
@@ -313,13 +321,13 @@ def train(
       A TrainResult, or None for a dry run.
 
     Raises:
-      ValueError (bad options), ConfigMismatchError, common.data.DataError,
+      ConfigError (bad options), ConfigMismatchError, common.data.DataError,
       NonFiniteLossError, TrainingInterrupted (after saving a checkpoint).
     """
     stream = stream or sys.stdout
     run = run.replace(data=normalized_data_path(run.data)).validate()
     if not run.model_dir and not run.dry_run:
-        raise ValueError("--model_dir is required: the directory for checkpoints, logs and config.json.")
+        raise ConfigError("--model_dir is required: the directory for checkpoints, logs and config.json.")
     document = resolved_config(app, config, run)
     if run.dry_run:
         print(json.dumps(document, indent=2, sort_keys=True), file=stream, flush=True)
@@ -350,10 +358,6 @@ def train(
         num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=strategy.num_replicas_in_sync)
     element_spec = dataset_fn(probe_context).element_spec
 
-    os.makedirs(model_dir, exist_ok=True)
-    if chief:
-        write_config(model_dir, document)
-
     progress = callbacks_lib.RunProgress(0, steps, run.batch_size)
     writer = None
     with precision_lib.dtype_policy(run.precision):
@@ -364,7 +368,10 @@ def train(
             model.compile(**optimizers, steps_per_execution=run.steps_per_execution,
                           jit_compile=run.jit_compile)
             state = checkpointing.TrainingState()
-        _build_optimizer_state(model, strategy, element_spec)
+        _build_optimizer_state(model, strategy, element_spec, run.batch_size // strategy.num_replicas_in_sync)
+        os.makedirs(model_dir, exist_ok=True)
+        if chief:
+            write_config(model_dir, document)
         checkpointer = checkpointing.Checkpointer(
             checkpointing.training_checkpoint(model, optimizers, state),
             distribute.checkpoint_dir(model_dir, strategy),
@@ -499,11 +506,18 @@ def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras
     Args:
       model_dir: a training run's directory.
       build_model: the "model" section of config.json (a dict of the app's config
-        fields) -> uncompiled model, built in float32.
+        fields) -> uncompiled model. It is built under the float32 policy: the
+        variables of a mixed-precision run are float32 too.
 
     Raises:
-      FileNotFoundError when the directory has no config.json or no checkpoint.
+      FileNotFoundError when the directory has no config.json or no checkpoint;
+      checkpointing.CheckpointError when no checkpoint fits the model.
     """
+    return restore_for_inference_with_path(model_dir, build_model)[0]
+
+
+def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mapping], keras.Model]):
+    """`restore_for_inference`, also returning the restored checkpoint's path."""
     saved = read_saved_config(model_dir)
     if saved is None:
         raise FileNotFoundError(f"{model_dir} has no {CONFIG_FILENAME}; pass the --model_dir of a training run.")
@@ -514,4 +528,27 @@ def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras
     if path is None:
         raise FileNotFoundError(f"{model_dir} has no checkpoint yet; train first.")
     log.info("Restored %s.", path)
-    return model
+    return model, path
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """For a script's main(): errors a user can fix end the process with their message, no traceback.
+
+    Exit codes: 2 for a bad option, data set or model directory; 1 for a
+    non-finite loss or unusable checkpoints; 128 + signal number after
+    SIGINT/SIGTERM (a checkpoint was saved).
+    """
+    from common.data import DataError
+
+    try:
+        yield
+    except TrainingInterrupted as interrupted:
+        print(interrupted, file=sys.stderr, flush=True)
+        sys.exit(128 + interrupted.signum)
+    except (ConfigError, DataError, FileNotFoundError) as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except (NonFiniteLossError, checkpointing.CheckpointError) as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)

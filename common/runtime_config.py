@@ -31,6 +31,12 @@ ON_NAN_ACTIONS = ("stop", "rollback")
 DEFAULT_STEPS = 10_000
 
 CONFIG_FILENAME = "config.json"
+
+
+class ConfigError(ValueError):
+    """An option a user passed cannot work; the message says which and what to pass instead."""
+
+
 METRICS_FILENAME = "metrics.jsonl"
 
 # Runtime fields a resumed run may change. Everything else must match the run
@@ -108,7 +114,7 @@ class RuntimeConfig:
     dry_run: bool = _field(False, "Print the resolved configuration and exit without writing anything.")
 
     def validate(self) -> "RuntimeConfig":
-        """Raises ValueError naming the bad option and what to pass instead."""
+        """Raises ConfigError naming the bad option and what to pass instead."""
         problems = []
 
         def positive(name, allow_none=False):
@@ -137,10 +143,10 @@ class RuntimeConfig:
         if self.profile_steps:
             try:
                 self.profile_range()
-            except ValueError as error:
+            except ConfigError as error:
                 problems.append(str(error))
         if problems:
-            raise ValueError(" ".join(problems))
+            raise ConfigError(" ".join(problems))
         return self
 
     def profile_range(self) -> tuple[int, int] | None:
@@ -151,11 +157,11 @@ class RuntimeConfig:
         try:
             first, last = (int(part) for part in parts)
         except ValueError:
-            raise ValueError(
+            raise ConfigError(
                 f"--profile_steps must be two step numbers 'a,b' with 1 <= a <= b, got {self.profile_steps!r}."
             ) from None
         if not 1 <= first <= last:
-            raise ValueError(f"--profile_steps must satisfy 1 <= a <= b, got {self.profile_steps!r}.")
+            raise ConfigError(f"--profile_steps must satisfy 1 <= a <= b, got {self.profile_steps!r}.")
         return first, last
 
     def replace(self, **changes) -> "RuntimeConfig":

@@ -54,6 +54,7 @@ SPLIT_ORDER = ("train", "test", "validation")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FILE_CHUNK = 32
 _ARRAY_CHUNK = 256
+_EXAMPLE_OVERHEAD = 160  # Bytes of a serialized example besides the image: keys, sizes, source id, framing.
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -157,14 +158,20 @@ def _output_state(output: str, overwrite: bool) -> str:
     return "dataset"
 
 
-def _remove_stale(folder: str) -> None:
-    """Removes a leftover partial/old folder of an earlier build, if it holds only builder files."""
+def _check_leftover(folder: str) -> bool:
+    """Whether a partial/old folder of an earlier build exists; BuildError if it holds anything else."""
     if not os.path.lexists(folder):
-        return
+        return False
     entries = os.listdir(folder) if os.path.isdir(folder) and not os.path.islink(folder) else None
     if entries is None or not all(_is_builder_file(e) for e in entries):
         raise BuildError(f"{folder} exists and is not a leftover of this builder; move it away and build again.")
-    shutil.rmtree(folder)
+    return True
+
+
+def _remove_stale(folder: str) -> None:
+    """Removes a leftover partial/old folder of an earlier (interrupted) build."""
+    if _check_leftover(folder):
+        shutil.rmtree(folder)
 
 
 def _publish(partial: str, output: str, overwrite: bool) -> None:
@@ -176,7 +183,7 @@ def _publish(partial: str, output: str, overwrite: bool) -> None:
         os.rmdir(output)
         os.rename(partial, output)
     else:
-        old = output.rstrip(os.sep) + OLD_SUFFIX
+        old = output + OLD_SUFFIX
         _remove_stale(old)
         os.rename(output, old)
         os.rename(partial, output)
@@ -297,8 +304,11 @@ def _infer_channels(source: sources.Source, workers: _Workers, bad: _BadInputs, 
 
 
 def _encode_split(split: str, records: list[sources.Record], source: sources.Source, options: dict,
-                  staging: str, workers: _Workers, bad: _BadInputs, bar: ProgressBar) -> tuple[list, list, list]:
-    """Encodes a split into `staging` in seeded shuffled order; returns (kept records, lengths, sizes)."""
+                  staging: str, workers: _Workers, bad: _BadInputs, bar: ProgressBar) -> list[tuple]:
+    """Encodes a split's images into `staging`, in seeded shuffled order.
+
+    Returns per kept input (record, encoded length, height, width), in staging order.
+    """
     order = np.random.default_rng([options["seed"], zlib.crc32(split.encode())]).permutation(len(records))
     records = [records[i] for i in order]
     chunk_size = _ARRAY_CHUNK if source.arrays else _FILE_CHUNK
@@ -310,7 +320,7 @@ def _encode_split(split: str, records: list[sources.Record], source: sources.Sou
         inputs = [r.path if r.path is not None else source.arrays[r.array[0]][r.array[1]] for r in chunk]
         return inputs, worker_options
 
-    kept, lengths, sizes = [], [], []
+    kept = []
     with open(staging, "wb") as out:
         for chunk, results in zip(record_chunks, workers.map(images.encode_chunk, _LazyTasks(record_chunks, task))):
             for record, result in zip(chunk, results):
@@ -318,15 +328,10 @@ def _encode_split(split: str, records: list[sources.Record], source: sources.Sou
                     bad.add(record.source_id, result[1])
                     continue
                 _, encoded, height, width = result
-                example = schema.make_example(
-                    encoded, options["image_format"], height, width, options["channels"], record.source_id,
-                    label=record.label, domain=record.domain, captions=record.captions)
-                out.write(example)
-                kept.append(record)
-                lengths.append(len(example))
-                sizes.append((height, width))
+                out.write(encoded)
+                kept.append((record, len(encoded), height, width))
             bar.update(len(chunk))
-    return kept, lengths, sizes
+    return kept
 
 
 class _LazyTasks(Sequence):
@@ -342,13 +347,18 @@ class _LazyTasks(Sequence):
         return self.make(self.chunks[index])
 
 
-def _write_shards(folder: str, name: str, split: str, staging: str, lengths: list[int],
-                  shard_bytes: float) -> list[dict]:
-    """Cuts the staged examples into shards of consecutive examples; returns manifest shard entries."""
+def _write_shards(folder: str, name: str, split: str, staging: str, kept: list[tuple], options: dict,
+                  shard_bytes: float, bar: ProgressBar) -> list[dict]:
+    """Writes the staged images as examples into shards of consecutive examples; returns manifest entries.
+
+    The shard count is ceil(estimated bytes / shard_bytes), the estimate being
+    the encoded image bytes plus `_EXAMPLE_OVERHEAD` per example.
+    """
     import tensorflow as tf
 
-    count = len(lengths)
-    num_shards = min(count, max(1, math.ceil(sum(lengths) / shard_bytes)))
+    count = len(kept)
+    estimate = sum(length for _, length, _, _ in kept) + _EXAMPLE_OVERHEAD * count
+    num_shards = min(count, max(1, math.ceil(estimate / shard_bytes)))
     entries = []
     with open(staging, "rb") as staged:
         for index in range(num_shards):
@@ -356,8 +366,11 @@ def _write_shards(folder: str, name: str, split: str, staging: str, lengths: lis
             file = schema.shard_filename(name, split, index, num_shards)
             path = os.path.join(folder, file)
             with tf.io.TFRecordWriter(path) as writer:
-                for length in lengths[start:end]:
-                    writer.write(staged.read(length))
+                for record, length, height, width in kept[start:end]:
+                    writer.write(schema.make_example(
+                        staged.read(length), options["image_format"], height, width, options["channels"],
+                        record.source_id, label=record.label, domain=record.domain, captions=record.captions))
+            bar.update(end - start)
             digest = hashlib.sha256()
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
@@ -416,6 +429,9 @@ def build_dataset(
     name, size, channels = checked["name"], checked["image_size"], checked["channels"]
     output = os.path.normpath(output)
     _output_state(output, overwrite)
+    partial = output + PARTIAL_SUFFIX
+    for leftover in (partial, output + OLD_SUFFIX):
+        _check_leftover(leftover)
     for folder in [source, *(domains or [])]:
         if folder and os.path.isdir(folder) and _inside(output, folder):
             raise BuildError(f"Output {output} is inside the source folder {folder}; it would be read as input "
@@ -432,7 +448,6 @@ def build_dataset(
     skipped = list(found.skipped)
     bad = _BadInputs(found.num_inputs, max_bad_fraction, skipped)
 
-    partial = output.rstrip(os.sep) + PARTIAL_SUFFIX
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     _remove_stale(partial)
@@ -443,24 +458,34 @@ def build_dataset(
                        jpeg_quality=int(jpeg_quality), seed=int(seed))
         os.mkdir(partial)
         try:
-            manifest_splits, all_sizes = {}, []
+            staged = {}
             bar = ProgressBar(found.num_inputs, "encoding", progress)
             for split in _split_order(found.splits):
                 staging = os.path.join(partial, split + STAGING_SUFFIX)
-                kept, lengths, sizes = _encode_split(split, found.splits[split], found, options, staging,
-                                                     workers, bad, bar)
+                staged[split] = (staging, _encode_split(split, found.splits[split], found, options, staging,
+                                                        workers, bad, bar))
+            bar.close()
+            manifest_splits, all_sizes = {}, []
+            for split, (staging, kept) in staged.items():
                 if not kept:
                     raise BuildError(f"The {split} split has no usable images; see the skipped inputs, fix the "
                                      "source and build again.")
-                shards = _write_shards(partial, name, split, staging, lengths, shard_size_mb * 1024 * 1024)
-                os.remove(staging)
+                records = [k[0] for k in kept]
                 manifest_splits[split] = {
                     "count": len(kept),
-                    "per_class": _counts(kept, found.labels, "label"),
-                    "per_domain": _counts(kept, found.domains, "domain"),
-                    "shards": shards,
+                    "per_class": _counts(records, found.labels, "label"),
+                    "per_domain": _counts(records, found.domains, "domain"),
                 }
-                all_sizes.extend(sizes)
+                empty = [d for d, n in (manifest_splits[split]["per_domain"] or {}).items() if n == 0]
+                if empty:
+                    raise BuildError(f"Domain {empty[0]} has no usable images in the {split} split; an unpaired "
+                                     "dataset needs images of both domains in every split.")
+                all_sizes.extend((height, width) for _, _, height, width in kept)
+            bar = ProgressBar(sum(len(kept) for _, kept in staged.values()), "writing shards", progress)
+            for split, (staging, kept) in staged.items():
+                manifest_splits[split]["shards"] = _write_shards(partial, name, split, staging, kept, options,
+                                                                 shard_size_mb * 1024 * 1024, bar)
+                os.remove(staging)
             bar.close()
             heights, widths = [h for h, _ in all_sizes], [w for _, w in all_sizes]
             manifest = {
@@ -530,6 +555,7 @@ def define_flags() -> None:
 def main(argv: list[str]) -> None:
     from absl import app, flags
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     FLAGS = flags.FLAGS

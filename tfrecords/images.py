@@ -216,8 +216,11 @@ def encode_chunk(task: tuple[Sequence[Any], dict]) -> list[tuple]:
         except BadImage as error:
             results.append(("bad", str(error)))
             continue
-        except (OSError, ValueError) as error:  # A decoder failing late, inside convert().
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as error:  # A decoder failing late.
             results.append(("bad", f"truncated or corrupt image ({error})"))
+            continue
+        except Exception as error:  # noqa: BLE001  Any other decoder failure is one bad input, not a failed build.
+            results.append(("bad", f"cannot convert image ({type(error).__name__}: {error})"))
             continue
         results.append(("ok", encoded, image.height, image.width))
     return results
@@ -231,4 +234,6 @@ def probe_chunk(paths: Sequence[str]) -> list[tuple]:
             results.append(("ok", probe_file(path)))
         except BadImage as error:
             results.append(("bad", str(error)))
+        except Exception as error:  # noqa: BLE001  Any other decoder failure is one bad input.
+            results.append(("bad", f"unreadable image ({type(error).__name__}: {error})"))
     return results

@@ -15,7 +15,8 @@ Reported metrics (means over the steps of an epoch, averaged across replicas):
 ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean of sigmoid(logit) on
 real and generated images in the discriminator step (D(x) and D(G(z)), 0.5 when
 D cannot tell); ``d_grad_norm`` and ``g_grad_norm``, the global L2 norm of each
-network's gradient of its (unscaled) loss on this replica's batch.
+network's gradient of its (unscaled) loss on this replica's batch (steps whose
+gradients are not finite, which a `LossScaleOptimizer` skips, are left out).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class DCGAN(keras.Model):
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
         self.d_grad_norm_tracker = keras.metrics.Mean(name="d_grad_norm")
         self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
+        self.built = True  # both networks are built; there is no call() to trace
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         """Sets one optimizer per network and builds their slots (so checkpoints can restore them)."""
@@ -82,16 +84,25 @@ class DCGAN(keras.Model):
             self.g_grad_norm_tracker,
         ]
 
-    def call(self, z, training=False):
-        return self.generator(z, training=training)
-
     def sample(self, z, training=False):
         """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
         generator = self.ema.shadow if self.ema is not None else self.generator
         return generator(z, training=training)
 
     def _latents(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        """z ~ N(0, I), [batch_size, latent_dim]; under N replicas, this replica's slice of one global draw.
+
+        Every replica holds the same seed state, so each draws the noise of the
+        whole global batch and keeps its own rows: replicas get different z, and
+        N replicas see exactly the z one device would draw for the global batch.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        replica_context = tf.distribute.get_replica_context()
+        if replicas == 1 or replica_context is None:
+            return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        z = keras.random.normal((batch_size * replicas, self.latent_dim), seed=self.seed_generator)
+        start = replica_context.replica_id_in_sync_group * batch_size
+        return ops.slice(z, (start, 0), (batch_size, self.latent_dim))
 
     def train_step(self, batch):
         """One alternating update on a batch.
@@ -141,8 +152,9 @@ class DCGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
         self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
-        self.d_grad_norm_tracker.update_state(d_grad_norm)
-        self.g_grad_norm_tracker.update_state(g_grad_norm)
+        for tracker, norm in ((self.d_grad_norm_tracker, d_grad_norm), (self.g_grad_norm_tracker, g_grad_norm)):
+            finite = ops.isfinite(norm)  # False on steps a LossScaleOptimizer skips: left out of the mean
+            tracker.update_state(ops.where(finite, norm, 0.0), sample_weight=ops.cast(finite, "float32"))
         return {tracker.name: tracker.result() for tracker in self.metrics}
 
     @staticmethod

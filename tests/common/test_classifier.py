@@ -1,13 +1,14 @@
 """The dataset classifier: trains on scikit-learn digits, saves, reloads in safe mode, extracts features."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.datasets import load_digits
 
-from common import classifier
+from common import classifier, reference_stats
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +59,32 @@ def test_classifier_refuses_unlabeled_data_and_one_class():
         classifier.train_classifier(unlabeled, unlabeled, num_classes=2, epochs=1)
     with pytest.raises(classifier.ClassifierError, match="at least 2 classes"):
         classifier.build_classifier((8, 8, 1), 1)
+
+
+def test_get_or_train_classifier_reuses_file_until_the_dataset_changes(tmp_path):
+    from tfrecords.build import build_dataset
+
+    digits = load_digits()
+    keep = digits.target < 3
+    images = (digits.images[keep][:150] * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    np.savez(tmp_path / "small.npz", images=images, labels=digits.target[keep][:150])
+    dataset = str(tmp_path / "small")
+    build_dataset(source=str(tmp_path / "small.npz"), output=dataset, kind="npz", channels=1, test_fraction=0.2,
+                  progress=False)
+    path = str(tmp_path / "clf" / "small.keras")
+    options = dict(epochs=1, width=8, feature_dim=8, batch_size=32, verbose=0)
+    _, first = classifier.get_or_train_classifier(dataset, path, **options)
+    assert first["dataset_checksum"] and first["num_classes"] == 3
+    trained_at = os.path.getmtime(path)
+    _, second = classifier.get_or_train_classifier(dataset, path, **options)
+    assert second == first and os.path.getmtime(path) == trained_at  # reused, not retrained
+    settings = second["settings"]
+    assert classifier.find_reusable_classifier(path, dataset_checksum=first["dataset_checksum"],
+                                               settings=settings) is not None
+    assert classifier.find_reusable_classifier(path, dataset_checksum=first["dataset_checksum"],
+                                               settings=dict(settings, epochs=2)) is None
+    with open(os.path.join(dataset, "manifest.json"), "a") as manifest:
+        manifest.write("\n")  # any change to the manifest changes the checksum
+    assert reference_stats.dataset_checksum(dataset) != first["dataset_checksum"]
+    assert classifier.find_reusable_classifier(path, dataset_checksum=reference_stats.dataset_checksum(dataset),
+                                               settings=settings) is None

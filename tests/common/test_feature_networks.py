@@ -107,3 +107,14 @@ def test_extract_streams_batches_and_labels():
         _tiny_extractor().extract(batches, 20)
     with pytest.raises(feature_networks.FeatureNetworkError, match="channel"):
         _tiny_extractor()(np.zeros((1, 4, 4, 3), np.float32))
+
+
+def test_feature_networks_build_in_float32_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        with feature_networks.float32_policy():
+            layer = keras.layers.Dense(2)
+        assert layer.compute_dtype == "float32"
+        assert keras.config.dtype_policy().name == "mixed_float16"  # restored afterwards
+    finally:
+        keras.config.set_dtype_policy("float32")

@@ -1,7 +1,7 @@
 """Tests of common.runtime with a tiny GAN that follows the model protocol.
 
 The tiny GAN (8x8 grayscale images, one Dense layer per network) lives here so
-the runtime is tested without any app's code; `python tests/common/test_runtime.py
+the runtime is tested without any app's code; `python -m tests.common.test_runtime
 --model_dir=...` runs it through the runtime as a script for the subprocess tests.
 """
 
@@ -34,6 +34,7 @@ class TinyConfig:
     learning_rate: float = 1e-2
     seed: int = 0
     noise: str = "normal"  # "normal": SeedGenerator noise; "data": noise read off the real images
+    optimizer: str = "adam"  # "sgd" makes a wrong gradient scale visible after one step
 
 
 class TinyGAN(keras.Model):
@@ -105,8 +106,12 @@ def build_tiny_gan(config) -> TinyGAN:
 
 
 def tiny_optimizers(config):
-    return {"g_optimizer": keras.optimizers.Adam(config.learning_rate, beta_1=0.5),
-            "d_optimizer": keras.optimizers.Adam(config.learning_rate, beta_1=0.5)}
+    def make():
+        if config.optimizer == "sgd":
+            return keras.optimizers.SGD(config.learning_rate)
+        return keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+
+    return {"g_optimizer": make(), "d_optimizer": make()}
 
 
 def tiny_images(nonfinite_at: int | None = None) -> np.ndarray:
@@ -293,24 +298,25 @@ def test_restore_for_inference_loads_the_latest_generator(tmp_path):
 
 
 if __name__ == "__main__":
-    # Subprocess entry point: `python tests/common/test_runtime.py --model_dir=... --steps=...`.
+    # Subprocess entry point: `python -m tests.common.test_runtime --model_dir=... --steps=...`.
     from absl import app
+    from absl import flags as absl_flags
 
     from common import flags as runtime_flags
 
     runtime_flags.define_runtime_flags({"batch_size": 4, "log_every": 1})
     runtime_flags.define_dataclass_flags(TinyConfig)
+    absl_flags.DEFINE_boolean("shuffle_data", True, "Shuffle the in-memory images.")
 
     def main(argv):
         runtime_flags.check_no_positional_args(argv)
         run = runtime_flags.runtime_config_from_flags()
         config = runtime_flags.dataclass_from_flags(TinyConfig)
-        try:
+        with runtime.exit_on_user_error():
             runtime.train(app="tiny", config=config, run=run, build_model=build_tiny_gan,
-                          build_optimizers=tiny_optimizers, dataset_fn=tiny_dataset_fn(run.batch_size),
+                          build_optimizers=tiny_optimizers,
+                          dataset_fn=tiny_dataset_fn(run.batch_size,
+                                                     shuffle_seed=0 if absl_flags.FLAGS.shuffle_data else None),
                           num_examples=lambda: NUM_IMAGES)
-        except runtime.TrainingInterrupted as interrupted:
-            print(interrupted, file=sys.stderr)
-            sys.exit(128 + interrupted.signum)
 
     app.run(main)

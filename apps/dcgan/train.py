@@ -1,0 +1,34 @@
+"""Train DCGAN: `python -m apps.dcgan.train --data=data/faces --model_dir=runs/dcgan --image_size=64`.
+
+Flags: the shared runtime flags (`common.flags.define_runtime_flags`) and one
+flag per field of `DCGANConfig`; see `--helpfull`. Interrupt with Ctrl-C (a
+checkpoint is saved) and run the same command again to resume.
+"""
+
+from absl import app
+
+from apps.dcgan.config import DCGANConfig
+from apps.dcgan.model import build_model, make_optimizers
+from common import flags as runtime_flags
+from common import runtime
+
+runtime_flags.define_runtime_flags()
+runtime_flags.define_dataclass_flags(DCGANConfig)
+
+
+def build_optimizers(config: DCGANConfig):
+    g_optimizer, d_optimizer = make_optimizers(config)
+    return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+
+
+def main(argv):
+    runtime_flags.check_no_positional_args(argv)
+    with runtime.exit_on_user_error():
+        run = runtime_flags.runtime_config_from_flags()
+        config = runtime_flags.dataclass_from_flags(DCGANConfig)
+        runtime.train(app="dcgan", config=config, run=run, build_model=build_model,
+                      build_optimizers=build_optimizers)
+
+
+if __name__ == "__main__":
+    app.run(main)

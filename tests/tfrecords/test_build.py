@@ -1,0 +1,190 @@
+"""Manifest, bad inputs, output safety, interrupted builds, deterministic sharding and the command line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.tfrecords import helpers
+from tfrecords import schema
+from tfrecords.build import BuildError, build_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _build(source, output, **kwargs):
+    kwargs.setdefault("num_workers", 1)
+    kwargs.setdefault("progress", False)
+    return build_dataset(source=str(source), output=str(output), **kwargs)
+
+
+def _folder(path, count, seed=0, size=(6, 6)):
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        helpers.save_image(path / f"{index:03d}.png", helpers.random_pixels(rng, *size))
+    return path
+
+
+def _add_bad_files(folder):
+    (folder / "zero.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not a jpeg")
+    good = (folder / "000.png").read_bytes()
+    (folder / "truncated.png").write_bytes(good[: len(good) // 2])
+    (folder / ".hidden.png").write_bytes(b"")  # Dotfiles are ignored, not skipped.
+    (folder / "notes.txt").write_text("not an image file")
+
+
+def _shard_bytes(manifest_path):
+    folder = os.path.dirname(manifest_path)
+    manifest = schema.read_manifest(manifest_path)
+    return {s["file"]: open(os.path.join(folder, s["file"]), "rb").read()
+            for split in manifest["splits"].values() for s in split["shards"]}
+
+
+def test_manifest_follows_the_contract(tmp_path):
+    _folder(tmp_path / "src", 12)
+    manifest_path = _build(tmp_path / "src", tmp_path / "faces", shard_size_mb=1e-4, seed=5, test_fraction=0.25)
+    assert manifest_path == str(tmp_path / "faces" / "manifest.json")
+    manifest = schema.read_manifest(manifest_path)
+    assert set(manifest) == {"schema_version", "name", "created", "source", "builder_args", "image", "labels",
+                             "domains", "has_captions", "splits", "skipped"}
+    assert manifest["schema_version"] == schema.SCHEMA_VERSION
+    assert manifest["created"].endswith("Z")
+    assert manifest["source"] == {"kind": "folder", "path": str(tmp_path / "src")}
+    assert manifest["builder_args"]["seed"] == 5 and manifest["builder_args"]["shard_size_mb"] == 1e-4
+    assert manifest["image"] == {"channels": 3, "format": "png", "height": 6, "width": 6, "resize_policy": "keep",
+                                 "min_height": 6, "max_height": 6, "min_width": 6, "max_width": 6}
+    assert (manifest["labels"], manifest["domains"], manifest["has_captions"]) == (None, None, False)
+    assert {s: v["count"] for s, v in manifest["splits"].items()} == {"train": 9, "test": 3}
+    for split, entry in manifest["splits"].items():
+        assert entry["per_class"] is None and entry["per_domain"] is None
+        # 1e-4 MiB (105 bytes) is less than one example, so every example gets its own shard.
+        assert len(entry["shards"]) == entry["count"]
+        for index, shard in enumerate(entry["shards"]):
+            assert shard["file"] == schema.shard_filename("faces", split, index, entry["count"])
+            assert shard["count"] == 1
+            assert len(shard["sha256"]) == 64
+    import hashlib
+    first = manifest["splits"]["train"]["shards"][0]
+    assert hashlib.sha256((tmp_path / "faces" / first["file"]).read_bytes()).hexdigest() == first["sha256"]
+    assert sorted(os.listdir(tmp_path)) == ["faces", "src"]  # No partial folder left behind.
+
+
+def test_bad_inputs_are_skipped_with_reasons(tmp_path):
+    _add_bad_files(_folder(tmp_path / "src", 10))
+    manifest_path = _build(tmp_path / "src", tmp_path / "out", max_bad_fraction=0.25)
+    manifest = schema.read_manifest(manifest_path)
+    reasons = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert set(reasons) == {"zero.png", "text.jpg", "truncated.png", "notes.txt"}
+    assert "empty file" in reasons["zero.png"]
+    assert "not an image" in reasons["text.jpg"]
+    assert "truncated" in reasons["truncated.png"]
+    assert "not an image file" in reasons["notes.txt"]
+    assert manifest["splits"]["train"]["count"] == 10
+    assert {e["source_id"] for e in helpers.read_split(manifest_path)} == {f"{i:03d}.png" for i in range(10)}
+
+
+@pytest.mark.parametrize("channels", [None, 3])  # With and without the header pass of channel inference.
+def test_too_many_bad_inputs_fail_and_leave_nothing(tmp_path, channels):
+    _add_bad_files(_folder(tmp_path / "src", 10))
+    with pytest.raises(BuildError, match="max_bad_fraction"):
+        _build(tmp_path / "src", tmp_path / "out", channels=channels)  # 3 of 13 bad > 0.01.
+    assert sorted(os.listdir(tmp_path)) == ["src"]
+
+
+def test_existing_dataset_needs_overwrite_and_is_replaced_only_when_complete(tmp_path):
+    _folder(tmp_path / "src", 4)
+    first = _build(tmp_path / "src", tmp_path / "out")
+    before = _shard_bytes(first)
+    with pytest.raises(BuildError, match="--overwrite"):
+        _build(tmp_path / "src", tmp_path / "out", seed=1)
+    assert _shard_bytes(first) == before
+
+    # A failing build with --overwrite (here: a truncated file found while encoding) keeps the old dataset.
+    broken = _folder(tmp_path / "broken", 4)
+    good = (broken / "000.png").read_bytes()
+    (broken / "001.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(BuildError, match="max_bad_fraction"):
+        _build(broken, tmp_path / "out", overwrite=True, channels=3)
+    assert _shard_bytes(first) == before
+    assert sorted(os.listdir(tmp_path)) == ["broken", "out", "src"]
+
+    _folder(tmp_path / "src", 6, seed=9)
+    replaced = _build(tmp_path / "src", tmp_path / "out", overwrite=True)
+    assert schema.read_manifest(replaced)["splits"]["train"]["count"] == 6
+    assert sorted(os.listdir(tmp_path)) == ["broken", "out", "src"]
+
+
+def test_foreign_folders_are_never_overwritten(tmp_path):
+    _folder(tmp_path / "src", 2)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(BuildError, match="never overwritten"):
+        _build(tmp_path / "src", tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+    _build(tmp_path / "src", tmp_path / "ds")
+    (tmp_path / "ds" / "notes.md").write_text("mine too")
+    with pytest.raises(BuildError, match="other files"):
+        _build(tmp_path / "src", tmp_path / "ds", overwrite=True)
+    assert (tmp_path / "ds" / "notes.md").exists()
+
+    (tmp_path / "empty").mkdir()
+    assert os.path.exists(_build(tmp_path / "src", tmp_path / "empty"))
+    with pytest.raises(BuildError, match="inside the source"):
+        _build(tmp_path / "src", tmp_path / "src" / "out")
+
+
+def test_same_seed_gives_identical_shards_for_any_worker_count(tmp_path):
+    _folder(tmp_path / "src", 40, size=(4, 4))
+    one = _build(tmp_path / "src", tmp_path / "one", seed=7, shard_size_mb=2e-3, num_workers=1)
+    two = _build(tmp_path / "src", tmp_path / "two", seed=7, shard_size_mb=2e-3, num_workers=2)
+    bytes_one, bytes_two = _shard_bytes(one), _shard_bytes(two)
+    assert len(bytes_one) > 2
+    assert {k.replace("two-", "one-"): v for k, v in bytes_two.items()} == bytes_one
+    manifest_one, manifest_two = schema.read_manifest(one), schema.read_manifest(two)
+    assert [s["sha256"] for s in manifest_one["splits"]["train"]["shards"]] == \
+        [s["sha256"] for s in manifest_two["splits"]["train"]["shards"]]
+
+    other = _build(tmp_path / "src", tmp_path / "other", seed=8, shard_size_mb=2e-3)
+    order = [e["source_id"] for e in helpers.read_split(one)]
+    other_order = [e["source_id"] for e in helpers.read_split(other)]
+    assert sorted(order) == sorted(other_order) and order != other_order
+    assert order != sorted(order)  # Shuffled before sharding.
+
+
+def test_killed_build_leaves_no_complete_looking_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    source = tmp_path / "src"
+    for index in range(80):  # About 0.3 s of encoding after the staging file appears.
+        helpers.save_image(source / f"{index:03d}.png", helpers.random_pixels(rng, 96, 96), compress_level=0)
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "tfrecords.build", f"--source={source}", f"--output={output}",
+               "--num_workers=1", "--channels=3", "--noprogress"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = tmp_path / "out.partial" / "train.staging"
+    deadline = time.monotonic() + 60
+    while not staging.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert staging.exists(), "the build ended before it could be interrupted"
+    assert not output.exists()
+    assert not (tmp_path / "out.partial" / "manifest.json").exists()
+    # The next build clears the leftover and completes.
+    _build(source, output, channels=3)
+    assert not (tmp_path / "out.partial").exists()
+    assert schema.read_manifest(str(output))["splits"]["train"]["count"] == 80
+
+
+def test_cli_helpfull_lists_the_flags(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfrecords.build", "--helpfull"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1), result.stderr  # absl exits with 1 after printing help.
+    for flag in ("--source", "--output", "--kind", "--resize_policy", "--shard_size_mb", "--max_bad_fraction",
+                 "--[no]overwrite", "--jpeg_quality", "--num_workers", "--domains", "--captions", "--labels"):
+        assert flag in result.stdout
