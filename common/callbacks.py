@@ -112,14 +112,14 @@ class MetricsLogger(keras.callbacks.Callback):
     """
 
     def __init__(self, progress: RunProgress, *, log_every: int, metrics_path: str | None,
-                 writer=None, optimizers: Mapping | None = None, stream=None):
+                 writer=None, optimizers: Mapping | None = None, stream=sys.stdout):
         super().__init__()
         self.progress = progress
         self.log_every = log_every
         self.metrics_path = metrics_path
         self.writer = writer
         self.optimizers = dict(optimizers or {})
-        self.stream = stream or sys.stdout
+        self.stream = stream  # None: no progress lines (workers other than the chief)
         self._file = None
         self._sums: dict[str, float] = {}
         self._count = 0
@@ -166,7 +166,8 @@ class MetricsLogger(keras.callbacks.Callback):
         width = len(str(progress.total_steps))
         line = (f"step {progress.step:>{width}}/{progress.total_steps}  {shown}  "
                 f"{self.images_per_second:.1f} img/s  ETA {_format_duration(eta)}")
-        print(line, file=self.stream, flush=True)
+        if self.stream is not None:
+            print(line, file=self.stream, flush=True)
         if self._file is not None:
             self._file.flush()
         if self.writer is not None:

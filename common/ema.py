@@ -27,9 +27,9 @@ checkpoints, and calling it runs the shadow model.
 
 `update` only creates graph ops (one assign per variable); call it inside the
 traced ``train_step`` after the optimizer step. Under a ``tf.distribute``
-strategy build the average inside ``strategy.scope()``; the assignments run
-in a cross-replica merge, once per variable, with the (identical, mirrored)
-live weights of the current replica.
+strategy build the average inside ``strategy.scope()``; the assignments then
+run in a cross-replica merge, each device's copy of a shadow variable computed
+from that device's (mirrored, identical) live weights.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class ExponentialMovingAverage(keras.layers.Layer):
 
     Args:
       model: The built model to average. It is cloned (architecture and current
-        weights); the original is not stored: pass it to `update`.
+        weights); the original is not stored: pass it to `update`. Its weights
+        that are trainable now are averaged, the others copied.
       decay: Weight of the old average in each update, in [0, 1).
       **kwargs: Base layer arguments (e.g. ``name``).
 
@@ -61,6 +62,9 @@ class ExponentialMovingAverage(keras.layers.Layer):
         if not model.built:
             raise ValueError(f"Model {model.name!r} must be built before its weights can be averaged.")
         self.decay = float(decay)
+        # Which weights are averaged is fixed now: freezing the model later does not change it.
+        trainable_ids = {id(v) for v in model.trainable_weights}
+        self._averaged = tuple(id(v) in trainable_ids for v in model.weights)
         self.shadow = keras.models.clone_model(model)
         self.shadow.set_weights(model.get_weights())
         self.shadow.trainable = False
@@ -73,10 +77,7 @@ class ExponentialMovingAverage(keras.layers.Layer):
                 f"Model {model.name!r} has {len(model.weights)} weights, the average of "
                 f"{self.shadow.name!r} has {len(self.shadow.weights)}; pass the model the average was built from."
             )
-        trainable_ids = {id(v) for v in model.trainable_weights}
-        if not model.trainable:  # a frozen model still has weights an optimizer trains
-            trainable_ids = {id(v) for v in model.weights if v.trainable}
-        return [(s, w, id(w) in trainable_ids) for s, w in zip(self.shadow.weights, model.weights)]
+        return list(zip(self.shadow.weights, model.weights, self._averaged))
 
     def update(self, model: keras.Model):
         """Moves the shadow weights towards ``model``'s; graph ops only, call inside train_step."""

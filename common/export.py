@@ -308,9 +308,9 @@ def check_parity(
     Loads `saved_model_dir` (one version folder) and checks, for `count`
     latents drawn with `sample_latents(seed, ...)`:
       1. `generate_float(z)` equals `generator(z, training=False)` within `atol`;
-      2. `serving_default(z)` equals `images_to_uint8` of the in-process images
-         (one step of difference is accepted only where an in-process value is
-         within `atol` of a rounding boundary);
+      2. `serving_default(z)` equals `images_to_uint8` of the in-process images,
+         up to what a float difference of `atol` explains (for float32: one
+         step, only where an in-process value lies at a rounding boundary);
       3. `sample(seed, count)` returns exactly `sample_latents(seed, count)` as
          `z`, and images that pass check 2.
 

@@ -301,9 +301,11 @@ def inception_score(probabilities, *, num_splits: int = 10) -> tuple[float, floa
         raise ValueError("Inception Score needs softmax probabilities (non-negative rows summing to 1), "
                          "not logits.")
     scores = []
-    for part in np.array_split(probabilities, num_splits):
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = (xlogy(part, part) - xlogy(part, marginal)).sum(axis=1)
+    n = probabilities.shape[0]
+    for i in range(num_splits):  # split boundaries i * n // num_splits, as in the authors' code
+        part = probabilities[i * n // num_splits:(i + 1) * n // num_splits]
+        marginal = part.mean(axis=0, keepdims=True)                      # p(y) on this split
+        kl = (xlogy(part, part) - xlogy(part, marginal)).sum(axis=1)     # KL(p(y|x) || p(y)) per sample
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
 

@@ -185,6 +185,7 @@ def check_model_dir(model_dir: str, document: Mapping) -> dict | None:
 def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, steps_per_execution: int):
     """Puts the runtime's bookkeeping around the model's train_step (see module docstring)."""
     inner = model.train_step
+    multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     def reset_trackers():
         for metric in model.metrics:
@@ -196,28 +197,41 @@ def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, ste
             reset_trackers()
         else:
             tf.cond(tf.equal(state.step % steps_per_execution, 0), reset_trackers, lambda: tf.constant(False))
-        logs = inner(batch)
-        values = [tf.cast(v, tf.float32) for v in tf.nest.flatten(logs)
-                  if tf.is_tensor(v) and v.dtype.is_floating]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values]) if values else tf.constant(True)
-        nonfinite = 1 - tf.cast(finite, tf.int32)
+        logs = dict(inner(batch))
+        scalar_keys = [key for key, value in logs.items()
+                       if tf.is_tensor(value) and value.dtype.is_floating and value.shape.rank == 0]
         replica_context = tf.distribute.get_replica_context()
-        if replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            nonfinite = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, nonfinite)
+        if scalar_keys and replica_context is not None and replica_context.num_replicas_in_sync > 1:
+            # Global-batch values: the mean over replicas of each replica's mean (equal
+            # per-replica batches), in one all-reduce; every replica then holds them.
+            stacked = tf.stack([tf.cast(logs[key], tf.float32) for key in scalar_keys])
+            reduced = replica_context.all_reduce(tf.distribute.ReduceOp.MEAN, stacked)
+            for index, key in enumerate(scalar_keys):
+                logs[key] = reduced[index]
+        values = [tf.cast(v, tf.float32) for v in tf.nest.flatten(logs) if tf.is_tensor(v) and v.dtype.is_floating]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values]) if values else tf.constant(True)
         step = state.step.assign_add(1)
         first = state.first_nonfinite_step
-        first.assign(tf.where(tf.logical_and(first < 0, nonfinite > 0), step, first))
-        outputs = dict(logs)
-        outputs[callbacks_lib.STEP_KEY] = tf.identity(step)
-        outputs[callbacks_lib.NONFINITE_KEY] = first.read_value()
-        return outputs
-
+        first.assign(tf.where(tf.logical_and(first < 0, tf.logical_not(finite)), step, first))
+        logs[callbacks_lib.STEP_KEY] = tf.identity(step)
+        logs[callbacks_lib.NONFINITE_KEY] = first.read_value()
+        if multi_worker:
+            # Keras reduces step outputs over workers with strategy.reduce(MEAN, axis=0),
+            # which needs an axis: give every scalar one (the values are equal anyway).
+            logs = {key: tf.reshape(value, [1]) if tf.is_tensor(value) and value.shape.rank == 0 else value
+                    for key, value in logs.items()}
+        return logs
     object.__setattr__(model, "train_step", train_step)
+    # The model and its optimizers are built by now (`_build_optimizer_state`). Keras'
+    # symbolic build before fit would pull a batch from a fresh iterator (wasted work
+    # after a long skip) and fails under MultiWorkerMirroredStrategy with dict batches.
+    object.__setattr__(model, "_maybe_symbolic_build", lambda *args, **kwargs: None)
     model.train_function = None
 
 
 def _unwrap_train_step(model: keras.Model):
     model.__dict__.pop("train_step", None)
+    model.__dict__.pop("_maybe_symbolic_build", None)
     model.train_function = None
 
 
@@ -407,7 +421,7 @@ def train(
             callbacks_lib.MetricsLogger(
                 progress, log_every=run.log_every,
                 metrics_path=os.path.join(model_dir, METRICS_FILENAME) if chief else None,
-                writer=writer, optimizers=optimizers, stream=stream),
+                writer=writer, optimizers=optimizers, stream=stream if chief else None),
             callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every),
         ]
         sampler = None
@@ -498,6 +512,10 @@ def _remove_worker_dir(model_dir: str, strategy) -> None:
     directory = distribute.checkpoint_dir(model_dir, strategy)
     if os.path.abspath(directory) != os.path.abspath(model_dir):
         shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(directory))  # the shared "workers" folder, once empty
+        except OSError:
+            pass
 
 
 def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras.Model]) -> keras.Model:

@@ -22,6 +22,13 @@ How a build runs:
 
 Shard bytes depend only on the inputs and the arguments (seed included), never
 on the number of workers.
+
+Conventions followed: sharded TFRecords named like TFDS files
+(`name-split-00000-of-00004`), feature keys in the style of the TF Model Garden
+decoders (`schema.py`), centre crop then Lanczos resize as in NVlabs
+StyleGAN's `dataset_tool.py`. Deviations: the manifest (not TFDS's
+`dataset_info.json`) describes the dataset, and bad inputs are skipped and
+listed instead of stopping the build, up to `max_bad_fraction`.
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ import re
 import shutil
 import sys
 import zlib
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -570,6 +578,9 @@ def main(argv: list[str]) -> None:
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: nothing was written to {FLAGS.output}.", file=sys.stderr)
+        sys.exit(130)
     print(path)
 
 

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import struct
-from typing import Any
+
 
 import numpy as np
 

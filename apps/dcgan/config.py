@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 
 LOSSES = ("non_saturating", "minimax", "least_squares", "hinge")
-UPSAMPLE_LAYERS = ("subpixel", "transpose")
+UPSAMPLE_LAYERS = ("transpose", "subpixel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +53,10 @@ class DCGANConfig:
       loss: Adversarial loss, one of `LOSSES` (functions in `common.losses`).
       ema_decay: Decay of the generator's exponential moving average; 0 turns it off.
       seed: Seed of weight initialisation and of the latent noise.
-      upsample: "subpixel" (`common.layers.SubPixelConv2DTranspose`, the same
-        function computed faster on CPU, see README) or "transpose"
-        (`keras.layers.Conv2DTranspose`).
+      upsample: "transpose" (`keras.layers.Conv2DTranspose`) or "subpixel"
+        (`common.layers.SubPixelConv2DTranspose`): the same function and
+        weights; the transposed convolution measured faster on CPU
+        (tests/benchmarks/upsample_conv.py, numbers in the README).
       sync_batch_norm: Batch normalisation with statistics of the global batch
         across replicas (`BatchNormalization(synchronized=True)`).
     """
@@ -76,7 +77,7 @@ class DCGANConfig:
     loss: str = "non_saturating"
     ema_decay: float = 0.0
     seed: int = 0
-    upsample: str = "subpixel"
+    upsample: str = "transpose"
     sync_batch_norm: bool = True
 
     def __post_init__(self):

@@ -118,6 +118,8 @@ class DCGAN(keras.Model):
         (optimizers sum gradients across replicas) and scaled by the optimizer's
         loss scale (identity unless it is a `LossScaleOptimizer`).
         """
+        if isinstance(batch, (tuple, list)):  # train_on_batch / fit(x=...) pack the dict as (x,)
+            batch = batch[0]
         real_images = batch["image"]
         batch_size = ops.shape(real_images)[0]
 

@@ -141,5 +141,8 @@ def test_clear_errors():
         SubPixelConv2DTranspose(2, 3, data_format="channels_first")
     with pytest.raises(ValueError, match="padding"):
         SubPixelConv2DTranspose(2, 3, padding="full")
+    layer = SubPixelConv2DTranspose(2, 3)
+    layer.build((None, None, None, 2))
+    unknown_size = tf.function(layer.call, input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
     with pytest.raises(ValueError, match="static height and width"):
-        keras.Model(*(lambda i: (i, SubPixelConv2DTranspose(2, 3)(i)))(keras.Input((None, None, 2))))
+        unknown_size.get_concrete_function()

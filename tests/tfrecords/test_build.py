@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.tfrecords import helpers
+from tests.tfrecords import tiny_sources as tiny
 from tfrecords import schema
 from tfrecords.build import BuildError, build_dataset
 
@@ -25,7 +25,7 @@ def _build(source, output, **kwargs):
 def _folder(path, count, seed=0, size=(6, 6)):
     rng = np.random.default_rng(seed)
     for index in range(count):
-        helpers.save_image(path / f"{index:03d}.png", helpers.random_pixels(rng, *size))
+        tiny.save_image(path / f"{index:03d}.png", tiny.random_pixels(rng, *size))
     return path
 
 
@@ -85,7 +85,7 @@ def test_bad_inputs_are_skipped_with_reasons(tmp_path):
     assert "truncated" in reasons["truncated.png"]
     assert "not an image file" in reasons["notes.txt"]
     assert manifest["splits"]["train"]["count"] == 10
-    assert {e["source_id"] for e in helpers.read_split(manifest_path)} == {f"{i:03d}.png" for i in range(10)}
+    assert {e["source_id"] for e in tiny.read_split(manifest_path)} == {f"{i:03d}.png" for i in range(10)}
 
 
 @pytest.mark.parametrize("channels", [None, 3])  # With and without the header pass of channel inference.
@@ -151,8 +151,8 @@ def test_same_seed_gives_identical_shards_for_any_worker_count(tmp_path):
         [s["sha256"] for s in manifest_two["splits"]["train"]["shards"]]
 
     other = _build(tmp_path / "src", tmp_path / "other", seed=8, shard_size_mb=2e-3)
-    order = [e["source_id"] for e in helpers.read_split(one)]
-    other_order = [e["source_id"] for e in helpers.read_split(other)]
+    order = [e["source_id"] for e in tiny.read_split(one)]
+    other_order = [e["source_id"] for e in tiny.read_split(other)]
     assert sorted(order) == sorted(other_order) and order != other_order
     assert order != sorted(order)  # Shuffled before sharding.
 
@@ -161,7 +161,7 @@ def test_killed_build_leaves_no_complete_looking_dataset(tmp_path):
     rng = np.random.default_rng(0)
     source = tmp_path / "src"
     for index in range(80):  # About 0.3 s of encoding after the staging file appears.
-        helpers.save_image(source / f"{index:03d}.png", helpers.random_pixels(rng, 96, 96), compress_level=0)
+        tiny.save_image(source / f"{index:03d}.png", tiny.random_pixels(rng, 96, 96), compress_level=0)
     output = tmp_path / "out"
     command = [sys.executable, "-m", "tfrecords.build", f"--source={source}", f"--output={output}",
                "--num_workers=1", "--channels=3", "--noprogress"]
@@ -188,3 +188,25 @@ def test_cli_helpfull_lists_the_flags(tmp_path):
     for flag in ("--source", "--output", "--kind", "--resize_policy", "--shard_size_mb", "--max_bad_fraction",
                  "--[no]overwrite", "--jpeg_quality", "--num_workers", "--domains", "--captions", "--labels"):
         assert flag in result.stdout
+
+
+def test_cli_reports_user_errors_without_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfrecords.build", f"--source={tmp_path / 'missing'}",
+                             f"--output={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "error: Source" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_progress_bar_shows_count_rate_and_eta():
+    import io
+
+    from tfrecords.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(10, "encoding", stream=stream, log_interval=0.0)
+    bar.start -= 2.0  # Two seconds ago.
+    bar.update(4)
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert line.startswith("encoding 4/10  40.0%")
+    assert "img/s" in line and "ETA 00:03" in line  # 2 img/s, 6 left.

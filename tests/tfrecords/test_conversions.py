@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.tfrecords import helpers
+from tests.tfrecords import tiny_sources as tiny
 from tfrecords import images, schema
 from tfrecords.build import BuildError, build_dataset
 
@@ -98,38 +98,38 @@ def test_exif_orientation_is_applied(tmp_path):
 
 def test_build_converts_mixed_modes_and_infers_channels(tmp_path):
     rng = np.random.default_rng(0)
-    gray = helpers.save_image(tmp_path / "gray" / "g.png", helpers.random_pixels(rng, 4, 4, None))
+    gray = tiny.save_image(tmp_path / "gray" / "g.png", tiny.random_pixels(rng, 4, 4, None))
     Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(tmp_path / "gray" / "deep.png")
     manifest_path = build_dataset(source=str(tmp_path / "gray"), output=str(tmp_path / "out1"), num_workers=1,
                                   progress=False)
     assert schema.read_manifest(manifest_path)["image"]["channels"] == 1
-    examples = helpers.by_source(helpers.read_split(manifest_path))
+    examples = tiny.by_source(tiny.read_split(manifest_path))
     np.testing.assert_array_equal(examples["g.png"]["image"][..., 0], gray)
     np.testing.assert_array_equal(examples["deep.png"]["image"], 4)  # 1000 * 255 / 65535 = 3.9.
 
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 0] = 255
     rgba[:2, :, 3] = 255
-    helpers.save_image(tmp_path / "gray" / "rgba.png", rgba)
+    tiny.save_image(tmp_path / "gray" / "rgba.png", rgba)
     manifest_path = build_dataset(source=str(tmp_path / "gray"), output=str(tmp_path / "out3"), num_workers=1,
                                   progress=False, resize_policy="resize", image_size=(2, 3))
     manifest = schema.read_manifest(manifest_path)
     assert manifest["image"]["channels"] == 3 and (manifest["image"]["height"], manifest["image"]["width"]) == (2, 3)
-    assert all(e["image"].shape == (2, 3, 3) for e in helpers.read_split(manifest_path))
+    assert all(e["image"].shape == (2, 3, 3) for e in tiny.read_split(manifest_path))
 
     manifest_path = build_dataset(source=str(tmp_path / "gray"), output=str(tmp_path / "out4"), num_workers=1,
                                   progress=False, channels=4)
-    examples = helpers.by_source(helpers.read_split(manifest_path))
+    examples = tiny.by_source(tiny.read_split(manifest_path))
     np.testing.assert_array_equal(examples["rgba.png"]["image"], rgba)
     np.testing.assert_array_equal(examples["g.png"]["image"][..., 3], 255)
 
 
 def test_jpeg_output_is_close_to_the_source(tmp_path):
     pixels = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (16, 1))
-    helpers.save_image(tmp_path / "src" / "a.png", np.stack([pixels] * 3, axis=-1))
+    tiny.save_image(tmp_path / "src" / "a.png", np.stack([pixels] * 3, axis=-1))
     manifest_path = build_dataset(source=str(tmp_path / "src"), output=str(tmp_path / "out"), num_workers=1,
                                   progress=False, image_format="jpeg", channels=3)
-    (example,) = helpers.read_split(manifest_path)
+    (example,) = tiny.read_split(manifest_path)
     assert example["format"] == "jpeg" and schema.read_manifest(manifest_path)["image"]["format"] == "jpeg"
     assert np.abs(example["image"].astype(int) - pixels[..., None]).mean() < 3
 

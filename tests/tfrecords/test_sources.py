@@ -1,12 +1,11 @@
 """Round trips for every source kind: build, read back with tf.data, compare pixels, labels, domains, captions."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-from tests.tfrecords import helpers
+from tests.tfrecords import tiny_sources as tiny
 from tfrecords import schema
 from tfrecords.build import BuildError, build_dataset
 
@@ -21,8 +20,8 @@ def test_flat_folder_keeps_pixels_and_varying_sizes(tmp_path):
     rng = np.random.default_rng(0)
     expected = {}
     for index, (height, width) in enumerate([(5, 7), (6, 6), (9, 4)]):
-        expected[f"img{index}.png"] = helpers.save_image(tmp_path / "src" / f"img{index}.png",
-                                                         helpers.random_pixels(rng, height, width))
+        expected[f"img{index}.png"] = tiny.save_image(tmp_path / "src" / f"img{index}.png",
+                                                         tiny.random_pixels(rng, height, width))
     manifest_path = _build(tmp_path / "src", tmp_path / "faces")
 
     manifest = schema.read_manifest(manifest_path)
@@ -32,7 +31,7 @@ def test_flat_folder_keeps_pixels_and_varying_sizes(tmp_path):
     assert (manifest["image"]["min_height"], manifest["image"]["max_height"]) == (5, 9)
     assert (manifest["image"]["min_width"], manifest["image"]["max_width"]) == (4, 7)
     assert manifest["image"]["channels"] == 3
-    examples = helpers.by_source(helpers.read_split(manifest_path))
+    examples = tiny.by_source(tiny.read_split(manifest_path))
     assert sorted(examples) == sorted(expected)
     for source_id, pixels in expected.items():
         np.testing.assert_array_equal(examples[source_id]["image"], pixels)
@@ -45,8 +44,8 @@ def test_class_folders_use_sorted_folder_names_as_labels(tmp_path):
     expected = {}
     for label, count in (("zebra", 2), ("ant", 3)):
         for index in range(count):
-            expected[f"{label}/{index}.png"] = (label, helpers.save_image(
-                tmp_path / "src" / label / f"{index}.png", helpers.random_pixels(rng, 4, 4)))
+            expected[f"{label}/{index}.png"] = (label, tiny.save_image(
+                tmp_path / "src" / label / f"{index}.png", tiny.random_pixels(rng, 4, 4)))
     manifest_path = _build(tmp_path / "src", tmp_path / "out")
 
     manifest = schema.read_manifest(manifest_path)
@@ -54,7 +53,7 @@ def test_class_folders_use_sorted_folder_names_as_labels(tmp_path):
     assert manifest["labels"] == ["ant", "zebra"]
     assert manifest["splits"]["train"]["per_class"] == {"ant": 3, "zebra": 2}
     assert manifest["image"]["height"] == 4 and manifest["image"]["width"] == 4
-    examples = helpers.by_source(helpers.read_split(manifest_path))
+    examples = tiny.by_source(tiny.read_split(manifest_path))
     for source_id, (label, pixels) in expected.items():
         assert manifest["labels"][examples[source_id]["label"]] == label
         np.testing.assert_array_equal(examples[source_id]["image"], pixels)
@@ -64,13 +63,13 @@ def test_train_and_test_subfolders_are_splits_not_classes(tmp_path):
     rng = np.random.default_rng(2)
     for split, count in (("train", 3), ("test", 2)):
         for index in range(count):
-            helpers.save_image(tmp_path / "src" / split / f"{index}.jpg", helpers.random_pixels(rng, 8, 8))
+            tiny.save_image(tmp_path / "src" / split / f"{index}.jpg", tiny.random_pixels(rng, 8, 8))
     manifest_path = _build(tmp_path / "src", tmp_path / "out", test_fraction=0.0)
 
     manifest = schema.read_manifest(manifest_path)
     assert manifest["labels"] is None
     assert {s: v["count"] for s, v in manifest["splits"].items()} == {"train": 3, "test": 2}
-    assert {e["source_id"] for e in helpers.read_split(manifest_path, "test")} == {"test/0.jpg", "test/1.jpg"}
+    assert {e["source_id"] for e in tiny.read_split(manifest_path, "test")} == {"test/0.jpg", "test/1.jpg"}
     with pytest.raises(BuildError, match="already has a test split"):
         _build(tmp_path / "src", tmp_path / "out2", test_fraction=0.2)
 
@@ -79,7 +78,7 @@ def test_split_folders_holding_class_folders(tmp_path):
     rng = np.random.default_rng(3)
     for split in ("train", "test"):
         for label in ("b", "a"):
-            helpers.save_image(tmp_path / "src" / split / label / "0.png", helpers.random_pixels(rng, 3, 3))
+            tiny.save_image(tmp_path / "src" / split / label / "0.png", tiny.random_pixels(rng, 3, 3))
     manifest = schema.read_manifest(_build(tmp_path / "src", tmp_path / "out"))
     assert manifest["source"]["kind"] == "class_folders"
     assert manifest["labels"] == ["a", "b"]
@@ -91,8 +90,8 @@ def test_cyclegan_layout_gives_two_domains_and_splits(tmp_path):
     expected = {}
     for folder, count in (("trainA", 3), ("trainB", 2), ("testA", 1), ("testB", 1)):
         for index in range(count):
-            expected[f"{folder}/{index}.png"] = helpers.save_image(
-                tmp_path / "src" / folder / f"{index}.png", helpers.random_pixels(rng, 6, 6))
+            expected[f"{folder}/{index}.png"] = tiny.save_image(
+                tmp_path / "src" / folder / f"{index}.png", tiny.random_pixels(rng, 6, 6))
     manifest_path = _build(tmp_path / "src", tmp_path / "out")
 
     manifest = schema.read_manifest(manifest_path)
@@ -101,7 +100,7 @@ def test_cyclegan_layout_gives_two_domains_and_splits(tmp_path):
     assert manifest["splits"]["train"]["per_domain"] == {"A": 3, "B": 2}
     assert manifest["splits"]["test"]["per_domain"] == {"A": 1, "B": 1}
     for split in ("train", "test"):
-        for example in helpers.read_split(manifest_path, split):
+        for example in tiny.read_split(manifest_path, split):
             folder = example["source_id"].split("/")[0]
             assert example["domain"] == "AB".index(folder[-1])
             assert folder.startswith(split)
@@ -112,11 +111,11 @@ def test_domains_flag_names_domains_after_folders(tmp_path):
     rng = np.random.default_rng(5)
     for folder in ("horses", "zebras"):
         for index in range(2):
-            helpers.save_image(tmp_path / folder / f"{index}.png", helpers.random_pixels(rng, 4, 4))
+            tiny.save_image(tmp_path / folder / f"{index}.png", tiny.random_pixels(rng, 4, 4))
     manifest_path = _build(None, tmp_path / "out", domains=(str(tmp_path / "horses"), str(tmp_path / "zebras")))
     manifest = schema.read_manifest(manifest_path)
     assert manifest["domains"] == ["horses", "zebras"]
-    examples = helpers.read_split(manifest_path)
+    examples = tiny.read_split(manifest_path)
     assert {(e["source_id"], e["domain"]) for e in examples} == {
         ("horses/0.png", 0), ("horses/1.png", 0), ("zebras/0.png", 1), ("zebras/1.png", 1)}
 
@@ -125,7 +124,7 @@ def test_domains_flag_names_domains_after_folders(tmp_path):
 def test_captions_round_trip(tmp_path, captions_format):
     rng = np.random.default_rng(6)
     for name in ("a.png", "b.png", "c.png"):
-        helpers.save_image(tmp_path / "src" / name, helpers.random_pixels(rng, 4, 4))
+        tiny.save_image(tmp_path / "src" / name, tiny.random_pixels(rng, 4, 4))
     if captions_format == "json":
         captions_file = tmp_path / "src" / "captions.json"
         captions_file.write_text(json.dumps({"a.png": ["a red square", "red"], "b.png": "a blue square",
@@ -139,7 +138,7 @@ def test_captions_round_trip(tmp_path, captions_format):
 
     manifest = schema.read_manifest(manifest_path)
     assert manifest["has_captions"] is True and manifest["source"]["kind"] == "captions"
-    examples = helpers.by_source(helpers.read_split(manifest_path))
+    examples = tiny.by_source(tiny.read_split(manifest_path))
     assert examples["a.png"]["captions"] == ["a red square", "red"]
     assert examples["b.png"]["captions"] == ["a blue square"]
     assert "c.png" not in examples
@@ -153,8 +152,8 @@ def test_idx_files_with_labels(tmp_path):
     rng = np.random.default_rng(7)
     pixels = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
     labels = np.array([3, 0, 1, 3, 2, 0], dtype=np.uint8)
-    helpers.write_idx(str(tmp_path / "images.idx.gz"), pixels, 2051)
-    helpers.write_idx(str(tmp_path / "labels.idx"), labels, 2049)
+    tiny.write_idx(str(tmp_path / "images.idx.gz"), pixels, 2051)
+    tiny.write_idx(str(tmp_path / "labels.idx"), labels, 2049)
     manifest_path = _build(tmp_path / "images.idx.gz", tmp_path / "out", labels=str(tmp_path / "labels.idx"))
 
     manifest = schema.read_manifest(manifest_path)
@@ -162,7 +161,7 @@ def test_idx_files_with_labels(tmp_path):
     assert manifest["labels"] == ["0", "1", "2", "3"]
     assert manifest["image"]["channels"] == 1
     assert manifest["splits"]["train"]["per_class"] == {"0": 2, "1": 1, "2": 1, "3": 2}
-    examples = helpers.read_split(manifest_path)
+    examples = tiny.read_split(manifest_path)
     assert len(examples) == 6
     for example in examples:
         row = int(example["source_id"].rsplit("#", 1)[1])
@@ -178,12 +177,12 @@ def test_mnist_folder_builds_train_and_test(tmp_path):
     arrays = {}
     for prefix, count in (("train", 5), ("t10k", 3)):
         arrays[prefix] = rng.integers(0, 256, (count, 4, 4), dtype=np.uint8)
-        helpers.write_idx(str(source / f"{prefix}-images-idx3-ubyte.gz"), arrays[prefix], 2051)
-        helpers.write_idx(str(source / f"{prefix}-labels-idx1-ubyte.gz"), np.arange(count) % 10, 2049)
+        tiny.write_idx(str(source / f"{prefix}-images-idx3-ubyte.gz"), arrays[prefix], 2051)
+        tiny.write_idx(str(source / f"{prefix}-labels-idx1-ubyte.gz"), np.arange(count) % 10, 2049)
     manifest_path = _build(source, tmp_path / "out")
     manifest = schema.read_manifest(manifest_path)
     assert {s: v["count"] for s, v in manifest["splits"].items()} == {"train": 5, "test": 3}
-    for example in helpers.read_split(manifest_path, "test"):
+    for example in tiny.read_split(manifest_path, "test"):
         row = int(example["source_id"].rsplit("#", 1)[1])
         assert example["source_id"].startswith("t10k-images-idx3-ubyte.gz#")
         np.testing.assert_array_equal(example["image"][..., 0], arrays["t10k"][row])
@@ -191,7 +190,7 @@ def test_mnist_folder_builds_train_and_test(tmp_path):
 
 
 def test_truncated_idx_file_is_a_clear_error(tmp_path):
-    helpers.write_idx(str(tmp_path / "images.idx"), np.zeros((4, 3, 3), np.uint8), 2051)
+    tiny.write_idx(str(tmp_path / "images.idx"), np.zeros((4, 3, 3), np.uint8), 2051)
     data = (tmp_path / "images.idx").read_bytes()
     (tmp_path / "images.idx").write_bytes(data[:-5])
     with pytest.raises(BuildError, match="truncated"):
@@ -209,7 +208,7 @@ def test_npz_color_images_with_string_labels(tmp_path):
     manifest = schema.read_manifest(manifest_path)
     assert manifest["source"]["kind"] == "npz"
     assert manifest["labels"] == ["cat", "dog"] and manifest["image"]["channels"] == 3
-    for example in helpers.read_split(manifest_path):
+    for example in tiny.read_split(manifest_path):
         row = int(example["source_id"].rsplit("#", 1)[1])
         np.testing.assert_array_equal(example["image"], pixels[row])
         assert manifest["labels"][example["label"]] == labels[row]
@@ -228,13 +227,13 @@ def test_test_fraction_carves_a_deterministic_test_split(tmp_path):
         manifest_path = _build(tmp_path / "data.npz", tmp_path / f"out{run}", test_fraction=0.25, seed=3)
         manifest = schema.read_manifest(manifest_path)
         assert manifest["splits"]["train"]["count"] == 15 and manifest["splits"]["test"]["count"] == 5
-        test_ids = {e["source_id"] for e in helpers.read_split(manifest_path, "test")}
-        train_ids = {e["source_id"] for e in helpers.read_split(manifest_path, "train")}
+        test_ids = {e["source_id"] for e in tiny.read_split(manifest_path, "test")}
+        train_ids = {e["source_id"] for e in tiny.read_split(manifest_path, "train")}
         assert not test_ids & train_ids
         ids.append(test_ids)
     assert ids[0] == ids[1]
     other = _build(tmp_path / "data.npz", tmp_path / "other", test_fraction=0.25, seed=4)
-    assert {e["source_id"] for e in helpers.read_split(other, "test")} != ids[0]
+    assert {e["source_id"] for e in tiny.read_split(other, "test")} != ids[0]
 
 
 def test_empty_source_is_a_clear_error(tmp_path):
@@ -247,8 +246,8 @@ def test_empty_source_is_a_clear_error(tmp_path):
 
 def test_mixed_images_and_subfolders_ask_for_a_kind(tmp_path):
     rng = np.random.default_rng(10)
-    helpers.save_image(tmp_path / "src" / "loose.png", helpers.random_pixels(rng, 2, 2))
-    helpers.save_image(tmp_path / "src" / "sub" / "x.png", helpers.random_pixels(rng, 2, 2))
+    tiny.save_image(tmp_path / "src" / "loose.png", tiny.random_pixels(rng, 2, 2))
+    tiny.save_image(tmp_path / "src" / "sub" / "x.png", tiny.random_pixels(rng, 2, 2))
     with pytest.raises(BuildError, match="--kind=folder"):
         _build(tmp_path / "src", tmp_path / "out")
     manifest = schema.read_manifest(_build(tmp_path / "src", tmp_path / "out", kind="folder"))

@@ -1,0 +1,150 @@
+"""DCGAN train_step against a hand-written reference computation (apps/dcgan/model.py)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.dcgan.config import DCGANConfig
+from apps.dcgan.model import DCGAN, build_model, make_optimizers
+from common import losses
+
+TINY = dict(image_size=16, base_filters=4, latent_dim=8)
+
+
+def real_batch(batch_size=2, channels=3, seed=0):
+    images = np.random.default_rng(seed).uniform(-1.0, 1.0, (batch_size, 16, 16, channels)).astype(np.float32)
+    return {"image": tf.constant(images)}
+
+
+def compiled_model(config, optimizers=None):
+    model = build_model(config)
+    model.compile(*(optimizers or make_optimizers(config)))
+    return model
+
+
+def copy_of(network):
+    clone = keras.models.clone_model(network)
+    clone.set_weights(network.get_weights())
+    return clone
+
+
+def values(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+def norm(gradients):
+    return float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in gradients)))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_train_step_matches_reference_computation(channels):
+    config = DCGANConfig(channels=channels, seed=5, **TINY)
+    model = compiled_model(config)
+    batch = real_batch(channels=channels)
+    generator_before, discriminator_before = copy_of(model.generator), copy_of(model.discriminator)
+    g_before, d_before = values(model.generator.trainable_weights), values(model.discriminator.trainable_weights)
+
+    logs = {name: float(value) for name, value in model.train_step(batch).items()}
+
+    # (1)-(2) discriminator step, recomputed with the same noise draws.
+    noise = keras.random.SeedGenerator(config.seed)
+    z1 = keras.random.normal((2, 8), seed=noise)
+    fake_images = generator_before(z1, training=True)
+    with tf.GradientTape() as tape:
+        real_logits = discriminator_before(batch["image"], training=True)
+        fake_logits = discriminator_before(fake_images, training=True)
+        d_loss = losses.non_saturating_discriminator_loss(real_logits, fake_logits)
+    d_grad_norm = norm(tape.gradient(d_loss, discriminator_before.trainable_weights))
+    assert logs["d_loss"] == pytest.approx(float(d_loss), rel=1e-5)
+    assert logs["d_real"] == pytest.approx(float(tf.reduce_mean(tf.sigmoid(real_logits))), rel=1e-5)
+    assert logs["d_fake"] == pytest.approx(float(tf.reduce_mean(tf.sigmoid(fake_logits))), rel=1e-5)
+    assert logs["d_grad_norm"] == pytest.approx(d_grad_norm, rel=1e-4)
+
+    # (3) generator step: fresh z, through the updated discriminator.
+    z2 = keras.random.normal((2, 8), seed=noise)
+    assert not np.allclose(z1, z2)
+    discriminator_after = copy_of(model.discriminator)
+    with tf.GradientTape() as tape:
+        g_loss = losses.non_saturating_generator_loss(discriminator_after(generator_before(z2, training=True), training=True))
+    g_grad_norm = norm(tape.gradient(g_loss, generator_before.trainable_weights))
+    assert logs["g_loss"] == pytest.approx(float(g_loss), rel=1e-5)
+    assert logs["g_grad_norm"] == pytest.approx(g_grad_norm, rel=1e-4)
+
+    # Every trainable weight of both networks moved.
+    for before, after in zip(g_before + d_before, values(model.generator.trainable_weights + model.discriminator.trainable_weights)):
+        assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "minimax", "least_squares", "hinge"])
+def test_one_step_per_loss_is_finite(loss):
+    model = compiled_model(DCGANConfig(loss=loss, channels=1, **TINY))
+    logs = model.train_step(real_batch(channels=1))
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def test_traced_step_is_deterministic():
+    config = DCGANConfig(seed=11, **TINY)
+    results = []
+    for _ in range(2):
+        model = compiled_model(config)
+        logs = model.train_on_batch(real_batch(), return_dict=True)
+        results.append((logs, values(model.generator.weights + model.discriminator.weights)))
+    (logs_a, weights_a), (logs_b, weights_b) = results
+    assert logs_a == logs_b
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ema_generator_is_averaged_and_used_for_samples():
+    model = compiled_model(DCGANConfig(ema_decay=0.5, **TINY))
+    before = values(model.generator.weights)
+    model.train_step(real_batch())
+    after = values(model.generator.weights)
+    trainable = {id(v) for v in model.generator.trainable_weights}
+    for shadow, live, old, new in zip(model.ema.shadow.weights, model.generator.weights, before, after):
+        expected = 0.5 * old + 0.5 * new if id(live) in trainable else new  # statistics copied
+        np.testing.assert_allclose(shadow.numpy(), expected, rtol=1e-6, atol=1e-7)
+    z = np.random.default_rng(2).standard_normal((2, 8)).astype(np.float32)
+    np.testing.assert_array_equal(model.sample(z), model.ema.shadow(z, training=False))
+    assert not np.allclose(model.sample(z), model.generator(z, training=False))
+    assert build_model(DCGANConfig(**TINY)).ema is None
+
+
+def test_loss_scale_optimizer_reports_unscaled_gradient_norms():
+    config = DCGANConfig(seed=2, **TINY)
+    plain = compiled_model(config)
+    scaled = compiled_model(config, [keras.optimizers.LossScaleOptimizer(o) for o in make_optimizers(config)])
+    plain_logs, scaled_logs = plain.train_step(real_batch()), scaled.train_step(real_batch())
+    for name in plain_logs:
+        assert float(scaled_logs[name]) == pytest.approx(float(plain_logs[name]), rel=1e-4), name
+
+
+def test_two_replicas_take_the_same_step_as_one_device():
+    # Global batch 4: one device, or two replicas of 2 with synchronised batch norm,
+    # per-replica slices of one noise draw and losses divided by the replica count.
+    config = DCGANConfig(seed=4, **TINY)
+    dataset = tf.data.Dataset.from_tensors(real_batch(batch_size=4))
+    results = []
+    for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+        with strategy.scope():
+            model = compiled_model(config, (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)))
+        history = model.fit(dataset, epochs=1, verbose=0).history
+        results.append((history, values(model.generator.weights + model.discriminator.weights)))
+    (single, weights_single), (mirrored, weights_mirrored) = results
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert mirrored[name][0] == pytest.approx(single[name][0], rel=1e-5), name
+    for a, b in zip(weights_single, weights_mirrored):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_make_optimizers_and_compile():
+    config = DCGANConfig(learning_rate=1e-3, beta_1=0.4, **TINY)
+    g_optimizer, d_optimizer = make_optimizers(config)
+    assert isinstance(g_optimizer, keras.optimizers.Adam) and g_optimizer is not d_optimizer
+    assert float(g_optimizer.learning_rate) == pytest.approx(1e-3) and g_optimizer.beta_1 == 0.4
+    model = DCGAN(*(lambda m: (m.generator, m.discriminator))(build_model(config)), config)
+    model.compile(g_optimizer, d_optimizer)
+    assert model.g_optimizer is g_optimizer and g_optimizer.built and d_optimizer.built  # slots exist for restore
+    assert model.latent_dim == 8 and isinstance(model.seed_generator, keras.random.SeedGenerator)
