@@ -244,8 +244,8 @@ def _resolve(data: str | None) -> _Source:
 
         data = default_data.default_dataset("digits")
     data = os.fspath(data)
-    if os.path.isdir(data):
-        if os.path.exists(os.path.join(data, schema.MANIFEST_NAME)):
+    if tf.io.gfile.isdir(data):
+        if tf.io.gfile.exists(os.path.join(data, schema.MANIFEST_NAME)):
             return _source_from_manifest(os.path.join(data, schema.MANIFEST_NAME))
         if tf.io.gfile.glob(os.path.join(data, "*" + schema.SHARD_SUFFIX)):
             logging.info("%s has no manifest; reading its shards without checksums.", data)
@@ -255,7 +255,7 @@ def _resolve(data: str | None) -> _Source:
             "dataset there with `python -m tfrecords.build --source=<images> --output="
             f"{data}`, or pass the folder that holds the built dataset."
         )
-    if os.path.isfile(data) and data.endswith(".json"):
+    if data.endswith(".json") and tf.io.gfile.exists(data):
         return _source_from_manifest(data)
     if os.path.basename(data) == schema.MANIFEST_NAME:
         _read_manifest(data)  # Raises the missing-manifest error.
@@ -296,7 +296,7 @@ def _shard_files(files: list, num_shards: int, shard_index: int, input_context) 
 
 def _sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with tf.io.gfile.GFile(path, "rb") as f:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()

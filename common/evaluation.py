@@ -103,6 +103,13 @@ def evaluate_generator(
     score_head = feature_extractor if feature_extractor.has_probabilities else classifier
     requested = _choose_metrics(metrics_to_compute, conditional, classifier, score_head)
     needs_real_rows = any(m in requested for m in _NEEDS_REAL_ROWS)
+    smallest = min(num_samples, num_real if reference is None else reference.count)
+    neighbours = max([k for m, k in (("precision_recall", pr_k), ("density_coverage", dc_k)) if m in requested],
+                     default=1)
+    if smallest <= neighbours or ("inception_score" in requested and num_samples < is_splits):
+        raise EvaluationError(
+            f"{num_samples} generated and {smallest} real samples are too few: nearest-neighbour metrics need "
+            f"more than k={neighbours} per set and the Inception Score at least is_splits={is_splits}.")
     if reference is not None and (reference.network, reference.resize) != (feature_extractor.name,
                                                                             feature_extractor.resize):
         raise EvaluationError(
@@ -159,7 +166,8 @@ def evaluate_generator(
             if score_head is feature_extractor:
                 score_probabilities.append(outputs["probabilities"])
             else:
-                score_probabilities.append((classified or classifier(images))["probabilities"])
+                scored = classified if classified is not None else classifier(images)
+                score_probabilities.append(scored["probabilities"])
 
     # 3. Metrics.
     results: dict[str, Any] = {}

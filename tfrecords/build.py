@@ -12,7 +12,7 @@ How a build runs:
 3. when `channels` is not given, read every image header to infer it
    (1 if every image is grayscale, else 3);
 4. per split, shuffle the inputs with `seed`, decode, convert and encode them
-   in worker processes (`tfrecords/images.py`), collect the results in input
+   in worker processes (spawned; in this process when there is one worker) (`tfrecords/images.py`), collect the results in input
    order and append them to a staging file; bad inputs are skipped and the
    build stops as soon as more than `max_bad_fraction` of them are bad;
 5. cut each split into ceil(bytes / shard_size_mb) shards of consecutive
@@ -127,10 +127,7 @@ def _check_arguments(args: dict[str, Any]) -> dict[str, Any]:
         raise BuildError(f"max_bad_fraction must be in [0, 1]; got {args['max_bad_fraction']}.")
     if args["domains"] is not None and len(args["domains"]) != 2:
         raise BuildError(f"domains takes exactly two folders (a_dir,b_dir); got {list(args['domains'])}.")
-    workers = args["num_workers"]
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"name": name, "image_size": size, "channels": channels, "num_workers": int(workers)}
+    return {"name": name, "image_size": size, "channels": channels}
 
 
 # ----------------------------------------------------------------------------- output safety
@@ -216,7 +213,7 @@ class _Workers:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
     def map(self, function: Callable, tasks: Sequence[Any]) -> Iterator[Any]:
-        if self.num_workers <= 1 or len(tasks) <= 1:
+        if self.num_workers <= 1 or len(tasks) <= 1 or not _workers_can_start():
             for task in tasks:
                 yield function(task)
             return
@@ -225,17 +222,41 @@ class _Workers:
             self.executor = concurrent.futures.ProcessPoolExecutor(
                 self.num_workers, mp_context=multiprocessing.get_context("spawn"))
         pending: collections.deque = collections.deque()
-        queue = iter(tasks)
+        submitted = yielded = 0
         try:
-            for task in queue:
-                pending.append(self.executor.submit(function, task))
-                if len(pending) >= 2 * self.num_workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            while yielded < len(tasks):
+                while submitted < len(tasks) and submitted - yielded < 2 * self.num_workers:
+                    pending.append(self.executor.submit(function, tasks[submitted]))
+                    submitted += 1
+                result = pending.popleft().result()
+                yielded += 1
+                yield result
+        except concurrent.futures.process.BrokenProcessPool as error:
+            # Workers that cannot start (an unguarded calling script) or that died: the results
+            # are the same when computed here, so the build goes on in this process.
+            print(f"tfrecords.build: worker processes failed ({error}); encoding in this process instead. "
+                  "Scripts calling build_dataset need an `if __name__ == \"__main__\":` guard to use workers.",
+                  file=sys.stderr)
+            self.num_workers = 1
+            for index in range(yielded, len(tasks)):
+                yield function(tasks[index])
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _workers_can_start() -> bool:
+    """False when spawned workers could not import the main module (code read from stdin)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return getattr(main, "__spec__", None) is not None or path is None or os.path.exists(path)
+
+
+def _default_num_workers(source: sources.Source) -> int:
+    """One worker per 1000 image files or 20000 array rows, at most one per CPU core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_worker = 20000 if source.arrays else 1000
+    return max(1, min(cores, math.ceil(source.num_inputs / per_worker)))
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -427,6 +448,13 @@ def build_dataset(
     what was wrong and what to do, for anything the user can fix; nothing is
     left at `output` when the build fails.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A spawned worker is importing the calling script, which calls build_dataset unguarded:
+        # stop here, before touching any folder; the parent then encodes in its own process.
+        raise BuildError("build_dataset was called while a worker process was starting; guard the calling "
+                         "script with `if __name__ == \"__main__\":`.")
+    source, output, captions, labels = (None if p is None else os.fspath(p) for p in (source, output, captions, labels))
+    domains = None if domains is None else [os.fspath(d) for d in domains]
     arguments = dict(
         source=source, output=output, kind=kind, name=name, domains=list(domains) if domains else None,
         captions=captions, labels=labels, image_size=image_size, resize_policy=resize_policy, channels=channels,
@@ -459,7 +487,7 @@ def build_dataset(
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     _remove_stale(partial)
-    with _Workers(checked["num_workers"]) as workers:
+    with _Workers(_default_num_workers(found) if num_workers is None else int(num_workers)) as workers:
         if channels is None:
             channels = _infer_channels(found, workers, bad, progress)
         options = dict(channels=channels, resize_policy=resize_policy, image_size=size, image_format=image_format,
@@ -554,7 +582,8 @@ def define_flags() -> None:
     flags.DEFINE_float("test_fraction", 0.0, "Fraction carved into a test split when the source has none.")
     flags.DEFINE_integer("seed", 0, "Seed of the test split carve and of the shuffle before sharding.")
     flags.DEFINE_float("shard_size_mb", 64.0, "Target shard size in MiB.")
-    flags.DEFINE_integer("num_workers", None, "Encoding processes; default: every CPU core; 1 = in this process.")
+    flags.DEFINE_integer("num_workers", None, "Encoding processes; 1 = in this process; default: one per 1000 "
+                         "image files (20000 array rows), at most one per CPU core.")
     flags.DEFINE_float("max_bad_fraction", 0.01, "Fail if more than this fraction of image inputs are unreadable.")
     flags.DEFINE_bool("overwrite", False, "Replace an existing dataset at --output (only once the new one is done).")
     flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")

@@ -27,7 +27,6 @@ import os
 import re
 import struct
 
-
 import numpy as np
 
 from tfrecords import images

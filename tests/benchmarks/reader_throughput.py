@@ -7,9 +7,11 @@ Run on purpose (not collected by pytest), from the repository root:
 What it does:
 1. builds CelebA 64x64 (`--celeba_dir`, `train/` and `test/` JPEG folders) and
    apple2orange 256x256 (`--apple2orange_dir`, CycleGAN layout) into TFRecords
-   with `tfrecords.build.build_dataset` (PNG, the builder's default), once;
+   with `tfrecords.build.build_dataset`, once per stored format in
+   `--formats` (PNG is the builder's default; JPEG is re-encoded at quality 95);
 2. measures images per second of `common.data.load_dataset` (batch 64,
-   shuffle, repeat, random flip, non-deterministic mode) and of
+   shuffle, repeat, random flip, non-deterministic mode), without and with
+   `cache=True` (measured after one full epoch has filled the cache), and of
    `keras.utils.image_dataset_from_directory` on the JPEG folder of the same
    images (batch 64, same size, labels=None, mapped to [-1, 1], repeat,
    prefetch(AUTOTUNE)); apple2orange uses domain A (trainA, 400 apples) on
@@ -47,7 +49,7 @@ def parse_args(argv=None):
     parser.add_argument("--work_dir", default="/tmp/gansuite_reader_bench", help="where the TFRecords are built")
     parser.add_argument("--celeba_dir", default=os.path.join(ROOT, "..", "shared", "data", "celeba64"))
     parser.add_argument("--apple2orange_dir", default=os.path.join(ROOT, "..", "shared", "data", "apple2orange"))
-    parser.add_argument("--image_format", default="png", choices=["png", "jpeg"], help="format stored in the records")
+    parser.add_argument("--formats", default="png,jpeg", help="comma-separated formats stored in the records")
     parser.add_argument("--batches", type=int, default=100, help="batches measured per round")
     parser.add_argument("--warmup", type=int, default=10, help="batches read before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per reader (median reported)")
@@ -87,29 +89,42 @@ def keras_folder_reader(folder: str, size: int) -> tf.data.Dataset:
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
-    celeba = build(args.celeba_dir, os.path.join(args.work_dir, f"celeba64-{args.image_format}"), args.image_format)
-    apples = build(
-        args.apple2orange_dir, os.path.join(args.work_dir, f"apple2orange-{args.image_format}"), args.image_format
-    )
     readers = {
         ("celeba64 train", "keras image_dataset_from_directory"): (
-            lambda: keras_folder_reader(os.path.join(args.celeba_dir, "train"), 64), BATCH),
-        ("celeba64 train", "common.data.load_dataset"): (
-            lambda: data.load_dataset(celeba, batch_size=BATCH, random_flip=True), BATCH),
+            lambda: keras_folder_reader(os.path.join(args.celeba_dir, "train"), 64), BATCH, 0),
         ("apple2orange trainA 256", "keras image_dataset_from_directory"): (
-            lambda: keras_folder_reader(os.path.join(args.apple2orange_dir, "trainA"), 256), BATCH),
-        ("apple2orange trainA 256", "common.data.load_dataset"): (
-            lambda: data.load_dataset(apples, batch_size=BATCH, random_flip=True, domain=0), BATCH),
-        ("apple2orange train A+B 256", "common.data.load_unpaired"): (
-            lambda: data.load_unpaired(apples, batch_size=BATCH, random_flip=True), 2 * BATCH),
+            lambda: keras_folder_reader(os.path.join(args.apple2orange_dir, "trainA"), 256), BATCH, 0),
     }
+    for image_format in args.formats.split(","):
+        celeba = build(args.celeba_dir, os.path.join(args.work_dir, f"celeba64-{image_format}"), image_format)
+        apples = build(
+            args.apple2orange_dir, os.path.join(args.work_dir, f"apple2orange-{image_format}"), image_format
+        )
+        celeba_epoch = -(-data.describe(celeba).num_examples["train"] // BATCH)
+        apple_epoch = -(-data.describe(apples).num_examples["train"] // 2 // BATCH)
+        readers.update({
+            ("celeba64 train", f"load_dataset {image_format}"): (
+                lambda c=celeba: data.load_dataset(c, batch_size=BATCH, random_flip=True), BATCH, 0),
+            ("celeba64 train", f"load_dataset {image_format} cache"): (
+                lambda c=celeba: data.load_dataset(c, batch_size=BATCH, random_flip=True, cache=True), BATCH,
+                celeba_epoch),
+            ("apple2orange trainA 256", f"load_dataset {image_format}"): (
+                lambda a=apples: data.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0), BATCH, 0),
+            ("apple2orange trainA 256", f"load_dataset {image_format} cache"): (
+                lambda a=apples: data.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0, cache=True),
+                BATCH, apple_epoch),
+            ("apple2orange train A+B 256", f"load_unpaired {image_format}"): (
+                lambda a=apples: data.load_unpaired(a, batch_size=BATCH, random_flip=True), 2 * BATCH, 0),
+        })
+    readers = dict(sorted(readers.items(), key=lambda item: (item[0][0], not item[0][1].startswith("keras"))))
     results = {key: [] for key in readers}
     for _ in range(args.rounds):
-        for key, (make, per_batch) in readers.items():
-            results[key].append(measure(make(), args.batches, args.warmup, per_batch))
+        for key, (make, per_batch, fill_cache) in readers.items():
+            results[key].append(measure(make(), args.batches, args.warmup + fill_cache, per_batch))
     print(f"\nbatch {BATCH}, {args.batches} batches after {args.warmup} warm-up, median of {args.rounds} rounds, "
-          f"records stored as {args.image_format}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    header = f"{'dataset':<28} {'reader':<36} {'images/s':>10} {'CPU ms/image':>13} {'vs keras':>9}"
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    header = (f"{'dataset':<28} {'reader':<34} {'images/s':>10} {'vs keras':>9} {'CPU ms/image':>13} "
+              f"{'CPU vs keras':>13}")
     print(header)
     print("-" * len(header))
     baseline = {}
@@ -117,10 +132,11 @@ def main(argv=None) -> None:
         rate = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         if reader.startswith("keras"):
-            baseline[dataset] = rate
+            baseline[dataset] = (rate, cpu)
         reference = baseline.get(dataset)
-        ratio = f"{rate / reference:.2f}x" if reference else "-"
-        print(f"{dataset:<28} {reader:<36} {rate:>10.0f} {cpu:>13.3f} {ratio:>9}")
+        speed = f"{rate / reference[0]:.2f}x" if reference else "-"
+        saving = f"{reference[1] / cpu:.2f}x" if reference else "-"  # > 1: less CPU per image than keras
+        print(f"{dataset:<28} {reader:<34} {rate:>10.0f} {speed:>9} {cpu:>13.3f} {saving:>13}")
 
 
 if __name__ == "__main__":

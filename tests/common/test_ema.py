@@ -8,6 +8,21 @@ import tensorflow as tf
 from common.ema import ExponentialMovingAverage
 
 
+def two_cpu_strategy():
+    """MirroredStrategy over the two logical CPUs of tests/conftest.py, with collective keys of its own.
+
+    Strategies created in one process start their collective group and instance
+    keys at the same values, so an all-reduce of one can be matched with another
+    strategy's ("Shape mismatch in the collective instance"). Raising the key base
+    before and after creation, as TensorFlow's strategy_combinations does, keeps
+    this strategy's keys apart from earlier and later ones.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100000
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    tf.distribute.MirroredStrategy._collective_key_base += 100000
+    return strategy
+
+
 def tiny_model():
     """x [B, 1] -> Dense(2, no bias) -> BatchNormalization: kernel, gamma, beta, moving mean, moving variance."""
     inputs = keras.Input((1,))
@@ -75,7 +90,7 @@ def test_checkpointed_as_an_attribute_of_a_model(tmp_path):
 
 
 def test_update_under_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     with strategy.scope():
         model = tiny_model()
         ema = ExponentialMovingAverage(model, decay=0.75)

@@ -97,6 +97,8 @@ def test_metrics_the_inputs_cannot_give_are_refused_before_sampling():
                                       metrics_to_compute=["inception_score"])
     with pytest.raises(evaluation.EvaluationError, match="Unknown metrics"):
         evaluation.evaluate_generator(never_called, _real_batches(), features_only, 60, metrics_to_compute=["lpips"])
+    with pytest.raises(evaluation.EvaluationError, match="too few"):
+        evaluation.evaluate_generator(never_called, _real_batches(), features_only, 3)
     with pytest.raises(evaluation.EvaluationError, match="num_classes"):
         evaluation.evaluate_generator(never_called, _real_batches(), features_only, 60, conditional=True)
 

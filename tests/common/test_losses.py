@@ -18,6 +18,21 @@ def sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def two_cpu_strategy():
+    """MirroredStrategy over the two logical CPUs of tests/conftest.py, with collective keys of its own.
+
+    Strategies created in one process start their collective group and instance
+    keys at the same values, so an all-reduce of one can be matched with another
+    strategy's ("Shape mismatch in the collective instance"). Raising the key base
+    before and after creation, as TensorFlow's strategy_combinations does, keeps
+    this strategy's keys apart from earlier and later ones.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100000
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    tf.distribute.MirroredStrategy._collective_key_base += 100000
+    return strategy
+
+
 REAL = [0.0, 2.0, -1.0]
 FAKE = [1.0, -3.0]
 
@@ -203,7 +218,7 @@ def test_scale_for_replicas_makes_summed_gradients_those_of_the_global_mean():
     # Two replicas see [1, 2] and [3, 4]; loss = mean(w * x). The gradient of the
     # global mean is 2.5, so one SGD step (learning rate 1) from w = 0 gives -2.5.
     # Without the division, Keras' sum over replicas would give -5.
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     with strategy.scope():
         w = keras.Variable(0.0)
         optimizer = keras.optimizers.SGD(1.0)

@@ -184,10 +184,19 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path):
     assert glob.glob(str(tmp_path / "full" / "tensorboard" / "events.out.tfevents.*"))
 
 
-def test_tensorboard_has_losses_learning_rates_samples_and_hparams(tmp_path):
-    run_tiny(tmp_path, steps=2, log_every=1, sample_every=2)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished two-step run (2 steps = 0.125 epochs of 64 images at batch 4), shared read-only."""
+    model_dir = tmp_path_factory.mktemp("trained")
+    result = run_tiny(model_dir, steps=None, epochs=0.125, log_every=1, sample_every=2)
+    return model_dir, result
+
+
+def test_epochs_convert_to_steps_and_tensorboard_has_every_summary(trained):
+    model_dir, result = trained
+    assert result.step == 2
     tags = set()
-    for path in glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*")):
+    for path in glob.glob(str(model_dir / "tensorboard" / "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 tags.add(value.tag)
@@ -195,15 +204,32 @@ def test_tensorboard_has_losses_learning_rates_samples_and_hparams(tmp_path):
             "learning_rate/d_optimizer", "samples", "_hparams_/session_start_info"} <= tags
 
 
-def test_model_dir_of_an_incompatible_config_is_refused(tmp_path):
-    run_tiny(tmp_path, steps=1)
-    before = sorted(os.listdir(tmp_path))
+def test_model_dir_of_an_incompatible_config_is_refused(trained):
+    model_dir, _ = trained
+    before = {name: os.path.getmtime(model_dir / name) for name in os.listdir(model_dir)}
     with pytest.raises(runtime.ConfigMismatchError, match=r"--latent_dim: 4 in the model directory, 8 now"):
-        run_tiny(tmp_path, steps=2, config=TinyConfig(latent_dim=8))
+        run_tiny(model_dir, steps=3, config=TinyConfig(latent_dim=8))
     with pytest.raises(runtime.ConfigMismatchError, match=r"--batch_size: 4 .* 8 now"):
-        run_tiny(tmp_path, steps=2, batch_size=8)
-    assert sorted(os.listdir(tmp_path)) == before
-    assert json.load(open(tmp_path / "config.json"))["model"]["latent_dim"] == 4
+        run_tiny(model_dir, steps=3, batch_size=8)
+    assert {name: os.path.getmtime(model_dir / name) for name in os.listdir(model_dir)} == before
+
+
+def test_dry_run_prints_config_and_writes_nothing(tmp_path, trained):
+    out = io.StringIO()
+    assert run_tiny(tmp_path / "new", dry_run=True, stream=out) is None
+    printed = json.loads(out.getvalue())
+    assert printed["runtime"]["batch_size"] == 4 and printed["model"]["latent_dim"] == 4
+    assert not (tmp_path / "new").exists()
+    out = io.StringIO()
+    run_tiny(trained[0], steps=5, dry_run=True, stream=out)
+    assert "Would resume" in out.getvalue() and "from step 2" in out.getvalue()
+
+
+def test_restore_for_inference_loads_the_latest_generator(trained):
+    model_dir, result = trained
+    restored = runtime.restore_for_inference(str(model_dir), build_tiny_gan)
+    z = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
 
 
 def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
@@ -219,15 +245,6 @@ def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
     assert [checkpointing.checkpoint_step(p) for p in checkpointing.list_checkpoints(tmp_path)] == [2, 4, 5]
 
 
-def test_dry_run_prints_config_and_writes_nothing(tmp_path):
-    out = io.StringIO()
-    result = run_tiny(tmp_path / "run", dry_run=True, stream=out)
-    assert result is None
-    printed = json.loads(out.getvalue())
-    assert printed["runtime"]["batch_size"] == 4 and printed["model"]["latent_dim"] == 4
-    assert not (tmp_path / "run").exists()
-
-
 def test_bad_options_fail_before_work(tmp_path):
     with pytest.raises(ValueError, match="--batch_size must be a positive number"):
         run_tiny(tmp_path / "a", batch_size=0)
@@ -236,11 +253,6 @@ def test_bad_options_fail_before_work(tmp_path):
     with pytest.raises(ValueError, match="--profile_steps"):
         run_tiny(tmp_path / "c", profile_steps="5")
     assert not os.listdir(tmp_path)
-
-
-def test_epochs_convert_to_steps(tmp_path):
-    result = run_tiny(tmp_path, steps=None, epochs=0.25)  # 64 examples / batch 4 * 0.25
-    assert result.step == 4
 
 
 NAN_POSITION = 13  # image index; batch 4, no shuffle -> the 4th batch, step 4
@@ -288,13 +300,6 @@ def test_one_step_per_mixed_precision_policy(tmp_path, policy):
     wrapped = isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert wrapped == (policy == "mixed_float16")
     assert np.isfinite(list(result.last_logs.values())).all()
-
-
-def test_restore_for_inference_loads_the_latest_generator(tmp_path):
-    result = run_tiny(tmp_path, steps=2)
-    restored = runtime.restore_for_inference(str(tmp_path), build_tiny_gan)
-    z = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
-    np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Manifest, bad inputs, output safety, interrupted builds, deterministic sharding and the command line."""
 
+import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -12,6 +14,7 @@ import pytest
 from tests.tfrecords import tiny_sources as tiny
 from tfrecords import schema
 from tfrecords.build import BuildError, build_dataset
+from tfrecords.progress import ProgressBar
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -68,7 +71,6 @@ def test_manifest_follows_the_contract(tmp_path):
             assert shard["file"] == schema.shard_filename("faces", split, index, entry["count"])
             assert shard["count"] == 1
             assert len(shard["sha256"]) == 64
-    import hashlib
     first = manifest["splits"]["train"]["shards"][0]
     assert hashlib.sha256((tmp_path / "faces" / first["file"]).read_bytes()).hexdigest() == first["sha256"]
     assert sorted(os.listdir(tmp_path)) == ["faces", "src"]  # No partial folder left behind.
@@ -199,10 +201,6 @@ def test_cli_reports_user_errors_without_a_traceback(tmp_path):
 
 
 def test_progress_bar_shows_count_rate_and_eta():
-    import io
-
-    from tfrecords.progress import ProgressBar
-
     stream = io.StringIO()
     bar = ProgressBar(10, "encoding", stream=stream, log_interval=0.0)
     bar.start -= 2.0  # Two seconds ago.

@@ -1,0 +1,87 @@
+"""Tests of common.flags (flags from dataclasses) and common.runtime_config (resume rules)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import pytest
+from absl import flags
+
+from common import flags as runtime_flags
+from common.runtime_config import ConfigError, RuntimeConfig, config_differences, resolved_config
+
+
+@dataclasses.dataclass(frozen=True)
+class AppConfig:
+    image_size: int = 64
+    learning_rate: float = 2e-4
+    loss: Literal["hinge", "non_saturating"] = "non_saturating"
+    use_ema: bool = False
+    widths: tuple[int, ...] = (64, 128)
+    note: str | None = None
+    batch_size: int = 128  # shared with the runtime flag of the same name
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8; got {self.image_size}.")
+
+
+def _flag_values(*argv):
+    values = flags.FlagValues()
+    runtime_flags.define_runtime_flags({"steps": 500}, flag_values=values, module_name="app")
+    runtime_flags.define_dataclass_flags(AppConfig, flag_values=values, module_name="app")
+    values(["prog", *argv])
+    return values
+
+
+def test_defaults_come_from_the_dataclasses_and_shared_flags_are_one_flag():
+    values = _flag_values()
+    config = runtime_flags.dataclass_from_flags(AppConfig, flag_values=values)
+    run = runtime_flags.runtime_config_from_flags(flag_values=values)
+    assert config == AppConfig()
+    assert run.batch_size == 128  # the app's default wins over the runtime's 64
+    assert run.steps == 500 and run.precision == "float32" and run.data is None
+
+
+def test_flag_values_of_every_type_are_converted():
+    values = _flag_values("--image_size=32", "--learning_rate=0.001", "--loss=hinge", "--use_ema",
+                          "--widths=8,16,32", "--note=hello", "--batch_size=16", "--seed=3",
+                          "--precision=mixed_bfloat16", "--profile_steps=2,4")
+    config = runtime_flags.dataclass_from_flags(AppConfig, flag_values=values)
+    run = runtime_flags.runtime_config_from_flags(flag_values=values)
+    assert config == AppConfig(image_size=32, learning_rate=0.001, loss="hinge", use_ema=True,
+                               widths=(8, 16, 32), note="hello", batch_size=16, seed=3)
+    assert (run.batch_size, run.seed, run.precision, run.profile_range()) == (16, 3, "mixed_bfloat16", (2, 4))
+
+
+def test_bad_values_raise_config_errors_naming_the_flag():
+    with pytest.raises(flags.IllegalFlagValueError):
+        _flag_values("--precision=float8")
+    with pytest.raises(ConfigError, match="image_size must be >= 8"):
+        runtime_flags.dataclass_from_flags(AppConfig, flag_values=_flag_values("--image_size=4"))
+    with pytest.raises(ConfigError, match="--widths"):
+        runtime_flags.dataclass_from_flags(AppConfig, flag_values=_flag_values("--widths=a,b"))
+    with pytest.raises(ConfigError, match="--steps_per_execution must be a positive number"):
+        runtime_flags.runtime_config_from_flags(flag_values=_flag_values("--steps_per_execution=0"))
+    with pytest.raises(ConfigError, match="1 <= a <= b"):
+        RuntimeConfig(profile_steps="5,2").validate()
+    with pytest.raises(SystemExit, match="Unexpected arguments 'steps=5'"):
+        runtime_flags.check_no_positional_args(["prog", "steps=5"])
+
+
+def test_resume_may_change_intervals_but_not_model_or_data_fields():
+    saved = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="a", steps=100))
+    longer = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="b", steps=900, log_every=5,
+                                                               checkpoint_every=7, steps_per_execution=4,
+                                                               jit_compile=True, on_nan="rollback"))
+    assert config_differences(saved, longer) == []
+    changed = resolved_config("app", AppConfig(image_size=32),
+                              RuntimeConfig(model_dir="a", precision="mixed_float16", seed=1, data="x"))
+    differences = config_differences(saved, changed)
+    assert len(differences) == 4
+    assert "--image_size: 64 in the model directory, 32 now" in differences
+    assert any(d.startswith("--precision: 'float32'") for d in differences)
+    assert any(d.startswith("--seed:") for d in differences) and any(d.startswith("--data:") for d in differences)
+    assert config_differences(saved, resolved_config("other", AppConfig(), RuntimeConfig()))[0].startswith("app:")
