@@ -176,7 +176,8 @@ class SubPixelConv2DTranspose(keras.layers.Layer):
         in_channels = kernel.shape[-1]
         # Zero taps past k, so that tap index t = d*s + p covers [0, D*s).
         kernel = ops.pad(kernel, ((0, taps_h * s_h - k_h), (0, taps_w * s_w - k_w), (0, 0), (0, 0)))
-        kernel = ops.reshape(kernel, (taps_h, s_h, taps_w, s_w, self.filters, in_channels))  # [d_h, p_h, d_w, p_w, F, C]
+        # [d_h, p_h, d_w, p_w, F, C]
+        kernel = ops.reshape(kernel, (taps_h, s_h, taps_w, s_w, self.filters, in_channels))
         kernel = ops.flip(kernel, axis=(0, 2))  # u = D-1-d: correlation order
         kernel = ops.transpose(kernel, (0, 2, 5, 1, 3, 4))  # [u_h, u_w, C, p_h, p_w, F]
         return ops.reshape(kernel, (taps_h, taps_w, in_channels, s_h * s_w * self.filters))

@@ -221,6 +221,7 @@ def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, ste
             logs = {key: tf.reshape(value, [1]) if tf.is_tensor(value) and value.shape.rank == 0 else value
                     for key, value in logs.items()}
         return logs
+
     object.__setattr__(model, "train_step", train_step)
     # The model and its optimizers are built by now (`_build_optimizer_state`). Keras'
     # symbolic build before fit would pull a batch from a fresh iterator (wasted work
@@ -327,7 +328,7 @@ def train(
       dataset_fn: InputContext -> deterministic, repeated dataset of per-replica batches.
         Default: `image_dataset_fn(run, config)` (common.data.load_dataset).
       num_examples: size of the training split for --epochs when `dataset_fn` is given.
-      strategy: overrides `run.strategy` (tests pass a MirroredStrategy over logical CPUs).
+      strategy: an already created strategy to use instead of `run.strategy`.
       extra_callbacks: more Keras callbacks, run after the runtime's.
       stream: where progress lines go (default stdout).
 

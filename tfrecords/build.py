@@ -12,10 +12,11 @@ How a build runs:
 3. when `channels` is not given, read every image header to infer it
    (1 if every image is grayscale, else 3);
 4. per split, shuffle the inputs with `seed`, decode, convert and encode them
-   in worker processes (spawned; in this process when there is one worker) (`tfrecords/images.py`), collect the results in input
-   order and append them to a staging file; bad inputs are skipped and the
-   build stops as soon as more than `max_bad_fraction` of them are bad;
-5. cut each split into ceil(bytes / shard_size_mb) shards of consecutive
+   (`tfrecords/images.py`) in spawned worker processes, or in this process
+   when there is one worker; collect the results in input order into a
+   staging file; bad inputs are skipped and the build stops as soon as more
+   than `max_bad_fraction` of them are bad;
+5. write each split as ceil(bytes / shard_size_mb) shards of consecutive
    examples, hash them, write the manifest last;
 6. rename the finished `<output>.partial` folder to `<output>`; an old dataset
    being overwritten is removed only after that.
@@ -396,9 +397,10 @@ def _write_shards(folder: str, name: str, split: str, staging: str, kept: list[t
             path = os.path.join(folder, file)
             with tf.io.TFRecordWriter(path) as writer:
                 for record, length, height, width in kept[start:end]:
-                    writer.write(schema.make_example(
+                    example = schema.make_example(
                         staged.read(length), options["image_format"], height, width, options["channels"],
-                        record.source_id, label=record.label, domain=record.domain, captions=record.captions))
+                        record.source_id, label=record.label, domain=record.domain, captions=record.captions)
+                    writer.write(example)
             bar.update(end - start)
             digest = hashlib.sha256()
             with open(path, "rb") as f:
@@ -453,10 +455,11 @@ def build_dataset(
         # stop here, before touching any folder; the parent then encodes in its own process.
         raise BuildError("build_dataset was called while a worker process was starting; guard the calling "
                          "script with `if __name__ == \"__main__\":`.")
-    source, output, captions, labels = (None if p is None else os.fspath(p) for p in (source, output, captions, labels))
-    domains = None if domains is None else [os.fspath(d) for d in domains]
+    source, output, captions, labels = (
+        None if path is None else os.fspath(path) for path in (source, output, captions, labels))
+    domains = [os.fspath(d) for d in domains] if domains else None
     arguments = dict(
-        source=source, output=output, kind=kind, name=name, domains=list(domains) if domains else None,
+        source=source, output=output, kind=kind, name=name, domains=domains,
         captions=captions, labels=labels, image_size=image_size, resize_policy=resize_policy, channels=channels,
         image_format=image_format, jpeg_quality=jpeg_quality, test_fraction=test_fraction, seed=seed,
         shard_size_mb=shard_size_mb, num_workers=num_workers, max_bad_fraction=max_bad_fraction,

@@ -120,7 +120,11 @@ def make_example(
         feature[DOMAIN] = _int64_feature([domain])
     if captions:
         feature[CAPTION] = _bytes_feature([c.encode("utf-8") for c in captions])
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # The feature map's serialized order would follow Python's per-process string
+    # hashing; deterministic serialization sorts the keys, so shard bytes (and
+    # their checksums) are reproducible across processes.
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
 
 
 def feature_spec() -> dict:

@@ -81,7 +81,8 @@ def _listdir(folder: str) -> tuple[list[str], list[str]]:
     try:
         names = _visible(os.listdir(folder))
     except OSError as error:
-        raise BuildError(f"Cannot list folder {folder} ({error.strerror}); check the path and its permissions.") from None
+        raise BuildError(
+            f"Cannot list folder {folder} ({error.strerror}); check the path and its permissions.") from None
     subfolders = [n for n in names if os.path.isdir(os.path.join(folder, n))]
     files = [n for n in names if n not in subfolders]
     return subfolders, files
@@ -100,7 +101,8 @@ def _relative(path: str, root: str) -> str:
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
-def _image_records(folder: str, root: str, skipped: list[dict], ignore: frozenset = frozenset(), **fields) -> list[Record]:
+def _image_records(folder: str, root: str, skipped: list[dict], ignore: frozenset = frozenset(),
+                   **fields) -> list[Record]:
     """Records for every image file below `folder`; other files go to `skipped`."""
     records = []
     for path in _walk_files(folder):
@@ -200,7 +202,8 @@ def _read_domains(source: str | None, domain_dirs: tuple[str, str] | None) -> So
             )
         for sub in _listdir(source)[0]:
             split, domain = CYCLEGAN_FOLDERS[sub]
-            splits.setdefault(split, []).extend(_image_records(os.path.join(source, sub), source, skipped, domain=domain))
+            records = _image_records(os.path.join(source, sub), source, skipped, domain=domain)
+            splits.setdefault(split, []).extend(records)
         for split in splits:
             splits[split].sort(key=lambda r: (r.domain, r.source_id))
         return Source(kind="domains", path=source, splits=splits, domains=["A", "B"], skipped=skipped)
@@ -508,7 +511,8 @@ def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | 
         raise BuildError("--labels is the idx labels file and only applies to --kind=idx.")
     if domains and kind != "domains":
         raise BuildError("--domains only applies to --kind=domains.")
-    if kind in ("folder", "class_folders", "captions", "domains", "auto-folder") and source and not os.path.isdir(source):
+    folder_kinds = ("folder", "class_folders", "captions", "domains", "auto-folder")
+    if kind in folder_kinds and source and not os.path.isdir(source):
         raise BuildError(f"--kind={kind} needs a folder as --source; {source} is a file.")
     if kind == "npz":
         return _read_npz(source)

@@ -13,8 +13,8 @@ generator (``config.ema_decay > 0``, `common.ema`), used by `sample`.
 
 Reported metrics (means over the steps of an epoch, averaged across replicas):
 ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean of sigmoid(logit) on
-real and generated images in the discriminator step (D(x) and D(G(z)), 0.5 when
-D cannot tell); ``d_grad_norm`` and ``g_grad_norm``, the global L2 norm of each
+real and generated images in the discriminator step (D(x) and D(G(z)) of the
+sigmoid cross-entropy losses, 0.5 when D cannot tell); ``d_grad_norm`` and ``g_grad_norm``, the global L2 norm of each
 network's gradient of its (unscaled) loss on this replica's batch (steps whose
 gradients are not finite, which a `LossScaleOptimizer` skips, are left out).
 """
@@ -56,7 +56,9 @@ class DCGAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.generator_loss = losses.GENERATOR_LOSSES[config.loss]
         self.discriminator_loss = losses.DISCRIMINATOR_LOSSES[config.loss]
-        self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema") if config.ema_decay > 0 else None
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
@@ -139,7 +141,8 @@ class DCGAN(keras.Model):
 
         # 3. Generator step with fresh z.
         with tf.GradientTape() as tape:
-            generated_logits = self.discriminator(self.generator(self._latents(batch_size), training=True), training=True)
+            generated_images = self.generator(self._latents(batch_size), training=True)
+            generated_logits = self.discriminator(generated_images, training=True)
             g_loss = self.generator_loss(generated_logits)
             g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
         g_weights = self.generator.trainable_weights

@@ -160,6 +160,14 @@ def weights(model):
     return [np.array(v) for v in model.variables]
 
 
+def tensorboard_tags(model_dir) -> set[str]:
+    tags = set()
+    for path in glob.glob(os.path.join(str(model_dir), "tensorboard", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
 def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path):
     full = run_tiny(tmp_path / "full", steps=6)
     assert (full.start_step, full.step) == (0, 6)
@@ -181,27 +189,22 @@ def test_interrupted_and_resumed_run_matches_uninterrupted_run(tmp_path):
     assert saved["runtime"]["steps"] == 6 and saved["runtime"]["checkpoint_every"] == 5
     steps = [checkpointing.checkpoint_step(p) for p in checkpointing.list_checkpoints(tmp_path / "full")]
     assert steps == [2, 4, 6]  # keep_checkpoints=3 dropped step 0
-    assert glob.glob(str(tmp_path / "full" / "tensorboard" / "events.out.tfevents.*"))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A finished two-step run (2 steps = 0.125 epochs of 64 images at batch 4), shared read-only."""
     model_dir = tmp_path_factory.mktemp("trained")
-    result = run_tiny(model_dir, steps=None, epochs=0.125, log_every=1, sample_every=2)
+    result = run_tiny(model_dir, steps=None, epochs=0.125, log_every=1, sample_every=2, profile_steps="2,2")
     return model_dir, result
 
 
 def test_epochs_convert_to_steps_and_tensorboard_has_every_summary(trained):
     model_dir, result = trained
     assert result.step == 2
-    tags = set()
-    for path in glob.glob(str(model_dir / "tensorboard" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tags.add(value.tag)
     assert {"g_loss", "d_loss", "images_per_second", "learning_rate/g_optimizer",
-            "learning_rate/d_optimizer", "samples", "_hparams_/session_start_info"} <= tags
+            "learning_rate/d_optimizer", "samples", "_hparams_/session_start_info"} <= tensorboard_tags(model_dir)
+    assert glob.glob(str(model_dir / "profile" / "plugins" / "profile" / "*" / "*.xplane.pb"))
 
 
 def test_model_dir_of_an_incompatible_config_is_refused(trained):
@@ -299,6 +302,7 @@ def test_one_step_per_mixed_precision_policy(tmp_path, policy):
     assert model.generator.layers[0].kernel.dtype == "float32"
     wrapped = isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
     assert wrapped == (policy == "mixed_float16")
+    assert ("loss_scale/g_optimizer" in tensorboard_tags(tmp_path)) == wrapped
     assert np.isfinite(list(result.last_logs.values())).all()
 
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.tfrecords import tiny_sources as tiny
 from tfrecords import schema
@@ -151,6 +152,11 @@ def test_same_seed_gives_identical_shards_for_any_worker_count(tmp_path):
     manifest_one, manifest_two = schema.read_manifest(one), schema.read_manifest(two)
     assert [s["sha256"] for s in manifest_one["splits"]["train"]["shards"]] == \
         [s["sha256"] for s in manifest_two["splits"]["train"]["shards"]]
+
+    # Records are serialized with sorted feature keys, so bytes do not depend on the process's string hashing.
+    for record in tf.data.TFRecordDataset(tiny.shard_files(manifest_one, str(tmp_path / "one"), "train")):
+        raw = record.numpy()
+        assert raw == tf.train.Example.FromString(raw).SerializeToString(deterministic=True)
 
     other = _build(tmp_path / "src", tmp_path / "other", seed=8, shard_size_mb=2e-3)
     order = [e["source_id"] for e in tiny.read_split(one)]

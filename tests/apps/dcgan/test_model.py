@@ -81,13 +81,15 @@ def test_train_step_matches_reference_computation(channels):
     assert not np.allclose(z1, z2)
     discriminator_after = copy_of(model.discriminator)
     with tf.GradientTape() as tape:
-        g_loss = losses.non_saturating_generator_loss(discriminator_after(generator_before(z2, training=True), training=True))
+        generated_logits = discriminator_after(generator_before(z2, training=True), training=True)
+        g_loss = losses.non_saturating_generator_loss(generated_logits)
     g_grad_norm = norm(tape.gradient(g_loss, generator_before.trainable_weights))
     assert logs["g_loss"] == pytest.approx(float(g_loss), rel=1e-5)
     assert logs["g_grad_norm"] == pytest.approx(g_grad_norm, rel=1e-4)
 
     # Every trainable weight of both networks moved.
-    for before, after in zip(g_before + d_before, values(model.generator.trainable_weights + model.discriminator.trainable_weights)):
+    after_step = values(model.generator.trainable_weights + model.discriminator.trainable_weights)
+    for before, after in zip(g_before + d_before, after_step):
         assert not np.array_equal(before, after)
 
 
@@ -142,8 +144,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
     # per-replica slices of one noise draw and losses divided by the replica count.
     config = DCGANConfig(seed=4, **TINY)
     batch = real_batch(batch_size=4)
-    sgd = (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
-    single_model = compiled_model(config, sgd)
+    single_model = compiled_model(config, (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)))
     single = {name: float(value) for name, value in single_model.train_step(batch).items()}
     strategy = two_cpu_strategy()
     with strategy.scope():
@@ -151,9 +152,9 @@ def test_two_replicas_take_the_same_step_as_one_device():
     history = mirrored_model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0, shuffle=False).history
     for name in ("d_loss", "g_loss", "d_real", "d_fake"):
         assert history[name][0] == pytest.approx(single[name], rel=1e-5), name
-    for model in (single_model, mirrored_model):
-        model.weights_after = values(model.generator.weights + model.discriminator.weights)
-    for a, b in zip(single_model.weights_after, mirrored_model.weights_after):
+    single_weights = values(single_model.generator.weights + single_model.discriminator.weights)
+    mirrored_weights = values(mirrored_model.generator.weights + mirrored_model.discriminator.weights)
+    for a, b in zip(single_weights, mirrored_weights):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
 
