@@ -7,12 +7,13 @@ per-replica values of the model's Mean trackers; with equal per-replica
 batches that is the global-batch mean) and converted to Python floats once
 by Keras. Two entries come from the runtime's step wrapper and are hidden from
 users: `_step` (steps done) and `_nonfinite_step` (first step with a NaN/Inf
-loss, -1 if none).
+loss, -1 if none; with several replicas, the share of replicas that saw one).
 
 When `steps_per_execution` is N > 1, the values logged for a call are the means
 over its N steps, and a NaN/Inf in any of them is detected at the end of that
-call with the exact step number; logging, checkpoint and sample intervals are
-rounded up to the end of the call that reaches them.
+call (with the exact step number on one replica, as the call's step range on
+several); logging, checkpoint and sample intervals are rounded up to the end of
+the call that reaches them.
 
 Order matters and is fixed by `runtime`: the guard runs first so that a
 checkpoint is never written from non-finite weights.
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
 import time
 from typing import Callable, Mapping
@@ -49,6 +49,7 @@ class RunProgress:
         self.total_steps = total_steps
         self.global_batch_size = global_batch_size
         self.nonfinite_step: int | None = None
+        self.nonfinite_first_possible_step: int | None = None
         self.nonfinite_logs: dict | None = None
         self.signal: int | None = None
         self.last_logs: dict = {}
@@ -82,22 +83,32 @@ class StepCounter(keras.callbacks.Callback):
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stops fit at the first NaN/Inf loss; the runtime then stops the run or rolls back.
 
-    The step is found inside the compiled step (so it is exact even when one
-    call runs several steps); here the host only reads it from the logs that
-    fit fetches anyway, without an extra device synchronisation.
+    With one replica the step is found inside the compiled step, so it is exact
+    even when one call runs several steps; with several replicas (whose outputs
+    Keras averages) the call's steps are reported as a range. The host only
+    reads the logs that fit fetches anyway, without an extra device sync.
     """
 
-    def __init__(self, progress: RunProgress):
+    def __init__(self, progress: RunProgress, *, replicas: int = 1, steps_per_execution: int = 1):
         super().__init__()
         self.progress = progress
+        self.replicas = replicas
+        self.steps_per_execution = steps_per_execution
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        nonfinite = int(logs.get(NONFINITE_KEY, -1))
+        flag = logs.get(NONFINITE_KEY, -1)
         values = self.progress.public(logs)
-        if nonfinite < 0 and all(math.isfinite(v) for v in values.values() if isinstance(v, float)):
+        seen = flag > 0 if self.replicas > 1 else flag >= 0
+        if not seen and all(math.isfinite(v) for v in values.values() if isinstance(v, float)):
             return
-        self.progress.nonfinite_step = nonfinite if nonfinite >= 0 else self.progress.step
+        step = self.progress.step
+        if self.replicas == 1 and flag >= 0:
+            self.progress.nonfinite_step = int(flag)
+            self.progress.nonfinite_first_possible_step = int(flag)
+        else:
+            self.progress.nonfinite_step = step
+            self.progress.nonfinite_first_possible_step = max(1, step - self.steps_per_execution + 1)
         self.progress.nonfinite_logs = values
         self.model.stop_training = True
 

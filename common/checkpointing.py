@@ -49,8 +49,10 @@ class TrainingState(tf.Module):
 
     `step` counts completed training steps and is incremented inside the
     compiled step; `first_nonfinite_step` is the first step whose losses were
-    not finite (-1: none). Both are per-replica (ON_READ) variables that every
-    replica updates identically, so no cross-replica communication is needed.
+    not finite on this replica (-1: none). Both are per-replica (ON_READ)
+    variables, so updating them needs no cross-replica communication; every
+    replica counts the same steps, and reads return the first replica's values.
+    `data_offset` and `rollbacks` change only between calls of fit.
     """
 
     def __init__(self):

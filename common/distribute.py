@@ -24,9 +24,7 @@ import os
 
 import tensorflow as tf
 
-from common.runtime_config import ConfigError
-
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+from common.runtime_config import STRATEGIES, ConfigError
 
 
 def make_strategy(name: str = "auto", devices: str | list[str] | None = None) -> tf.distribute.Strategy:

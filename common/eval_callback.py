@@ -264,11 +264,13 @@ def define_eval_flags(flag_values=None) -> None:
                          "none is cached.", **kwargs)
 
 
-def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None = None,
-                         verbose: int = 1) -> list[keras.callbacks.Callback]:
+def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None = None, verbose: int = 1,
+                         **classifier_options) -> list[keras.callbacks.Callback]:
     """[] when --eval_every=0, else [PeriodicEvaluation] for `run` (RuntimeConfig) and the app's `config`.
 
     Real images: run.data's train split at the config's image_size/channels.
+    `classifier_options` (classifier_epochs, classifier_width, classifier_feature_dim)
+    go to `evaluate_app.build_feature_extractor` when a classifier is trained.
     Missing weights or classifier raise `evaluate_app.EvaluateAppError` (a
     ConfigError) before any network is built.
     """
@@ -284,8 +286,8 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
         return []
     if every < 0:
         raise evaluate_app.EvaluateAppError(f"--eval_every must be >= 0; got {every}.")
-    if not run.model_dir:
-        return []  # runtime.train reports the missing --model_dir
+    if not run.model_dir or run.dry_run:
+        return []  # runtime.train reports a missing --model_dir; a dry run trains nothing
     num_samples = flag_values["eval_num_samples"].value
     if num_samples < 10:
         raise evaluate_app.EvaluateAppError(f"--eval_num_samples={num_samples} is too few; use at least 10.")
@@ -294,16 +296,16 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
         flag_values["eval_feature_network"].value, data=run.data, image_size=image_size, channels=channels,
         classifier_path=flag_values["eval_classifier_path"].value,
         train_classifier=flag_values["eval_train_classifier"].value,
-        fid_weights=flag_values["eval_fid_weights"].value, seed=run.seed, verbose=verbose, flag_prefix="eval_")
+        fid_weights=flag_values["eval_fid_weights"].value, seed=run.seed, verbose=verbose, flag_prefix="eval_",
+        **classifier_options)
     metric = flag_values["eval_metric"].value
     if metric == "inception_score" and not extractor.has_probabilities:
         raise evaluate_app.EvaluateAppError(
             f"--eval_metric=inception_score needs a feature network with a class head; {extractor.name} has none. "
             "Use --eval_feature_network=classifier or fid_inception, or another --eval_metric.")
     count = (data_lib.describe(run.data).num_examples or {}).get("train") or num_samples
-    real = data_lib.load_dataset(run.data, split="train", image_size=image_size, channels=channels, batch_size=50,
-                                 shuffle=True, repeat=False, seed=run.seed)
-    key = evaluate_app.real_data_key(dataset_checksum(run.data), image_size, channels, run.seed)
+    real = evaluate_app.real_dataset(run.data, "train", image_size, channels, 50, run.seed)
+    key = evaluate_app.real_data_key(dataset_checksum(run.data), image_size, channels, run.seed)  # checked above
     evaluate_fn = make_evaluate_fn(real, extractor, num_samples, num_real=min(num_samples, count), seed=run.seed,
                                    num_classes=facts.get("num_classes"), dataset_checksum=key, cache_dir=cache_dir)
     return [PeriodicEvaluation(every, model_dir=run.model_dir, evaluate_fn=evaluate_fn,

@@ -244,9 +244,14 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
     from common import feature_networks
     from common.reference_stats import dataset_checksum
 
+    from common.reference_stats import ReferenceStatsError
+
     info = data_lib.describe(data)
     kind = resolve_feature_network(kind, info)
-    checksum = dataset_checksum(data)
+    try:
+        checksum = dataset_checksum(data)
+    except ReferenceStatsError as error:
+        raise EvaluateAppError(str(error)) from None
     if kind == "classifier" and not classifier_path:
         name = (info.manifest or {}).get("name") or "dataset"
         classifier_path = default_classifier_path(name, checksum, image_size, channels)
@@ -354,11 +359,12 @@ def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
 # --------------------------------------------------------------------------- the command
 
 
-def _real_dataset(data, split: str, image_size, channels, batch_size: int, seed: int):
+def real_dataset(data, split: str, image_size, channels, batch_size: int, seed: int):
     from common import data as data_lib
 
+    # Unbatched then batched here, so the last partial batch counts too (load_dataset drops it).
     return data_lib.load_dataset(data, split=split, image_size=image_size, channels=channels,
-                                 batch_size=batch_size, shuffle=True, repeat=False, seed=seed)
+                                 batch_size=None, shuffle=True, repeat=False, seed=seed).batch(batch_size)
 
 
 def real_data_key(checksum: str, image_size, channels, seed: int) -> str:
@@ -431,7 +437,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     try:
         results = evaluation.evaluate_generator(
             make_sample_fn(model, use_ema=options.ema, seed=options.seed),
-            _real_dataset(data, options.split, image_size, channels, options.batch_size, options.seed),
+            real_dataset(data, options.split, image_size, channels, options.batch_size, options.seed),
             extractor, options.num_samples, num_real=num_real, batch_size=options.batch_size,
             num_classes=facts.get("num_classes"),
             dataset_checksum=real_data_key(checksum, image_size, channels, options.seed), split=options.split,

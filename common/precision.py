@@ -21,7 +21,7 @@ import contextlib
 
 import keras
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+from common.runtime_config import PRECISIONS
 
 
 @contextlib.contextmanager

@@ -27,14 +27,17 @@ builders, and runs (or resumes) a training run in `run.model_dir`:
    NaN/Inf loss, and optionally profile a step range.
 
 Model protocol (see the team contract): `model.train_step(batch)` returns a
-dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`;
+dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`
+builds each optimizer on the variables it trains (so a checkpoint can be
+restored before the first step);
 `model.metrics` lists the trackers; optional `model.latent_dim` and
 `model.sample(z)` give TensorBoard samples. The runtime wraps the model's
 `train_step` (on the instance, for the duration of `train`) to add three things
 inside the compiled step: it resets the trackers at the start of every compiled
 call (so logs are per step, or per call when `steps_per_execution` > 1, not
 running means), it increments the step counter, and it records the first step
-whose losses are not finite.
+whose losses are not finite. Keras averages the returned values over replicas
+(the mean of equal-sized per-replica means is the global-batch mean).
 """
 
 from __future__ import annotations
@@ -186,6 +189,7 @@ def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, ste
     """Puts the runtime's bookkeeping around the model's train_step (see module docstring)."""
     inner = model.train_step
     multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    replicas = model.distribute_strategy.num_replicas_in_sync
 
     def reset_trackers():
         for metric in model.metrics:
@@ -198,23 +202,18 @@ def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, ste
         else:
             tf.cond(tf.equal(state.step % steps_per_execution, 0), reset_trackers, lambda: tf.constant(False))
         logs = dict(inner(batch))
-        scalar_keys = [key for key, value in logs.items()
-                       if tf.is_tensor(value) and value.dtype.is_floating and value.shape.rank == 0]
-        replica_context = tf.distribute.get_replica_context()
-        if scalar_keys and replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            # Global-batch values: the mean over replicas of each replica's mean (equal
-            # per-replica batches), in one all-reduce; every replica then holds them.
-            stacked = tf.stack([tf.cast(logs[key], tf.float32) for key in scalar_keys])
-            reduced = replica_context.all_reduce(tf.distribute.ReduceOp.MEAN, stacked)
-            for index, key in enumerate(scalar_keys):
-                logs[key] = reduced[index]
         values = [tf.cast(v, tf.float32) for v in tf.nest.flatten(logs) if tf.is_tensor(v) and v.dtype.is_floating]
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values]) if values else tf.constant(True)
         step = state.step.assign_add(1)
         first = state.first_nonfinite_step
         first.assign(tf.where(tf.logical_and(first < 0, tf.logical_not(finite)), step, first))
         logs[callbacks_lib.STEP_KEY] = tf.identity(step)
-        logs[callbacks_lib.NONFINITE_KEY] = first.read_value()
+        if replicas > 1:
+            # Keras averages step outputs over replicas: a step number would be averaged
+            # too, so report whether this replica saw a non-finite value (mean > 0: some did).
+            logs[callbacks_lib.NONFINITE_KEY] = tf.cast(first >= 0, tf.float32)
+        else:
+            logs[callbacks_lib.NONFINITE_KEY] = first.read_value()
         if multi_worker:
             # Keras reduces step outputs over workers with strategy.reduce(MEAN, axis=0),
             # which needs an axis: give every scalar one (the values are equal anyway).
@@ -223,7 +222,7 @@ def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, ste
         return logs
 
     object.__setattr__(model, "train_step", train_step)
-    # The model and its optimizers are built by now (`_build_optimizer_state`). Keras'
+    # The model and its optimizers are built by now (`_check_built`). Keras'
     # symbolic build before fit would pull a batch from a fresh iterator (wasted work
     # after a long skip) and fails under MultiWorkerMirroredStrategy with dict batches.
     object.__setattr__(model, "_maybe_symbolic_build", lambda *args, **kwargs: None)
@@ -236,25 +235,20 @@ def _unwrap_train_step(model: keras.Model):
     model.train_function = None
 
 
-def _build_optimizer_state(model: keras.Model, strategy: tf.distribute.Strategy, element_spec,
-                           per_replica_batch: int) -> None:
-    """Creates every optimizer variable by tracing (not running) one training step.
+def _check_built(model: keras.Model, optimizers: Mapping[str, keras.optimizers.Optimizer]) -> None:
+    """Checkpoints are matched against existing variables: everything must exist before restoring.
 
-    Keras optimizers create their slots on first use; checkpoints are matched
-    against existing variables, so they must exist before the restore. Tracing
-    changes no variable value (weights, RNG state and counters stay as built).
+    Keras optimizers create their slots on first use, which under a distribution
+    strategy happens inside the traced step and cannot be restored into, so the
+    protocol asks `compile` to build each optimizer on the variables it trains
+    (`optimizer.build(network.trainable_variables)`).
     """
-
-    @tf.function
-    def one_step(batch):
-        return strategy.run(model.train_step, args=(batch,))
-
-    def static_batch(spec):
-        if isinstance(spec, tf.TensorSpec) and spec.shape.rank and spec.shape[0] is None:
-            return tf.TensorSpec([per_replica_batch] + spec.shape.as_list()[1:], spec.dtype)
-        return spec
-
-    one_step.get_concrete_function(tf.nest.map_structure(static_batch, element_spec))
+    unbuilt = sorted(name for name, optimizer in optimizers.items() if not optimizer.built)
+    if unbuilt:
+        raise TypeError(
+            f"{type(model).__name__}.compile() left the optimizers {', '.join(unbuilt)} unbuilt. Build each "
+            "on the variables it trains inside compile(), e.g. "
+            "`self.g_optimizer.build(self.generator.trainable_variables)`, so checkpoints can restore them.")
     if not model.built and all(layer.built for layer in model._flatten_layers(include_self=False)):
         # The networks are built; the wrapper model has no call() to build it with.
         model.built = True
@@ -371,7 +365,7 @@ def train(
     # Opening the data first surfaces DataError before any model is built.
     probe_context = tf.distribute.InputContext(
         num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=strategy.num_replicas_in_sync)
-    element_spec = dataset_fn(probe_context).element_spec
+    dataset_fn(probe_context)
 
     progress = callbacks_lib.RunProgress(0, steps, run.batch_size)
     writer = None
@@ -383,7 +377,7 @@ def train(
             model.compile(**optimizers, steps_per_execution=run.steps_per_execution,
                           jit_compile=run.jit_compile)
             state = checkpointing.TrainingState()
-        _build_optimizer_state(model, strategy, element_spec, run.batch_size // strategy.num_replicas_in_sync)
+        _check_built(model, optimizers)
         os.makedirs(model_dir, exist_ok=True)
         if chief:
             write_config(model_dir, document)
@@ -418,7 +412,8 @@ def train(
 
         callbacks = [
             callbacks_lib.StepCounter(progress),
-            callbacks_lib.NonFiniteGuard(progress),
+            callbacks_lib.NonFiniteGuard(progress, replicas=strategy.num_replicas_in_sync,
+                                         steps_per_execution=run.steps_per_execution),
             callbacks_lib.MetricsLogger(
                 progress, log_every=run.log_every,
                 metrics_path=os.path.join(model_dir, METRICS_FILENAME) if chief else None,
@@ -453,13 +448,15 @@ def train(
                     if progress.nonfinite_step is None:
                         break
                     bad_step, bad_logs = progress.nonfinite_step, progress.nonfinite_logs
+                    first_possible = progress.nonfinite_first_possible_step
+                    where = f"step {bad_step}" if first_possible == bad_step else f"steps {first_possible}-{bad_step}"
                     last_good = checkpointer.last_saved_step
                     shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted((bad_logs or {}).items()))
                     if run.on_nan != "rollback" or rollbacks >= run.max_rollbacks:
                         reason = ("" if run.on_nan != "rollback"
                                   else f" after {rollbacks} rollbacks (--max_rollbacks={run.max_rollbacks})")
                         raise NonFiniteLossError(
-                            f"Non-finite loss at step {bad_step} ({shown}); stopped{reason}. The last good "
+                            f"Non-finite loss at {where} ({shown}); stopped{reason}. The last good "
                             f"checkpoint is step {last_good} in {model_dir} (nothing later was saved). "
                             "Lower the learning rate, check the data, try --precision=float32, or pass "
                             "--on_nan=rollback to restore it and continue with the next batches.",
@@ -473,13 +470,14 @@ def train(
                     state.data_offset.assign(consumed_until - restored_step)
                     state.rollbacks.assign_add(1)
                     state.first_nonfinite_step.assign(-1)
-                    print(f"Non-finite loss at step {bad_step} ({shown}); rolled back to step {restored_step} "
+                    print(f"Non-finite loss at {where} ({shown}); rolled back to step {restored_step} "
                           f"(rollback {rollbacks} of at most {run.max_rollbacks}).", file=stream, flush=True)
                     if writer is not None:
                         with writer.as_default(step=bad_step):
                             tf.summary.scalar("rollbacks", rollbacks)
                     progress.step = restored_step
                     progress.nonfinite_step = progress.nonfinite_logs = None
+                    progress.nonfinite_first_possible_step = None
                 if checkpointer.last_saved_step != progress.step:
                     checkpointer.save(progress.step)
                 if sampler is not None:

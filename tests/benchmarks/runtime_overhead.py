@@ -1,23 +1,26 @@
 """Overhead of the training runtime over a bare compiled DCGAN step.
 
-    python tests/benchmarks/runtime_overhead.py            # about 5 minutes on 2 busy CPU cores
+    python tests/benchmarks/runtime_overhead.py     # about 5 minutes on 2 busy CPU cores
 
 Measures DCGAN-64 (paper configuration: 64x64 RGB, 64 base filters, z of 100)
-training steps per second at batch 64, on one fixed batch of random images:
+training steps per second at batch 64 on one fixed batch of random images:
 
-- bare: `tf.function(model.train_step)` called in a Python loop (the result is
-  fetched every step, as any training loop must to see its losses);
-- runtime: `common.runtime.train` (keras fit, the runtime's step wrapper and
-  callbacks, metrics.jsonl, TensorBoard, checkpoints) at the default logging,
-  checkpoint and sample intervals, fed the same batch from
+- bare: `tf.function(model.train_step)` (same `jit_compile`) on a second,
+  identical model, called in a Python loop; its losses are fetched every step,
+  as any training loop must to see them;
+- runtime: `common.runtime.train` (keras fit with the runtime's step wrapper
+  and callbacks, metrics.jsonl, TensorBoard, checkpoints) at the default
+  logging, checkpoint and sample intervals, fed the same batch from
   `tf.data.Dataset.from_tensors(batch).repeat()`.
 
-Rates are steady-state: the first compiled call (tracing / XLA compilation)
-is excluded. The bare rate is measured before and after the runtime's and
-averaged, since other processes share the machine. Deterministic ops are on
-for every measurement (the runtime's default). The checkpoint cost is reported
-separately, with its share at the default interval. The requirement is an
-overhead of at most 5% at steps_per_execution=1 without XLA.
+The machine is shared, so the two are interleaved in one process: after every
+compiled call of the runtime (`steps_per_execution` steps) a callback runs as
+many bare steps and times them; the runtime's time for a call is the wall time
+between two consecutive calls' ends minus the bare steps in between. Both thus
+see the same load. The first compiled call (tracing / XLA compilation) is not
+measured. Deterministic ops are on (the runtime's default). The cost of one
+checkpoint save is reported separately with its share at the default interval.
+The requirement: at most 5% overhead at the default intervals.
 """
 
 from __future__ import annotations
@@ -53,40 +56,44 @@ def build_optimizers(config):
     return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
 
 
-def bare_rate(config, steps: int, jit_compile: bool) -> float:
-    keras.utils.set_random_seed(0)
-    model = build_model(config)
-    model.compile(**build_optimizers(config))
-    step = tf.function(model.train_step, jit_compile=jit_compile)
-    batch = fixed_batch()
-    float(step(batch)["g_loss"])  # trace / compile
-    start = time.perf_counter()
-    for _ in range(steps):
-        float(step(batch)["g_loss"])
-    return steps / (time.perf_counter() - start)
+class InterleavedBareSteps(keras.callbacks.Callback):
+    """After each compiled call of fit, runs as many bare steps and times both."""
 
-
-class _Timer(keras.callbacks.Callback):
-    def __init__(self):
+    def __init__(self, config, jit_compile: bool, steps_per_execution: int):
         super().__init__()
-        self.times = []  # (step, time) after every compiled call
+        model = build_model(config)
+        model.compile(**build_optimizers(config))
+        self.bare_step = tf.function(model.train_step, jit_compile=jit_compile)
+        self.batch = fixed_batch()
+        float(self.bare_step(self.batch)["g_loss"])  # trace / compile
+        self.steps_per_execution = steps_per_execution
+        self.bare_seconds = []
+        self.runtime_seconds = []
+        self._resumed = None  # when fit got control back after the last bare steps
 
     def on_train_batch_end(self, batch, logs=None):
-        self.times.append((int(logs["_step"]), time.perf_counter()))
+        now = time.perf_counter()
+        if self._resumed is not None:
+            self.runtime_seconds.append(now - self._resumed)
+        start = time.perf_counter()
+        for _ in range(self.steps_per_execution):
+            float(self.bare_step(self.batch)["g_loss"])
+        self._resumed = time.perf_counter()
+        self.bare_seconds.append(self._resumed - start)
 
 
-def runtime_rate(config, steps: int, steps_per_execution: int, jit_compile: bool, model_dir: str):
-    timer = _Timer()
-    run = RuntimeConfig(model_dir=model_dir, batch_size=BATCH, steps=steps + steps_per_execution,
+def measure(config, calls: int, steps_per_execution: int, jit_compile: bool, model_dir: str):
+    bench = InterleavedBareSteps(config, jit_compile, steps_per_execution)
+    run = RuntimeConfig(model_dir=model_dir, batch_size=BATCH, steps=(calls + 1) * steps_per_execution,
                         steps_per_execution=steps_per_execution, jit_compile=jit_compile, strategy="default")
     dataset = tf.data.Dataset.from_tensors(fixed_batch()).repeat()
-    start = time.perf_counter()
     result = runtime.train(app="dcgan", config=config, run=run, build_model=build_model,
                            build_optimizers=build_optimizers, dataset_fn=lambda context: dataset,
-                           extra_callbacks=[timer], stream=io.StringIO())
-    wall = time.perf_counter() - start
-    (first_step, first_time), (last_step, last_time) = timer.times[0], timer.times[-1]
-    return (last_step - first_step) / (last_time - first_time), wall, result
+                           extra_callbacks=[bench], stream=io.StringIO())
+    steps = len(bench.runtime_seconds) * steps_per_execution
+    runtime_rate = steps / sum(bench.runtime_seconds)
+    bare_rate = len(bench.bare_seconds) * steps_per_execution / sum(bench.bare_seconds)
+    return runtime_rate, bare_rate, steps, result
 
 
 def checkpoint_seconds(result, model_dir: str) -> float:
@@ -102,37 +109,32 @@ def checkpoint_seconds(result, model_dir: str) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8, help="measured steps per configuration")
-    parser.add_argument("--spe", default="1,4", help="steps_per_execution values to compare")
-    parser.add_argument("--jit", default="off,on", help="jit_compile settings to compare")
+    parser.add_argument("--configs", default="1:off,4:off,1:on",
+                        help="steps_per_execution:jit_compile pairs to measure")
     args = parser.parse_args()
     config = DCGANConfig()
     tf.config.experimental.enable_op_determinism()
-    print(f"DCGAN-64 train step, batch {BATCH}; TF {tf.__version__}, Keras {keras.__version__}, "
-          f"{os.cpu_count()} CPUs ({platform.machine()}), load average {os.getloadavg()[0]:.1f}; "
-          f"{args.steps} measured steps per line")
     defaults = RuntimeConfig()
-    print(f"runtime defaults: log_every={defaults.log_every}, checkpoint_every={defaults.checkpoint_every}, "
-          f"sample_every={defaults.sample_every}")
+    print(f"DCGAN-64 train step, batch {BATCH}; TF {tf.__version__}, Keras {keras.__version__}, "
+          f"{os.cpu_count()} CPUs ({platform.machine()}), load average {os.getloadavg()[0]:.1f}")
+    print(f"runtime at its defaults: log_every={defaults.log_every}, checkpoint_every={defaults.checkpoint_every}, "
+          f"sample_every={defaults.sample_every}; bare steps interleaved after every compiled call")
     with tempfile.TemporaryDirectory() as root:
-        for jit in [j.strip() == "on" for j in args.jit.split(",")]:
-            before = bare_rate(config, args.steps, jit)
-            results = []
-            for spe in [int(s) for s in args.spe.split(",")]:
-                rate, wall, result = runtime_rate(config, args.steps, spe, jit,
-                                                  os.path.join(root, f"run-{spe}-{jit}"))
-                results.append((spe, rate, wall, result))
-            after = bare_rate(config, args.steps, jit)
-            bare = (before + after) / 2
-            label = "on " if jit else "off"
-            print(f"jit_compile={label} bare step:           {bare:.4f} steps/s "
-                  f"(before {before:.4f}, after {after:.4f})")
-            for spe, rate, wall, result in results:
-                print(f"jit_compile={label} runtime spe={spe:<3d}:     {rate:.4f} steps/s  "
-                      f"overhead {100 * (bare / rate - 1):+.1f}%  (whole run incl. startup {wall:.1f} s)")
-        seconds = checkpoint_seconds(results[0][3], root)
-        step_seconds = 1 / results[0][1]
-        print(f"one checkpoint save: {seconds:.3f} s = {100 * seconds / (defaults.checkpoint_every * step_seconds):.3f}% "
-              f"of {defaults.checkpoint_every} steps")
+        last = None
+        for pair in args.configs.split(","):
+            spe_text, jit_text = pair.split(":")
+            spe, jit = int(spe_text), jit_text == "on"
+            calls = max(1, args.steps // spe)
+            runtime_rate, bare_rate, steps, result = measure(
+                config, calls, spe, jit, os.path.join(root, f"run-{spe}-{jit_text}"))
+            print(f"steps_per_execution={spe:<2d} jit_compile={jit_text:<3s}  bare {bare_rate:.4f} steps/s  "
+                  f"runtime {runtime_rate:.4f} steps/s  overhead {100 * (bare_rate / runtime_rate - 1):+.2f}%  "
+                  f"({steps} steps each)")
+            if last is None:
+                last = (result, runtime_rate)
+        seconds = checkpoint_seconds(last[0], root)
+        print(f"one checkpoint save: {seconds:.3f} s = "
+              f"{100 * seconds * last[1] / defaults.checkpoint_every:.3f}% of {defaults.checkpoint_every} steps")
 
 
 if __name__ == "__main__":

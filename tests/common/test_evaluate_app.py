@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from absl import flags
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
@@ -122,6 +123,8 @@ def test_user_errors_are_reported_before_any_work(tiny_run, tmp_path):
         evaluate_app.run_evaluation(options(tiny_run, model_dir=str(no_checkpoint)), build_fields)
     with pytest.raises(evaluate_app.EvaluateAppError, match="no best checkpoint"):
         evaluate_app.run_evaluation(options(tiny_run, checkpoint="best"), build_fields)
+    with pytest.raises(evaluate_app.EvaluateAppError, match="is not a checkpoint"):
+        evaluate_app.run_evaluation(options(tiny_run, checkpoint=str(tmp_path / "ckpt-9")), build_fields)
     with pytest.raises(evaluate_app.EvaluateAppError, match="fid_weights=path/pt_inception-2015-12-05"):
         evaluate_app.run_evaluation(options(tiny_run, feature_network="fid_inception"), build_fields)
     with pytest.raises(evaluate_app.EvaluateAppError, match="is not a file"):
@@ -137,6 +140,20 @@ def test_user_errors_are_reported_before_any_work(tiny_run, tmp_path):
     assert issubclass(evaluate_app.EvaluateAppError, runtime.ConfigError)
 
 
+def test_restore_model_by_checkpoint_path_matches_the_newest(tiny_run):
+    newest, newest_path = evaluate_app.restore_model(tiny_run["model_dir"], build_fields)
+    chosen, chosen_path = evaluate_app.restore_model(tiny_run["model_dir"], build_fields,
+                                                     checkpoint=os.path.join(tiny_run["model_dir"], "ckpt-2"))
+    assert newest_path.endswith("ckpt-2") and chosen_path.endswith("ckpt-2")
+    for a, b in zip(newest.generator.get_weights() + newest.ema.shadow.get_weights(),
+                    chosen.generator.get_weights() + chosen.ema.shadow.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    first, _ = evaluate_app.restore_model(tiny_run["model_dir"], build_fields,
+                                          checkpoint=os.path.join(tiny_run["model_dir"], "ckpt-0"))
+    assert any(not np.array_equal(a, b) for a, b in zip(first.generator.get_weights(),
+                                                        newest.generator.get_weights()))
+
+
 def test_default_classifier_path_is_keyed_by_dataset_and_size(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = evaluate_app.default_classifier_path("mnist", "ab" * 32, 32, 1)
@@ -144,30 +161,32 @@ def test_default_classifier_path_is_keyed_by_dataset_and_size(monkeypatch, tmp_p
     assert path != evaluate_app.default_classifier_path("mnist", "ab" * 32, 64, 1)
 
 
-def test_cli_helpfull_evaluation_and_error_exit(tiny_run):
-    """The command in subprocesses: --helpfull lists the flags; a run writes --output and exits 0;
-    a missing weights file exits with status 2 and a message, no traceback."""
+def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsys):
+    flag_values = flags.FlagValues()
+    evaluate_app.define_evaluate_flags(flag_values)
+    output = os.path.join(tiny_run["root"], "flags.json")
+    flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--num_samples=20", "--batch_size=20",
+                 f"--output={output}", f"--classifier_path={tiny_run['classifier']}", "--train_classifier",
+                 "--classifier_epochs=1", f"--cache_dir={tiny_run['cache']}", "--seed=3", "--noema"])
+    report = evaluate_app.main(["evaluate"], build_fields, flag_values)
+    with open(output) as file:
+        saved = json.load(file)
+    assert (saved["num_generated"], saved["seed"], saved["ema"], saved["checkpoint_step"]) == (20, 3, False, 2)
+    assert report["fid"] == saved["fid"]
+    flag_values.unparse_flags()
+    flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--feature_network=fid_inception"])
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_app.main(["evaluate"], build_fields, flag_values)
+    assert exit_info.value.code == 2
+    assert "--fid_weights=" in capsys.readouterr().err
+
+
+def test_cli_helpfull_lists_the_flags():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    output = os.path.join(tiny_run["root"], "cli.json")
-    commands = [
-        ["--helpfull"],
-        [f"--model_dir={tiny_run['model_dir']}", "--num_samples=20", "--batch_size=20", f"--output={output}",
-         f"--classifier_path={tiny_run['classifier']}", "--train_classifier", "--classifier_epochs=1",
-         f"--cache_dir={tiny_run['cache']}", "--seed=3"],
-        [f"--model_dir={tiny_run['model_dir']}", "--feature_network=fid_inception"],
-    ]
-    processes = [subprocess.Popen([sys.executable, "-m", "apps.dcgan.evaluate", *args], cwd=ROOT, env=env,
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
-    (help_out, help_err), (out, err), (_, error_err) = [p.communicate(timeout=180) for p in processes]
-    assert processes[0].returncode == 1, help_err[-2000:]  # absl's help flags exit with status 1
+    process = subprocess.run([sys.executable, "-m", "apps.dcgan.evaluate", "--helpfull"], cwd=ROOT, env=env,
+                             text=True, capture_output=True, timeout=180)
+    assert process.returncode == 1, process.stderr[-2000:]  # absl's help flags exit with status 1
     for flag in ("--model_dir:", "--data:", "--num_samples:", "--feature_network:", "--fid_weights:",
                  "--classifier_path:", "--[no]train_classifier:", "--split:", "--[no]ema:", "--batch_size:",
                  "--seed:", "--output:", "--checkpoint:"):
-        assert flag in help_out, flag
-    assert processes[1].returncode == 0, err[-3000:]
-    assert "FID" in out and f"Wrote {output}" in out
-    with open(output) as file:
-        saved = json.load(file)
-    assert (saved["num_generated"], saved["seed"], saved["checkpoint_step"]) == (20, 3, 2)
-    assert processes[2].returncode == 2, error_err[-2000:]
-    assert "--fid_weights=" in error_err and "Traceback" not in error_err
+        assert flag in process.stdout, flag

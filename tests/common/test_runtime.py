@@ -12,7 +12,6 @@ import glob
 import io
 import json
 import os
-import sys
 
 import keras
 import numpy as np
@@ -58,6 +57,8 @@ class TinyGAN(keras.Model):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
 
     def _noise(self, real_images):
         batch = ops.shape(real_images)[0]

@@ -1,0 +1,140 @@
+"""What the evaluation metrics say on MNIST: the real-vs-real floor, a broken generator, and a DCGAN.
+
+Run on purpose (not collected by pytest), from the repository root:
+
+    python tests/benchmarks/mnist_metrics_table.py --mnist_dir=../shared/data/mnist \\
+        --work_dir=/tmp/mnist_metrics --num_samples=5000 [--model_dir=runs/dcgan_mnist]
+
+What it does, with the suite's own modules:
+1. builds MNIST (the four idx.gz files) into TFRecords with `tfrecords.build`,
+   padded from 28x28 to 32x32, 1 channel (as tests/benchmarks/dcgan_mnist_quality.py);
+2. trains the dataset classifier (`common.classifier`, at 32x32x1) or reuses the one
+   cached in --work_dir, and prints its test accuracy;
+3. scores, with the classifier's features, against `--num_samples` MNIST train images:
+   - "MNIST test (floor)": `--num_samples` MNIST test images, i.e. what a perfect
+     generator would score at this sample size (FID/KID near 0, precision/recall near 1);
+   - "uniform noise": images drawn uniformly from [-1, 1], a broken generator;
+   - "DCGAN <step>": samples of the run in --model_dir (DCGAN at 32x32x1), if given.
+Every row uses `common.evaluation.evaluate_generator` with the same real statistics,
+so the rows differ only in the generated side. FID/KID here are classifier-feature
+values: comparable between these rows, not with published Inception FIDs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+IMAGE_SIZE, CHANNELS = 32, 1
+
+
+def _image_stream(dataset):
+    """sample_fn over a dataset of image batches: returns exactly n images per call."""
+    iterator = iter(dataset)
+    pending = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, CHANNELS), np.float32)
+
+    def sample_fn(count, labels=None):
+        nonlocal pending
+        while len(pending) < count:
+            pending = np.concatenate([pending, next(iterator)["image"].numpy()])
+        images, pending = pending[:count], pending[count:]
+        return images
+
+    return sample_fn
+
+
+def _noise_sampler(seed: int):
+    rng = np.random.default_rng(seed)
+    return lambda count, labels=None: rng.uniform(-1.0, 1.0, (count, IMAGE_SIZE, IMAGE_SIZE, CHANNELS)).astype(
+        np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist_dir", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
+    parser.add_argument("--work_dir", default="/tmp/mnist_metrics")
+    parser.add_argument("--num_samples", type=int, default=5000, help="Images per side of every comparison.")
+    parser.add_argument("--model_dir", default=None, help="A DCGAN run (32x32x1) on this MNIST build.")
+    parser.add_argument("--classifier_epochs", type=int, default=2)
+    parser.add_argument("--batch_size", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from common import classifier as classifier_lib
+    from common import data as data_lib
+    from common import evaluate_app, evaluation
+    from common.reference_stats import dataset_checksum, get_reference_stats
+    from tfrecords.build import build_dataset
+
+    data_dir = os.path.join(args.work_dir, "mnist32")
+    if not os.path.exists(os.path.join(data_dir, "manifest.json")):
+        build_dataset(source=args.mnist_dir, output=data_dir, image_size=IMAGE_SIZE, resize_policy="pad",
+                      channels=CHANNELS)
+    info = data_lib.describe(data_dir)
+    checksum = dataset_checksum(data_dir)
+    print(f"MNIST: {info.num_examples} at {info.image_shape}", flush=True)
+
+    start = time.perf_counter()
+    classifier_path = os.path.join(args.work_dir, "classifier", "mnist32.keras")
+    model, sidecar = classifier_lib.get_or_train_classifier(
+        data_dir, classifier_path, epochs=args.classifier_epochs, image_size=IMAGE_SIZE, channels=CHANNELS,
+        seed=args.seed, verbose=2)
+    print(f"classifier: test accuracy {sidecar['test_accuracy']:.4f} ({classifier_path}, "
+          f"{time.perf_counter() - start:.0f} s)", flush=True)
+    extractor = classifier_lib.classifier_features(model, info=sidecar)
+
+    start = time.perf_counter()
+    reference, reused = get_reference_stats(
+        evaluate_app.real_dataset(data_dir, "train", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed), extractor,
+        args.num_samples, dataset_checksum=evaluate_app.real_data_key(checksum, IMAGE_SIZE, CHANNELS, args.seed),
+        split="train", cache_dir=os.path.join(args.work_dir, "reference_stats"))
+    print(f"real statistics: {reference.count} train images ({'cached' if reused else 'computed'}, "
+          f"{time.perf_counter() - start:.0f} s)", flush=True)
+
+    rows = [("MNIST test (floor)", _image_stream(evaluate_app.real_dataset(
+                data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
+            ("uniform noise", _noise_sampler(args.seed))]
+    if args.model_dir:
+        from apps.dcgan.config import DCGANConfig
+        from apps.dcgan.model import build_model
+        from common import checkpointing
+
+        if os.path.isdir(args.model_dir):
+            dcgan, path = evaluate_app.restore_model(args.model_dir, lambda f: build_model(DCGANConfig(**f)))
+            rows.append((f"DCGAN step {checkpointing.checkpoint_step(path)}",
+                         evaluate_app.make_sample_fn(dcgan, seed=args.seed)))
+        else:
+            print(f"--model_dir={args.model_dir} does not exist; its row is skipped.", flush=True)
+
+    results = []
+    for name, sample_fn in rows:
+        start = time.perf_counter()
+        scores = evaluation.evaluate_generator(
+            sample_fn, None, extractor, args.num_samples, batch_size=args.batch_size, num_classes=10,
+            reference=reference, seed=args.seed,
+            metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score"])
+        results.append((name, scores))
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+
+    header = (f"{'':<20} {'FID':>9} {'KID mean +- std':>22} {'IS':>6} {'precision':>9} {'recall':>7} "
+              f"{'density':>8} {'coverage':>8}")
+    print()
+    print(f"Classifier features ({extractor.name}, test accuracy {sidecar['test_accuracy']:.4f}); "
+          f"{args.num_samples} generated vs {reference.count} MNIST train images per row.")
+    print(header)
+    print("-" * len(header))
+    for name, s in results:
+        kid = f"{s['kid_mean']:.5f} +- {s['kid_std']:.5f}"
+        print(f"{name:<20} {s['fid']:>9.3f} {kid:>22} {s['inception_score_mean']:>6.2f} {s['precision']:>9.4f} "
+              f"{s['recall']:>7.4f} {s['density']:>8.4f} {s['coverage']:>8.4f}")
+
+
+if __name__ == "__main__":
+    main()
