@@ -58,7 +58,7 @@ def _axis_plan(size, kernel, stride, padding):
     """Padding of the input, phase-image rows to compute and the crop, for one axis.
 
     Returns (pad_before, pad_after, crop_start, out_size, taps) where the input is
-    padded (negative = sliced), correlated with ``taps`` taps (valid), expanded
+    zero-padded, correlated with ``taps`` taps (valid), expanded
     by ``stride`` and cropped to ``[crop_start, crop_start + out_size)``.
     """
     taps = -(-kernel // stride)  # D = ceil(k / s)
@@ -192,19 +192,9 @@ class SubPixelConv2DTranspose(keras.layers.Layer):
             )
         plan_h = _axis_plan(height, k_h, s_h, self.padding)
         plan_w = _axis_plan(width, k_w, s_w, self.padding)
-        x = inputs
-        # Negative padding means the first (last) input rows never reach the crop.
-        slices = []
-        pads = [(0, 0)]
-        for before, after, *_ in (plan_h, plan_w):
-            slices.append((max(-before, 0), after if after < 0 else None))
-            pads.append((max(before, 0), max(after, 0)))
-        pads.append((0, 0))
-        if any(start or stop for start, stop in slices):
-            (h0, h1), (w0, w1) = slices
-            x = x[:, h0:h1, w0:w1, :]
-        if any(p != (0, 0) for p in pads):
-            x = ops.pad(x, pads)
+        # Never negative: P // s <= D - 1, and the crop reaches past the last input row.
+        pads = ((0, 0), plan_h[:2], plan_w[:2], (0, 0))
+        x = ops.pad(inputs, pads) if any(p != (0, 0) for p in pads) else inputs
         phases = ops.conv(x, self.phase_kernel(), strides=1, padding="valid")  # [B, Mh, Mw, s_h*s_w*F]
         batch = ops.shape(phases)[0]
         rows, cols = phases.shape[1], phases.shape[2]

@@ -8,23 +8,10 @@ import tensorflow as tf
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import DCGAN, build_model, make_optimizers
 from common import losses
+from tests.strategies import two_cpu_strategy
 
 TINY = dict(image_size=16, base_filters=4, latent_dim=8)
 
-
-def two_cpu_strategy():
-    """MirroredStrategy over the two logical CPUs of tests/conftest.py, with collective keys of its own.
-
-    Strategies created in one process start their collective group and instance
-    keys at the same values, so an all-reduce of one can be matched with another
-    strategy's ("Shape mismatch in the collective instance"). Raising the key base
-    before and after creation, as TensorFlow's strategy_combinations does, keeps
-    this strategy's keys apart from earlier and later ones.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 100000
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    tf.distribute.MirroredStrategy._collective_key_base += 100000
-    return strategy
 
 
 def real_batch(batch_size=2, channels=3, seed=0):
