@@ -422,7 +422,11 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
                            train_classifier=options.train_classifier, fid_weights=options.fid_weights,
                            inception_weights=options.inception_weights)
 
-    # 2. The model at the chosen checkpoint, and the feature network.
+    # 2. The model at the chosen checkpoint, and the feature network. The global seed is set
+    #    because tf.data's seeded shuffle of the real images also depends on it.
+    import keras
+
+    keras.utils.set_random_seed(options.seed)
     model, path = restore_model(options.model_dir, build_model, options.checkpoint)
     step = checkpointing.checkpoint_step(path)
     extractor, facts = build_feature_extractor(

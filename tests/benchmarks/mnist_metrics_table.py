@@ -73,6 +73,9 @@ def main() -> None:
     from common.reference_stats import dataset_checksum, get_reference_stats
     from tfrecords.build import build_dataset
 
+    import keras
+
+    keras.utils.set_random_seed(args.seed)  # tf.data's seeded shuffles depend on the global seed too
     data_dir = os.path.join(args.work_dir, "mnist32")
     if not os.path.exists(os.path.join(data_dir, "manifest.json")):
         build_dataset(source=args.mnist_dir, output=data_dir, image_size=IMAGE_SIZE, resize_policy="pad",
