@@ -208,8 +208,9 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
             "classifier on; rebuild the dataset with --test_fraction=0.1, or use another feature network.")
     if _cached_classifier_info(classifier_path, checksum) is None and not train_classifier:
         raise EvaluateAppError(
-            f"No dataset classifier for {data!r} is cached at {classifier_path}. Pass "
-            f"--{flag_prefix}train_classifier to train one there (a few minutes on a CPU for MNIST), or "
+            f"No dataset classifier for {'the default dataset' if data is None else repr(data)} is cached at "
+            f"{classifier_path}. Pass "
+            f"--{flag_prefix}train_classifier to train one there (MNIST: about 10 minutes on 2 CPU cores), or "
             f"--{flag_prefix}classifier_path=... to use another file.")
 
 
@@ -271,7 +272,8 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
                 print(f"Training the dataset classifier into {classifier_path} ...", flush=True)
             model, sidecar = classifier_lib.get_or_train_classifier(
                 data, classifier_path, epochs=classifier_epochs, image_size=image_size, channels=channels,
-                width=classifier_width, feature_dim=classifier_feature_dim, seed=seed, verbose=verbose)
+                width=classifier_width, feature_dim=classifier_feature_dim, seed=seed,
+                verbose=2 if verbose else 0)  # one line per epoch
     except (feature_networks.FeatureNetworkError, classifier_lib.ClassifierError) as error:
         raise EvaluateAppError(str(error)) from None
     if channels and model.input_shape[-1] == 1 and channels == 3:
