@@ -695,6 +695,17 @@ def _make_plan(source_channels, stored_size, check_size, min_size, has_labels, h
     )
 
 
+AUTO_CACHE_BYTES = 2 << 30
+
+
+def _fits_in_memory(plan: _Plan, num_examples: int | None) -> bool:
+    """Whether `num_examples` decoded images of the plan fit in `AUTO_CACHE_BYTES`."""
+    if not num_examples or plan.check_size or (plan.base_size or plan.stored_size) is None:
+        return False
+    height, width, channels = plan.decoded_shape
+    return num_examples * height * width * channels <= AUTO_CACHE_BYTES
+
+
 def load_dataset(
     data: str | None,
     *,
@@ -707,7 +718,7 @@ def load_dataset(
     repeat: bool = True,
     random_flip: bool = False,
     random_crop_from: int | Sequence[int] | None = None,
-    cache: bool = False,
+    cache: bool | str = "auto",
     seed: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     num_shards: int = 1,
@@ -733,7 +744,9 @@ def load_dataset(
       random_crop_from: resize to this size, then random-crop `image_size`
         (CycleGAN's 286 -> 256 jitter).
       cache: keep decoded (and resized) uint8 images in memory after the first
-        pass; augmentation still differs every epoch.
+        pass; augmentation still differs every epoch. "auto" (default) caches
+        when the manifest's count times the decoded image size is at most
+        `AUTO_CACHE_BYTES`, so small and medium datasets are decoded only once.
       seed: set for a deterministic order and augmentation.
       input_context, num_shards, shard_index: read a disjoint subset of the
         shard files (file-level sharding for distributed input).
@@ -789,6 +802,10 @@ def load_dataset(
                 "batch_size or pass repeat=True."
             )
         shuffle_buffer = min(shuffle_buffer, available)
+    if cache == "auto":
+        cache = _fits_in_memory(plan, sum(counts.get(f, 0) for f in files) if counts else None)
+    elif not isinstance(cache, bool):
+        raise DataError(f'cache must be True, False or "auto", got {cache!r}.')
     if verify_checksums:
         _verify_checksums(files, source.checksums)
 
@@ -913,7 +930,7 @@ def _load_tfds(data: str, *, split, image_size, channels, batch_size, shuffle, s
         return element
 
     elements = dataset.map(to_element, num_parallel_calls=AUTOTUNE, deterministic=seed is not None)
-    if cache:
+    if cache is True:  # "auto" needs a count; tfds datasets can be far larger than memory
         elements = elements.cache()
     return _finish(
         plan, elements, decoded=True, shuffle=shuffle, shuffle_buffer=shuffle_buffer, repeat=repeat,

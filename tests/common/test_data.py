@@ -291,10 +291,26 @@ def test_seed_gives_same_order_and_augmentation(toy):
 def test_cache_keeps_the_seeded_first_epoch_and_reshuffles_after(toy):
     folder, _ = toy
     options = dict(batch_size=4, random_flip=True, seed=5, shuffle_buffer=12)
-    plain = _collect(data.load_dataset(folder, **options), batches=3)["image"]
+    plain = _collect(data.load_dataset(folder, cache=False, **options), batches=3)["image"]
     cached = _collect(data.load_dataset(folder, cache=True, **options), batches=6)["image"]
     np.testing.assert_array_equal(plain, cached[:12])
     assert not np.array_equal(cached[:12], cached[12:])
+
+
+def _has_cache_op(dataset) -> bool:
+    return b"CacheDataset" in dataset._as_serialized_graph().numpy()
+
+
+def test_auto_cache_decides_by_decoded_size(toy):
+    folder, _ = toy
+    assert _has_cache_op(data.load_dataset(folder, batch_size=4))  # 12 images of 8x8x1
+    assert not _has_cache_op(data.load_dataset(folder, batch_size=4, cache=False))
+    # The cache holds grayscale as stored (expanded to RGB after it): upscaled to
+    # 8192x8192 the 12 images take 805 MB, under the 2 GiB limit; at 16384x16384, 3.2 GB.
+    assert _has_cache_op(data.load_dataset(folder, batch_size=4, image_size=8192, channels=3))
+    assert not _has_cache_op(data.load_dataset(folder, batch_size=4, image_size=16384, channels=3))
+    with pytest.raises(data.DataError, match="cache must be"):
+        data.load_dataset(folder, cache="always")
 
 
 # ---------------------------------------------------------------- sharding and inputs
