@@ -9,11 +9,13 @@ from absl import app
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
+from common import eval_callback
 from common import flags as runtime_flags
 from common import runtime
 
 runtime_flags.define_runtime_flags()
 runtime_flags.define_dataclass_flags(DCGANConfig)
+eval_callback.define_eval_flags()
 
 
 def build_optimizers(config: DCGANConfig):
@@ -27,7 +29,8 @@ def main(argv):
         run = runtime_flags.runtime_config_from_flags()
         config = runtime_flags.dataclass_from_flags(DCGANConfig)
         runtime.train(app="dcgan", config=config, run=run, build_model=build_model,
-                      build_optimizers=build_optimizers)
+                      build_optimizers=build_optimizers,
+                      extra_callbacks=eval_callback.callbacks_from_flags(run, config))
 
 
 if __name__ == "__main__":
