@@ -487,13 +487,18 @@ def _decode_image(plan: _Plan, encoded, source_id):
         image = tf.ensure_shape(image, [*plan.stored_size, plan.stored_channels])
     else:
         image.set_shape([None, None, plan.stored_channels])
+    return _reduce_and_resize(plan, image, plan.stored_size)
+
+
+def _reduce_and_resize(plan: _Plan, image, stored_size):
+    """Drops alpha / converts to grayscale as planned, then the deterministic resize+crop."""
     if plan.reduce_to is not None:
         if plan.stored_channels == 4:
             image = image[..., :3]
         if plan.reduce_to == 1:
             image = tf.image.rgb_to_grayscale(image)
     if plan.base_size is not None:
-        image = _resize_cover_and_crop(image, plan.base_size, plan.stored_size)
+        image = _resize_cover_and_crop(image, plan.base_size, stored_size)
     return image
 
 
@@ -917,13 +922,7 @@ def _load_tfds(data: str, *, split, image_size, channels, batch_size, shuffle, s
         image = tf.image.convert_image_dtype(features["image"], tf.uint8, saturate=True)
         if stored_size is not None:
             image = tf.ensure_shape(image, [*stored_size, plan.stored_channels])
-        if plan.reduce_to is not None:
-            if plan.stored_channels == 4:
-                image = image[..., :3]
-            if plan.reduce_to == 1:
-                image = tf.image.rgb_to_grayscale(image)
-        if plan.base_size is not None:
-            image = _resize_cover_and_crop(image, plan.base_size, stored_size)
+        image = _reduce_and_resize(plan, image, stored_size)
         element = {"image": image}
         if has_labels:
             element["label"] = tf.cast(features["label"], tf.int32)
