@@ -1,5 +1,7 @@
 """Custom Keras layers shared by the apps.
 
+`Maxout` (end of the file): fully connected maxout units, Goodfellow et al. 2013.
+
 `SubPixelConv2DTranspose` computes exactly the function of
 `keras.layers.Conv2DTranspose` (channels_last, no dilation, no output_padding)
 with the same kernel layout, through the sub-pixel decomposition of a strided
@@ -42,7 +44,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["SubPixelConv2DTranspose"]
+__all__ = ["SubPixelConv2DTranspose", "Maxout"]
 
 
 def _pair(value, name):
@@ -239,6 +241,75 @@ class SubPixelConv2DTranspose(keras.layers.Layer):
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="gansuite")
+class Maxout(keras.layers.Layer):
+    """Fully connected maxout units (Goodfellow et al. 2013, "Maxout Networks", https://arxiv.org/abs/1302.4389).
+
+    Each of ``units`` outputs is the maximum of ``pieces`` affine functions of
+    the input:
+
+        z = x W + b                                  [B, units * pieces]
+        y[:, j] = max_i z[:, j * pieces + i]          [B, units]
+
+    Pieces of one unit are consecutive columns of ``W``, as in pylearn2's
+    ``Maxout`` layer (``pool_stride == num_pieces``), which the GAN paper's
+    discriminator used (Goodfellow et al. 2014, https://arxiv.org/abs/1406.2661).
+
+    Args:
+      units: Number of maxout outputs.
+      pieces: Affine pieces per output (>= 1; 1 is a plain Dense layer).
+      use_bias: Whether ``z`` has a bias.
+      kernel_initializer, bias_initializer: Initialisers of ``kernel``
+        ``[in, units * pieces]`` and ``bias`` ``[units * pieces]``.
+      **kwargs: Base layer arguments (name, dtype, ...).
+    """
+
+    def __init__(self, units, pieces, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("units", units), ("pieces", pieces)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Maxout {name} must be a positive integer; got {value!r}.")
+        self.units = units
+        self.pieces = pieces
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        if input_shape[-1] is None:
+            raise ValueError("Maxout needs a known last input dimension; flatten images first.")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], self.units * self.pieces), initializer=self.kernel_initializer)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.units * self.pieces,),
+                                        initializer=self.bias_initializer)
+
+    def call(self, inputs):
+        z = ops.matmul(inputs, ops.cast(self.kernel, self.compute_dtype))  # [B, units * pieces]
+        if self.bias is not None:
+            z = z + ops.cast(self.bias, self.compute_dtype)
+        z = ops.reshape(z, (-1, self.units, self.pieces))  # consecutive columns = one unit's pieces
+        return ops.max(z, axis=-1)  # [B, units]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "pieces": self.pieces,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
         return config

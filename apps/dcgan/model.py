@@ -27,14 +27,10 @@ from keras import ops
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
-from common import losses
+from common import gan_step, losses
 from common.ema import ExponentialMovingAverage
 
 __all__ = ["DCGAN", "build_model", "make_optimizers"]
-
-
-def _global_norm(gradients):
-    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients if g is not None))
 
 
 class DCGAN(keras.Model):
@@ -92,19 +88,8 @@ class DCGAN(keras.Model):
         return generator(z, training=training)
 
     def _latents(self, batch_size):
-        """z ~ N(0, I), [batch_size, latent_dim]; under N replicas, this replica's slice of one global draw.
-
-        Every replica holds the same seed state, so each draws the noise of the
-        whole global batch and keeps its own rows: replicas get different z, and
-        N replicas see exactly the z one device would draw for the global batch.
-        """
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        replica_context = tf.distribute.get_replica_context()
-        if replicas == 1 or replica_context is None:
-            return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        z = keras.random.normal((batch_size * replicas, self.latent_dim), seed=self.seed_generator)
-        start = replica_context.replica_id_in_sync_group * batch_size
-        return ops.slice(z, (start, 0), (batch_size, self.latent_dim))
+        """z ~ N(0, I) for this replica's rows of the global batch (`common.gan_step.replica_latents`)."""
+        return gan_step.replica_latents(self.seed_generator, batch_size, self.latent_dim)
 
     def train_step(self, batch):
         """One alternating update on a batch.
@@ -157,17 +142,15 @@ class DCGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
         self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
-        for tracker, norm in ((self.d_grad_norm_tracker, d_grad_norm), (self.g_grad_norm_tracker, g_grad_norm)):
-            finite = ops.isfinite(norm)  # False on steps a LossScaleOptimizer skips: left out of the mean
-            tracker.update_state(ops.where(finite, norm, 0.0), sample_weight=ops.cast(finite, "float32"))
+        # Not finite on steps a LossScaleOptimizer skips: left out of the mean.
+        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
         return {tracker.name: tracker.result() for tracker in self.metrics}
 
     @staticmethod
     def _unscaled_norm(gradients, optimizer):
-        """Global norm of the gradient of the replica's unscaled mean loss."""
-        loss_scale = ops.cast(optimizer.scale_loss(1.0), "float32")
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return _global_norm(gradients) * (replicas / loss_scale)
+        """Global norm of the gradient of the replica's unscaled mean loss (`common.gan_step`)."""
+        return gan_step.unscaled_global_norm(gradients, optimizer)
 
 
 def make_optimizers(config: DCGANConfig):

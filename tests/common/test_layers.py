@@ -146,3 +146,42 @@ def test_clear_errors():
     unknown_size = tf.function(layer.call, input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
     with pytest.raises(ValueError, match="static height and width"):
         unknown_size.get_concrete_function()
+
+
+# --- Maxout --------------------------------------------------------------------------
+
+from common.layers import Maxout  # noqa: E402
+
+
+def test_maxout_by_hand():
+    layer = Maxout(2, 3)
+    layer.build((None, 2))
+    # z = x W + b has 6 columns; unit 0 = max of columns 0-2, unit 1 = max of columns 3-5.
+    kernel = np.array([[1.0, -1.0, 0.0, 2.0, 0.0, -3.0],
+                       [0.0, 1.0, 2.0, 0.0, -1.0, 1.0]], np.float32)
+    bias = np.array([0.0, 0.0, 0.5, 0.0, 1.0, 0.0], np.float32)
+    layer.set_weights([kernel, bias])
+    x = np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32)
+    # row 0: z = [1, 1, 4.5, 2, -1, -1] -> [4.5, 2];  row 1: z = [-1, 1, 0.5, -2, 1, 3] -> [1, 3]
+    np.testing.assert_allclose(layer(x), [[4.5, 2.0], [1.0, 3.0]])
+    assert layer.compute_output_shape((None, 2)) == (None, 2)
+
+
+def test_maxout_config_round_trip_and_keras_file(tmp_path):
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Maxout(3, 2, use_bias=False, name="maxout")(inputs))
+    assert [w.shape for w in model.weights] == [(5, 6)]
+    layer = Maxout.from_config(model.get_layer("maxout").get_config())
+    assert (layer.units, layer.pieces, layer.use_bias) == (3, 2, False)
+    path = str(tmp_path / "maxout.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = RNG.standard_normal((2, 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_maxout_clear_errors():
+    with pytest.raises(ValueError, match="pieces must be a positive integer"):
+        Maxout(3, 0)
+    with pytest.raises(ValueError, match="units must be a positive integer"):
+        Maxout(2.5, 2)

@@ -1,0 +1,23 @@
+"""Evaluate a trained GAN: `python -m apps.gan.evaluate --model_dir=runs/gan --num_samples=10000`.
+
+Prints FID, KID, Inception Score, precision/recall and density/coverage of the
+newest checkpoint (or --checkpoint=best) against the run's dataset and writes
+them to runs/gan/eval/step-<step>-<feature network>.json. Flags and feature
+networks: `common.evaluate_app` and `--helpfull`.
+"""
+
+from absl import app
+
+from apps.gan.config import GANConfig
+from apps.gan.model import build_model
+from common import evaluate_app
+
+evaluate_app.define_evaluate_flags()
+
+
+def main(argv):
+    evaluate_app.main(argv, lambda fields: build_model(GANConfig(**fields)))
+
+
+if __name__ == "__main__":
+    app.run(main)

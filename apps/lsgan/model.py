@@ -1,0 +1,175 @@
+"""LSGAN training model (Mao et al. 2017, https://arxiv.org/abs/1611.04076).
+
+`LSGAN` is a `keras.Model` whose `train_step` alternates one discriminator and
+one generator update per batch with the least-squares losses of eq. 2
+(`common.losses.least_squares_discriminator_loss` / `least_squares_generator_loss`):
+
+    D minimises  1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]
+    G minimises  1/2 E[(D(G(z)) - c)^2]
+
+with (a, b, c) = (0, 1, 1) or (-1, 1, 0) (``config.coding``). D(.) is the raw
+output of the discriminator's last linear layer: no sigmoid.
+
+As in DCGAN, which the paper trains like: the discriminator sees the real and
+the generated batch in two forward passes (separate batch-normalisation
+statistics), and the generator is updated on a fresh draw of z through the
+updated discriminator.
+
+Deviations: none in the losses or the update order. Beyond the paper: an
+exponential moving average of the generator (``config.ema_decay > 0``,
+`common.ema`), used by `sample`.
+
+Reported metrics: ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean
+raw discriminator output on real and generated images in the discriminator step
+(their targets are b and a; the gap between them shows how far D separates the
+two); ``d_grad_norm`` and ``g_grad_norm``, the global L2 norms of
+each network's gradient of its unscaled loss (non-finite steps left out).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from apps.lsgan.config import LSGANConfig
+from apps.lsgan.networks import build_discriminator, build_generator
+from common import gan_step, losses
+from common.ema import ExponentialMovingAverage
+
+__all__ = ["LSGAN", "build_model", "make_optimizers"]
+
+
+class LSGAN(keras.Model):
+    """Generator and discriminator trained with least-squares losses; see the module docstring.
+
+    Args:
+      generator: Model z [B, latent_dim] -> images [B, H, W, C] in [-1, 1].
+      discriminator: Model images -> outputs [B, 1].
+      config: `LSGANConfig` (latent_dim, coding, ema_decay and seed are read here).
+      **kwargs: `keras.Model` arguments (e.g. ``name``).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, config: LSGANConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        self.fake_target, self.real_target, self.generator_target = config.targets  # a, b, c
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.d_grad_norm_tracker = keras.metrics.Mean(name="d_grad_norm")
+        self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
+        self.built = True  # both networks are built; there is no call() to trace
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """Sets one optimizer per network and builds their slots (so checkpoints can restore them)."""
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_tracker,
+            self.d_fake_tracker,
+            self.d_grad_norm_tracker,
+            self.g_grad_norm_tracker,
+        ]
+
+    def sample(self, z, training=False):
+        """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
+        generator = self.ema.shadow if self.ema is not None else self.generator
+        return generator(z, training=training)
+
+    def discriminator_loss(self, real_outputs, fake_outputs):
+        """``1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]`` with this config's a and b."""
+        return losses.least_squares_discriminator_loss(real_outputs, fake_outputs, a=self.fake_target,
+                                                       b=self.real_target)
+
+    def generator_loss(self, fake_outputs):
+        """``1/2 E[(D(G(z)) - c)^2]`` with this config's c."""
+        return losses.least_squares_generator_loss(fake_outputs, c=self.generator_target)
+
+    def _latents(self, batch_size):
+        return gan_step.replica_latents(self.seed_generator, batch_size, self.latent_dim)
+
+    def train_step(self, batch):
+        """One alternating update on a batch.
+
+        1. Sample z and generate one batch of fakes (the generator in training mode).
+        2. Discriminator step: outputs on the real and on the fake batch (two
+           forward passes), least-squares loss with targets b and a, gradient, update.
+        3. Generator step: fresh z, outputs of the updated discriminator on the new
+           fakes, least-squares loss with target c, gradient, update; then the EMA.
+        4. Update the metric trackers with the unscaled losses and return them.
+
+        Each replica differentiates its mean loss divided by the number of
+        replicas, times the optimizer's loss scale (identity unless it is a
+        `LossScaleOptimizer`).
+        """
+        if isinstance(batch, (tuple, list)):  # train_on_batch / fit(x=...) pack the dict as (x,)
+            batch = batch[0]
+        real_images = batch["image"]
+        batch_size = ops.shape(real_images)[0]
+
+        # 1. z -> G(z), no gradient needed for the discriminator step.
+        fake_images = self.generator(self._latents(batch_size), training=True)
+
+        # 2. Discriminator step.
+        with tf.GradientTape() as tape:
+            real_outputs = self.discriminator(real_images, training=True)
+            fake_outputs = self.discriminator(fake_images, training=True)
+            d_loss = self.discriminator_loss(real_outputs, fake_outputs)
+            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
+        d_weights = self.discriminator.trainable_weights
+        d_gradients = tape.gradient(d_scaled, d_weights)
+        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+
+        # 3. Generator step with fresh z.
+        with tf.GradientTape() as tape:
+            generated_outputs = self.discriminator(self.generator(self._latents(batch_size), training=True),
+                                                   training=True)
+            g_loss = self.generator_loss(generated_outputs)
+            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
+        g_weights = self.generator.trainable_weights
+        g_gradients = tape.gradient(g_scaled, g_weights)
+        g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+
+        # 4. Metrics.
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(ops.mean(real_outputs))  # target b
+        self.d_fake_tracker.update_state(ops.mean(fake_outputs))  # target a
+        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
+        return {tracker.name: tracker.result() for tracker in self.metrics}
+
+
+def make_optimizers(config: LSGANConfig):
+    """The paper's optimizers: Adam(learning_rate, beta_1, beta_2) for G and for D, in that order."""
+
+    def adam(name):
+        return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
+
+    return adam("g_optimizer"), adam("d_optimizer")
+
+
+def build_model(config: LSGANConfig) -> LSGAN:
+    """An uncompiled `LSGAN` with freshly built networks; compile it with `make_optimizers(config)`."""
+    return LSGAN(build_generator(config), build_discriminator(config), config, name="lsgan")

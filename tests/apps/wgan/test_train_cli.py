@@ -1,0 +1,17 @@
+"""The WGAN command line in a subprocess: --helpfull lists the runtime and WGAN flags."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_helpfull_lists_runtime_and_wgan_flags():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-m", "apps.wgan.train", "--helpfull"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1, result.stderr[-2000:]  # absl's help flags exit with status 1
+    for flag in ("data", "model_dir", "steps", "precision", "strategy", "clip_value", "critic_steps",
+                 "warmup_steps", "warmup_critic_steps", "boost_every", "learning_rate"):
+        assert f"--{flag}:" in result.stdout, flag
