@@ -287,6 +287,20 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
 # --------------------------------------------------------------------------- model and samples
 
 
+def _checkpoint_directory(model_dir: str, checkpoint: str) -> str | None:
+    """The folder of the best checkpoint for "best", None for a checkpoint path; errors if neither exists."""
+    from common import checkpointing
+
+    directory = os.path.join(model_dir, BEST_CHECKPOINT) if checkpoint == BEST_CHECKPOINT else None
+    if directory is not None and not checkpointing.has_checkpoints(directory):
+        raise EvaluateAppError(f"{directory} holds no best checkpoint; train with --eval_every to keep one, or "
+                               "leave out --checkpoint.")
+    if directory is None and not os.path.isfile(checkpoint + ".index"):
+        raise EvaluateAppError(f"--checkpoint={checkpoint!r} is not a checkpoint (no {checkpoint}.index); pass "
+                               "a path like runs/x/ckpt-1000, or 'best'.")
+    return directory
+
+
 def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpoint: str | None = None):
     """(model, checkpoint path): the newest checkpoint, `checkpoint` ("best" or a path) when given."""
     from common import checkpointing, precision as precision_lib, runtime
@@ -309,13 +323,7 @@ def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpo
         if not checkpointing.has_checkpoints(model_dir):
             raise EvaluateAppError(f"{model_dir} has no checkpoint yet; train first.")
         return runtime.restore_for_inference_with_path(model_dir, build)
-    directory = os.path.join(model_dir, BEST_CHECKPOINT) if checkpoint == BEST_CHECKPOINT else None
-    if directory is not None and not checkpointing.has_checkpoints(directory):
-        raise EvaluateAppError(f"{directory} holds no best checkpoint; train with --eval_every to keep one, or "
-                               "leave out --checkpoint.")
-    if directory is None and not os.path.isfile(checkpoint + ".index"):
-        raise EvaluateAppError(f"--checkpoint={checkpoint!r} is not a checkpoint (no {checkpoint}.index); pass "
-                               "a path like runs/x/ckpt-1000, or 'best'.")
+    directory = _checkpoint_directory(model_dir, checkpoint)
     with precision_lib.dtype_policy("float32"):
         model = build(saved["model"])
     target = checkpointing.inference_checkpoint(model)
@@ -402,6 +410,8 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         raise EvaluateAppError(f"{options.model_dir} has no config.json; pass the --model_dir of a training run.")
     if options.checkpoint is None and not checkpointing.has_checkpoints(options.model_dir):
         raise EvaluateAppError(f"{options.model_dir} has no checkpoint yet; train first.")
+    if options.checkpoint is not None:
+        _checkpoint_directory(options.model_dir, options.checkpoint)
     data = options.data if options.data is not None else saved.get("runtime", {}).get("data")
     fields = saved.get("model", {})
     image_size, channels = fields.get("image_size"), fields.get("channels")

@@ -28,12 +28,12 @@ from keras import ops
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
 from common import gan_step, losses
-from common.ema import ExponentialMovingAverage
+from common.gan_model import AdversarialModel
 
 __all__ = ["DCGAN", "build_model", "make_optimizers"]
 
 
-class DCGAN(keras.Model):
+class DCGAN(AdversarialModel):
     """Generator and discriminator trained adversarially; see the module docstring.
 
     Args:
@@ -44,52 +44,9 @@ class DCGAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config: DCGANConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
-        self.config = config
-        self.latent_dim = config.latent_dim
-        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        super().__init__(generator, discriminator, config, **kwargs)
         self.generator_loss = losses.GENERATOR_LOSSES[config.loss]
         self.discriminator_loss = losses.DISCRIMINATOR_LOSSES[config.loss]
-        self.ema = None
-        if config.ema_decay > 0:
-            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.d_grad_norm_tracker = keras.metrics.Mean(name="d_grad_norm")
-        self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
-        self.built = True  # both networks are built; there is no call() to trace
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Sets one optimizer per network and builds their slots (so checkpoints can restore them)."""
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    @property
-    def metrics(self):
-        return [
-            self.d_loss_tracker,
-            self.g_loss_tracker,
-            self.d_real_tracker,
-            self.d_fake_tracker,
-            self.d_grad_norm_tracker,
-            self.g_grad_norm_tracker,
-        ]
-
-    def sample(self, z, training=False):
-        """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
-        generator = self.ema.shadow if self.ema is not None else self.generator
-        return generator(z, training=training)
-
-    def _latents(self, batch_size):
-        """z ~ N(0, I) for this replica's rows of the global batch (`common.gan_step.replica_latents`)."""
-        return gan_step.replica_latents(self.seed_generator, batch_size, self.latent_dim)
 
     def train_step(self, batch):
         """One alternating update on a batch.

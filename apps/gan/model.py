@@ -35,12 +35,12 @@ from keras import ops
 from apps.gan.config import GANConfig
 from apps.gan.networks import build_discriminator, build_generator
 from common import gan_step, losses
-from common.ema import ExponentialMovingAverage
+from common.gan_model import AdversarialModel
 
 __all__ = ["GAN", "build_model", "make_optimizers"]
 
 
-class GAN(keras.Model):
+class GAN(AdversarialModel):
     """Generator and discriminator trained by Algorithm 1; see the module docstring.
 
     Args:
@@ -51,51 +51,9 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config: GANConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
-        self.config = config
-        self.latent_dim = config.latent_dim
-        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        super().__init__(generator, discriminator, config, **kwargs)
         self.generator_loss = losses.GENERATOR_LOSSES[config.generator_loss]
         self.discriminator_loss = losses.non_saturating_discriminator_loss  # = minimax_discriminator_loss
-        self.ema = None
-        if config.ema_decay > 0:
-            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="d_real")
-        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
-        self.d_grad_norm_tracker = keras.metrics.Mean(name="d_grad_norm")
-        self.g_grad_norm_tracker = keras.metrics.Mean(name="g_grad_norm")
-        self.built = True  # both networks are built; there is no call() to trace
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Sets one optimizer per network and builds their slots (so checkpoints can restore them)."""
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    @property
-    def metrics(self):
-        return [
-            self.d_loss_tracker,
-            self.g_loss_tracker,
-            self.d_real_tracker,
-            self.d_fake_tracker,
-            self.d_grad_norm_tracker,
-            self.g_grad_norm_tracker,
-        ]
-
-    def sample(self, z, training=False):
-        """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
-        generator = self.ema.shadow if self.ema is not None else self.generator
-        return generator(z, training=training)
-
-    def _latents(self, batch_size):
-        return gan_step.replica_latents(self.seed_generator, batch_size, self.latent_dim)
 
     def train_step(self, batch):
         """One iteration of Algorithm 1 on a batch of k * m real images.
