@@ -1,36 +1,22 @@
 """Train GAN: `python -m apps.gan.train --data=data/mnist --model_dir=runs/gan`.
 
-Flags: the shared runtime flags (`common.flags.define_runtime_flags`) and one
-flag per field of `GANConfig`; see `--helpfull`. Interrupt with Ctrl-C (a
-checkpoint is saved) and run the same command again to resume.
+Flags: the shared runtime flags, one flag per field of `GANConfig`, and the
+in-training evaluation flags (`common.train_app`); see `--helpfull`. Interrupt
+with Ctrl-C (a checkpoint is saved) and run the same command again to resume.
 """
 
 from absl import app
 
 from apps.gan.config import GANConfig
 from apps.gan.model import build_model, make_optimizers
-from common import eval_callback
-from common import flags as runtime_flags
-from common import runtime
+from common import train_app
 
-runtime_flags.define_runtime_flags()
-runtime_flags.define_dataclass_flags(GANConfig)
-eval_callback.define_eval_flags()
-
-
-def build_optimizers(config: GANConfig):
-    g_optimizer, d_optimizer = make_optimizers(config)
-    return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+train_app.define_train_flags(GANConfig)
 
 
 def main(argv):
-    runtime_flags.check_no_positional_args(argv)
-    with runtime.exit_on_user_error():
-        run = runtime_flags.runtime_config_from_flags()
-        config = runtime_flags.dataclass_from_flags(GANConfig)
-        runtime.train(app="gan", config=config, run=run, build_model=build_model,
-                      build_optimizers=build_optimizers,
-                      extra_callbacks=eval_callback.callbacks_from_flags(run, config))
+    train_app.main(argv, app_name="gan", config_class=GANConfig, build_model=build_model,
+                   make_optimizers=make_optimizers)
 
 
 if __name__ == "__main__":

@@ -1,36 +1,22 @@
 """Train LSGAN: `python -m apps.lsgan.train --data=data/faces --model_dir=runs/lsgan --image_size=64`.
 
-Flags: the shared runtime flags (`common.flags.define_runtime_flags`) and one
-flag per field of `LSGANConfig`; see `--helpfull`. Interrupt with Ctrl-C (a
-checkpoint is saved) and run the same command again to resume.
+Flags: the shared runtime flags, one flag per field of `LSGANConfig`, and the
+in-training evaluation flags (`common.train_app`); see `--helpfull`. Interrupt
+with Ctrl-C (a checkpoint is saved) and run the same command again to resume.
 """
 
 from absl import app
 
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.model import build_model, make_optimizers
-from common import eval_callback
-from common import flags as runtime_flags
-from common import runtime
+from common import train_app
 
-runtime_flags.define_runtime_flags()
-runtime_flags.define_dataclass_flags(LSGANConfig)
-eval_callback.define_eval_flags()
-
-
-def build_optimizers(config: LSGANConfig):
-    g_optimizer, d_optimizer = make_optimizers(config)
-    return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+train_app.define_train_flags(LSGANConfig)
 
 
 def main(argv):
-    runtime_flags.check_no_positional_args(argv)
-    with runtime.exit_on_user_error():
-        run = runtime_flags.runtime_config_from_flags()
-        config = runtime_flags.dataclass_from_flags(LSGANConfig)
-        runtime.train(app="lsgan", config=config, run=run, build_model=build_model,
-                      build_optimizers=build_optimizers,
-                      extra_callbacks=eval_callback.callbacks_from_flags(run, config))
+    train_app.main(argv, app_name="lsgan", config_class=LSGANConfig, build_model=build_model,
+                   make_optimizers=make_optimizers)
 
 
 if __name__ == "__main__":

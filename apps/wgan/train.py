@@ -1,42 +1,32 @@
 """Train WGAN: `python -m apps.wgan.train --data=data/faces --model_dir=runs/wgan --image_size=64`.
 
-Flags: the shared runtime flags (`common.flags.define_runtime_flags`) and one
-flag per field of `WGANConfig`; see `--helpfull`. Each training step is one
-generator update; its element of the dataset holds one real batch per critic
-update (`common.critic_training.critic_dataset_fn`).
+Flags: the shared runtime flags, one flag per field of `WGANConfig`, and the
+in-training evaluation flags (`common.train_app`); see `--helpfull`. Each
+training step is one generator update; its element of the dataset holds one
+real batch per critic update (`common.critic_training.critic_dataset_fn`).
 """
 
 from absl import app
 
 from apps.wgan.config import WGANConfig
 from apps.wgan.model import build_model, make_optimizers
-from common import critic_training, distribute, eval_callback
-from common import flags as runtime_flags
-from common import runtime
+from common import critic_training, distribute, runtime, train_app
 
-runtime_flags.define_runtime_flags()
-runtime_flags.define_dataclass_flags(WGANConfig)
-eval_callback.define_eval_flags()
+train_app.define_train_flags(WGANConfig)
 
 
-def build_optimizers(config: WGANConfig):
-    g_optimizer, d_optimizer = make_optimizers(config)
-    return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+def train_options(run, config: WGANConfig) -> dict:
+    """Critic batches grouped per generator step; a changing schedule is refused on several replicas."""
+    strategy = distribute.make_strategy(run.strategy, run.devices)
+    critic_training.check_schedule_for_strategy(config.schedule, strategy)
+    return dict(strategy=strategy,
+                dataset_fn=critic_training.critic_dataset_fn(runtime.image_dataset_fn(run, config), config.schedule),
+                num_examples=critic_training.num_examples_fn(run.data, config.schedule))
 
 
 def main(argv):
-    runtime_flags.check_no_positional_args(argv)
-    with runtime.exit_on_user_error():
-        run = runtime_flags.runtime_config_from_flags()
-        config = runtime_flags.dataclass_from_flags(WGANConfig)
-        strategy = distribute.make_strategy(run.strategy, run.devices)
-        critic_training.check_schedule_for_strategy(config.schedule, strategy)
-        runtime.train(app="wgan", config=config, run=run, build_model=build_model,
-                      build_optimizers=build_optimizers, strategy=strategy,
-                      dataset_fn=critic_training.critic_dataset_fn(runtime.image_dataset_fn(run, config),
-                                                                   config.schedule),
-                      num_examples=critic_training.num_examples_fn(run.data, config.schedule),
-                      extra_callbacks=eval_callback.callbacks_from_flags(run, config))
+    train_app.main(argv, app_name="wgan", config_class=WGANConfig, build_model=build_model,
+                   make_optimizers=make_optimizers, train_options=train_options)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,29 @@
-"""Train WGAN: `python -m apps.wgan_gp.train --data=data/faces --model_dir=runs/wgan_gp --image_size=64`.
+"""Train WGAN-GP: `python -m apps.wgan_gp.train --data=data/faces --model_dir=runs/wgan_gp --image_size=64`.
 
-Flags: the shared runtime flags (`common.flags.define_runtime_flags`) and one
-flag per field of `WGANGPConfig`; see `--helpfull`. Each training step is one
-generator update; its element of the dataset holds one real batch per critic
-update (`common.critic_training.critic_dataset_fn`).
+Flags: the shared runtime flags, one flag per field of `WGANGPConfig`, and the
+in-training evaluation flags (`common.train_app`); see `--helpfull`. Each
+training step is one generator update; its element of the dataset holds one
+real batch per critic update (`common.critic_training.critic_dataset_fn`).
 """
 
 from absl import app
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model, make_optimizers
-from common import critic_training, eval_callback
-from common import flags as runtime_flags
-from common import runtime
+from common import critic_training, runtime, train_app
 
-runtime_flags.define_runtime_flags()
-runtime_flags.define_dataclass_flags(WGANGPConfig)
-eval_callback.define_eval_flags()
+train_app.define_train_flags(WGANGPConfig)
 
 
-def build_optimizers(config: WGANGPConfig):
-    g_optimizer, d_optimizer = make_optimizers(config)
-    return {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+def train_options(run, config: WGANGPConfig) -> dict:
+    """One real batch per critic update, grouped per generator step."""
+    return dict(dataset_fn=critic_training.critic_dataset_fn(runtime.image_dataset_fn(run, config), config.schedule),
+                num_examples=critic_training.num_examples_fn(run.data, config.schedule))
 
 
 def main(argv):
-    runtime_flags.check_no_positional_args(argv)
-    with runtime.exit_on_user_error():
-        run = runtime_flags.runtime_config_from_flags()
-        config = runtime_flags.dataclass_from_flags(WGANGPConfig)
-        runtime.train(app="wgan_gp", config=config, run=run, build_model=build_model,
-                      build_optimizers=build_optimizers,
-                      dataset_fn=critic_training.critic_dataset_fn(runtime.image_dataset_fn(run, config),
-                                                                   config.schedule),
-                      num_examples=critic_training.num_examples_fn(run.data, config.schedule),
-                      extra_callbacks=eval_callback.callbacks_from_flags(run, config))
+    train_app.main(argv, app_name="wgan_gp", config_class=WGANGPConfig, build_model=build_model,
+                   make_optimizers=make_optimizers, train_options=train_options)
 
 
 if __name__ == "__main__":
