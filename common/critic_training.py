@@ -41,8 +41,7 @@ import tensorflow as tf
 from keras import ops
 
 from common import losses
-from common.ema import ExponentialMovingAverage
-from common.gan_step import replica_latents
+from common.gan_model import AdversarialModel
 
 __all__ = [
     "CriticSchedule",
@@ -282,7 +281,7 @@ def run_critic_steps(real_batches, critic_step: Callable, names):
 # --- The model -----------------------------------------------------------------------------
 
 
-class CriticGAN(keras.Model):
+class CriticGAN(AdversarialModel):
     """Generator trained against a critic with several critic updates per generator update.
 
     Args:
@@ -297,48 +296,23 @@ class CriticGAN(keras.Model):
     (`group_critic_batches`).
     """
 
+    TRACKED = ("d_loss", "g_loss", "wasserstein_estimate", "critic_steps")
+
     extra_statistics: tuple = ()
     """Names of the extra statistics `critic_objective` returns (reported as means)."""
 
     def __init__(self, generator: keras.Model, critic: keras.Model, config, **kwargs):
-        super().__init__(**kwargs)
-        self.generator = generator
-        self.critic = critic
-        self.config = config
-        self.latent_dim = config.latent_dim
-        self.seed_generator = keras.random.SeedGenerator(config.seed)
-        self.ema = None
-        if config.ema_decay > 0:
-            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_estimate")
-        self.critic_steps_tracker = keras.metrics.Mean(name="critic_steps")
+        super().__init__(generator, critic, config, **kwargs)
         self.extra_trackers = {name: keras.metrics.Mean(name=name) for name in self.extra_statistics}
-        self.built = True  # both networks are built; there is no call() to trace
 
     @property
-    def discriminator(self):
-        """The critic, under the name the model protocol uses."""
-        return self.critic
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Sets one optimizer per network and builds their slots (so checkpoints can restore them)."""
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.critic.trainable_variables)
+    def critic(self):
+        """The discriminator of the model protocol, under the paper's name."""
+        return self.discriminator
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.wasserstein_tracker, self.critic_steps_tracker,
-                *self.extra_trackers.values()]
-
-    def sample(self, z, training=False):
-        """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
-        generator = self.ema.shadow if self.ema is not None else self.generator
-        return generator(z, training=training)
+        return [*super().metrics, *self.extra_trackers.values()]
 
     def critic_objective(self, real_images, fake_images, real_scores, fake_scores):
         raise NotImplementedError(f"{type(self).__name__} must define critic_objective.")
@@ -346,8 +320,7 @@ class CriticGAN(keras.Model):
     def _critic_step(self, real_batch):
         """One critic update on one real batch [B, H, W, C] and a fresh fake batch."""
         real_images = real_batch["image"]
-        fake_images = self.generator(replica_latents(self.seed_generator, ops.shape(real_images)[0],
-                                                     self.latent_dim), training=True)
+        fake_images = self.generator(self._latents(ops.shape(real_images)[0]), training=True)
         with tf.GradientTape() as tape:
             real_scores = ops.cast(self.critic(real_images, training=True), "float32")
             fake_scores = ops.cast(self.critic(fake_images, training=True), "float32")
@@ -380,8 +353,7 @@ class CriticGAN(keras.Model):
 
         # 2. Generator update.
         with tf.GradientTape() as tape:
-            generated = self.generator(replica_latents(self.seed_generator, batch_size, self.latent_dim),
-                                       training=True)
+            generated = self.generator(self._latents(batch_size), training=True)
             g_loss = losses.wasserstein_generator_loss(self.critic(generated, training=True))
             g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
         g_weights = self.generator.trainable_weights
@@ -391,7 +363,7 @@ class CriticGAN(keras.Model):
 
         # 3. Metrics.
         self.d_loss_tracker.update_state(critic_means["d_loss"])
-        self.wasserstein_tracker.update_state(critic_means["wasserstein_estimate"])
+        self.wasserstein_estimate_tracker.update_state(critic_means["wasserstein_estimate"])
         self.g_loss_tracker.update_state(g_loss)
         self.critic_steps_tracker.update_state(critic_count)
         for name, tracker in self.extra_trackers.items():
