@@ -1,11 +1,14 @@
 """`AdversarialModel`: the generator/discriminator pair every alternating-update app trains.
 
-It holds what such apps share and nothing of their math: the two networks, the
-config, one `SeedGenerator` for all noise, the optional generator EMA
-(`config.ema_decay > 0`, `common.ema`), one optimizer per network, the metric
-trackers, `sample(z)` and per-replica latents. Subclasses write `train_step`
-(the update order and losses of their paper) and read the trackers as
-``self.<name>_tracker``.
+It holds what such apps share: the two networks, the config, one
+`SeedGenerator` for all noise, the optional generator EMA (`config.ema_decay >
+0`, `common.ema`), one optimizer per network, the metric trackers, `sample(z)`,
+per-replica latents, and the alternating `train_step` of DCGAN and LSGAN (one
+discriminator update, then one generator update on fresh z). Subclasses name
+their losses (`discriminator_loss`, `generator_loss`, functions of
+`common.losses`) and how D's outputs are reported (`output_statistic`); apps
+with another update order (GAN's k steps, the critic apps) override
+`train_step` and read the trackers as ``self.<name>_tracker``.
 
 Models built on it follow the runtime's protocol (`common.runtime`): both
 optimizers are built in `compile`, so a checkpoint restores before the first
@@ -16,8 +19,10 @@ EMA, trackers), which the runtime's position-matched checkpoints rely on.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
+from keras import ops
 
-from common import gan_step
+from common import gan_step, losses
 from common.ema import ExponentialMovingAverage
 
 __all__ = ["AdversarialModel"]
@@ -70,3 +75,63 @@ class AdversarialModel(keras.Model):
     def _latents(self, batch_size):
         """z ~ N(0, I) for this replica's rows of the global batch (`common.gan_step.replica_latents`)."""
         return gan_step.replica_latents(self.seed_generator, batch_size, self.latent_dim)
+
+    def output_statistic(self, outputs):
+        """What d_real / d_fake report: the mean D(x) = sigmoid(logit) for logit-based losses."""
+        return ops.mean(ops.sigmoid(outputs))
+
+    def train_step(self, batch):
+        """One alternating update on a batch.
+
+        1. Sample z and generate one batch of fakes (the generator in training mode).
+        2. Discriminator step: outputs on the real and on the fake batch (two forward
+           passes), `discriminator_loss`, gradient, update.
+        3. Generator step: fresh z, outputs of the updated discriminator on the new
+           fakes, `generator_loss`, gradient, update; then the generator's EMA.
+        4. Update the metric trackers with the unscaled losses and return them.
+
+        The loss each replica differentiates is divided by the number of replicas
+        (optimizers sum gradients across replicas) and scaled by the optimizer's
+        loss scale (identity unless it is a `LossScaleOptimizer`).
+        """
+        if isinstance(batch, (tuple, list)):  # train_on_batch / fit(x=...) pack the dict as (x,)
+            batch = batch[0]
+        real_images = batch["image"]
+        batch_size = ops.shape(real_images)[0]
+
+        # 1. z -> G(z), no gradient needed for the discriminator step.
+        fake_images = self.generator(self._latents(batch_size), training=True)
+
+        # 2. Discriminator step.
+        with tf.GradientTape() as tape:
+            real_outputs = self.discriminator(real_images, training=True)
+            fake_outputs = self.discriminator(fake_images, training=True)
+            d_loss = self.discriminator_loss(real_outputs, fake_outputs)
+            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
+        d_weights = self.discriminator.trainable_weights
+        d_gradients = tape.gradient(d_scaled, d_weights)
+        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+
+        # 3. Generator step with fresh z.
+        with tf.GradientTape() as tape:
+            generated_images = self.generator(self._latents(batch_size), training=True)
+            generated_outputs = self.discriminator(generated_images, training=True)
+            g_loss = self.generator_loss(generated_outputs)
+            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
+        g_weights = self.generator.trainable_weights
+        g_gradients = tape.gradient(g_scaled, g_weights)
+        g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+
+        # 4. Metrics.
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(self.output_statistic(real_outputs))
+        self.d_fake_tracker.update_state(self.output_statistic(fake_outputs))
+        # Not finite on steps a LossScaleOptimizer skips: left out of the mean.
+        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
+        return {tracker.name: tracker.result() for tracker in self.metrics}

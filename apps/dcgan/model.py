@@ -1,6 +1,6 @@
 """DCGAN training model (Radford et al. 2015, https://arxiv.org/abs/1511.06434).
 
-`DCGAN` is a `keras.Model` whose `train_step` alternates one discriminator and
+`DCGAN` is an `AdversarialModel` (`common.gan_model`) whose `train_step` alternates one discriminator and
 one generator update per batch, as in the paper (section 4) and its reference
 code: the discriminator sees a batch of real images and a batch of generated
 ones in two separate forward passes (separate batch-normalisation statistics),
@@ -22,12 +22,10 @@ gradients are not finite, which a `LossScaleOptimizer` skips, are left out).
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
-from keras import ops
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
-from common import gan_step, losses
+from common import losses
 from common.gan_model import AdversarialModel
 
 __all__ = ["DCGAN", "build_model", "make_optimizers"]
@@ -47,67 +45,6 @@ class DCGAN(AdversarialModel):
         super().__init__(generator, discriminator, config, **kwargs)
         self.generator_loss = losses.GENERATOR_LOSSES[config.loss]
         self.discriminator_loss = losses.DISCRIMINATOR_LOSSES[config.loss]
-
-    def train_step(self, batch):
-        """One alternating update on a batch.
-
-        1. Sample z and generate one batch of fakes (the generator in training mode).
-        2. Discriminator step: logits on the real and on the fake batch (two forward
-           passes), discriminator loss, gradient, update.
-        3. Generator step: fresh z, logits of the updated discriminator on the new
-           fakes, generator loss, gradient, update; then the generator's EMA.
-        4. Update the metric trackers with the unscaled losses and return them.
-
-        The loss each replica differentiates is divided by the number of replicas
-        (optimizers sum gradients across replicas) and scaled by the optimizer's
-        loss scale (identity unless it is a `LossScaleOptimizer`).
-        """
-        if isinstance(batch, (tuple, list)):  # train_on_batch / fit(x=...) pack the dict as (x,)
-            batch = batch[0]
-        real_images = batch["image"]
-        batch_size = ops.shape(real_images)[0]
-
-        # 1. z -> G(z), no gradient needed for the discriminator step.
-        fake_images = self.generator(self._latents(batch_size), training=True)
-
-        # 2. Discriminator step.
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
-            d_loss = self.discriminator_loss(real_logits, fake_logits)
-            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
-        d_weights = self.discriminator.trainable_weights
-        d_gradients = tape.gradient(d_scaled, d_weights)
-        d_grad_norm = self._unscaled_norm(d_gradients, self.d_optimizer)
-        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
-
-        # 3. Generator step with fresh z.
-        with tf.GradientTape() as tape:
-            generated_images = self.generator(self._latents(batch_size), training=True)
-            generated_logits = self.discriminator(generated_images, training=True)
-            g_loss = self.generator_loss(generated_logits)
-            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
-        g_weights = self.generator.trainable_weights
-        g_gradients = tape.gradient(g_scaled, g_weights)
-        g_grad_norm = self._unscaled_norm(g_gradients, self.g_optimizer)
-        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
-
-        # 4. Metrics.
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
-        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
-        # Not finite on steps a LossScaleOptimizer skips: left out of the mean.
-        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
-        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
-        return {tracker.name: tracker.result() for tracker in self.metrics}
-
-    @staticmethod
-    def _unscaled_norm(gradients, optimizer):
-        """Global norm of the gradient of the replica's unscaled mean loss (`common.gan_step`)."""
-        return gan_step.unscaled_global_norm(gradients, optimizer)
 
 
 def make_optimizers(config: DCGANConfig):

@@ -1,6 +1,6 @@
 """LSGAN training model (Mao et al. 2017, https://arxiv.org/abs/1611.04076).
 
-`LSGAN` is a `keras.Model` whose `train_step` alternates one discriminator and
+`LSGAN` is an `AdversarialModel` (`common.gan_model`) whose `train_step` alternates one discriminator and
 one generator update per batch with the least-squares losses of eq. 2
 (`common.losses.least_squares_discriminator_loss` / `least_squares_generator_loss`):
 
@@ -29,12 +29,11 @@ each network's gradient of its unscaled loss (non-finite steps left out).
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.networks import build_discriminator, build_generator
-from common import gan_step, losses
+from common import losses
 from common.gan_model import AdversarialModel
 
 __all__ = ["LSGAN", "build_model", "make_optimizers"]
@@ -63,60 +62,9 @@ class LSGAN(AdversarialModel):
         """``1/2 E[(D(G(z)) - c)^2]`` with this config's c."""
         return losses.least_squares_generator_loss(fake_outputs, c=self.generator_target)
 
-    def train_step(self, batch):
-        """One alternating update on a batch.
-
-        1. Sample z and generate one batch of fakes (the generator in training mode).
-        2. Discriminator step: outputs on the real and on the fake batch (two
-           forward passes), least-squares loss with targets b and a, gradient, update.
-        3. Generator step: fresh z, outputs of the updated discriminator on the new
-           fakes, least-squares loss with target c, gradient, update; then the EMA.
-        4. Update the metric trackers with the unscaled losses and return them.
-
-        Each replica differentiates its mean loss divided by the number of
-        replicas, times the optimizer's loss scale (identity unless it is a
-        `LossScaleOptimizer`).
-        """
-        if isinstance(batch, (tuple, list)):  # train_on_batch / fit(x=...) pack the dict as (x,)
-            batch = batch[0]
-        real_images = batch["image"]
-        batch_size = ops.shape(real_images)[0]
-
-        # 1. z -> G(z), no gradient needed for the discriminator step.
-        fake_images = self.generator(self._latents(batch_size), training=True)
-
-        # 2. Discriminator step.
-        with tf.GradientTape() as tape:
-            real_outputs = self.discriminator(real_images, training=True)
-            fake_outputs = self.discriminator(fake_images, training=True)
-            d_loss = self.discriminator_loss(real_outputs, fake_outputs)
-            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
-        d_weights = self.discriminator.trainable_weights
-        d_gradients = tape.gradient(d_scaled, d_weights)
-        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
-        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
-
-        # 3. Generator step with fresh z.
-        with tf.GradientTape() as tape:
-            generated_outputs = self.discriminator(self.generator(self._latents(batch_size), training=True),
-                                                   training=True)
-            g_loss = self.generator_loss(generated_outputs)
-            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
-        g_weights = self.generator.trainable_weights
-        g_gradients = tape.gradient(g_scaled, g_weights)
-        g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
-        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
-
-        # 4. Metrics.
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(ops.mean(real_outputs))  # target b
-        self.d_fake_tracker.update_state(ops.mean(fake_outputs))  # target a
-        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
-        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
-        return {tracker.name: tracker.result() for tracker in self.metrics}
+    def output_statistic(self, outputs):
+        """What d_real / d_fake report: the mean raw output (targets b and a)."""
+        return ops.mean(outputs)
 
 
 def make_optimizers(config: LSGANConfig):
