@@ -35,6 +35,10 @@ def main(argv):
     if not FLAGS.model_dir or not FLAGS.export_dir:
         raise app.UsageError("Pass --model_dir (a CoGAN training run) and --export_dir (where to write).")
     with runtime.exit_on_user_error():
+        saved = runtime.read_saved_config(FLAGS.model_dir)
+        if saved is not None and saved.get("app") != "cogan":
+            raise runtime.ConfigError(f"{FLAGS.model_dir} is a run of {saved.get('app')!r}, not of cogan: export it "
+                                      f"with python -m apps.{saved.get('app')}.export.")
         try:
             model, path = runtime.restore_for_inference_with_path(
                 FLAGS.model_dir, lambda fields: build_model(CoGANConfig(**fields)))
