@@ -45,6 +45,9 @@ class CoGANConfig:
       batch_size: Global mini-batch size per domain (all replicas together).
       prelu_init: Initial PReLU slope.
       bn_momentum, bn_epsilon: Batch normalisation moving-average momentum and epsilon.
+      sync_batch_norm: Batch normalisation with the statistics of the global batch
+        across replicas (`BatchNormalization(synchronized=True)`), so N replicas
+        normalise as one device would.
       width_divisor: Divides every hidden width (generator 1024-512-256-128,
         discriminator 20-50-500; rounded down, at least 1). 1 is the paper's
         network; larger values give small networks for tests and quick runs.
@@ -63,6 +66,7 @@ class CoGANConfig:
     prelu_init: float = 0.25
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
+    sync_batch_norm: bool = True
     width_divisor: int = 1
     seed: int = 0
 

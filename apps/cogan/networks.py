@@ -125,7 +125,8 @@ def _prelu(config, name):
 
 
 def _batch_norm(config, name):
-    return layers.BatchNormalization(momentum=config.bn_momentum, epsilon=config.bn_epsilon, scale=False, name=name)
+    return layers.BatchNormalization(momentum=config.bn_momentum, epsilon=config.bn_epsilon, scale=False,
+                                     synchronized=config.sync_batch_norm, name=name)
 
 
 def _shared_generator(config: CoGANConfig) -> keras.Model:
