@@ -13,6 +13,11 @@ the app's config dataclass, and the in-training evaluation flags
 (`common.eval_callback`). An app whose input or strategy needs more than the
 runtime's defaults passes `train_options(run, config) -> dict` of extra
 `common.runtime.train` keyword arguments (a `dataset_fn`, a `strategy`, ...).
+Two keys are merged instead of passed through: `extra_callbacks` (a list of
+Keras callbacks run after the evaluation callbacks, e.g. TensorBoard image
+rows) and `build_optimizers` (config -> {compile keyword: optimizer}, in place
+of the one built from `make_optimizers`, e.g. when a learning-rate schedule
+needs the run's number of steps).
 """
 
 from __future__ import annotations
@@ -41,14 +46,17 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable, make
       config_class: the app's frozen config dataclass.
       build_model: config -> uncompiled model following the runtime's protocol.
       make_optimizers: config -> (generator optimizer, discriminator optimizer).
-      train_options: (run config, app config) -> more keyword arguments of `runtime.train`.
+      train_options: (run config, app config) -> more keyword arguments of `runtime.train`;
+        its `extra_callbacks` and `build_optimizers` entries are merged as the module docstring says.
     """
     runtime_flags.check_no_positional_args(argv)
     with runtime.exit_on_user_error():
         run = runtime_flags.runtime_config_from_flags()
         config = runtime_flags.dataclass_from_flags(config_class)
         options = dict(train_options(run, config)) if train_options is not None else {}
+        build_optimizers = options.pop(
+            "build_optimizers", lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c))))
+        callbacks = eval_callback.callbacks_from_flags(run, config) + list(options.pop("extra_callbacks", []))
         runtime.train(
             app=app_name, config=config, run=run, build_model=build_model,
-            build_optimizers=lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c))),
-            extra_callbacks=eval_callback.callbacks_from_flags(run, config), **options)
+            build_optimizers=build_optimizers, extra_callbacks=callbacks, **options)

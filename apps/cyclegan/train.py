@@ -1,0 +1,33 @@
+"""Train CycleGAN: `python -m apps.cyclegan.train --data=data/horse2zebra --model_dir=runs/cyclegan`.
+
+`--data` is a dataset with two domains (built by
+`python -m tfrecords.build --domains=trainA_dir,trainB_dir --output=...`); A is
+its first domain, B its second. Without `--data` the run uses the offline
+default two-domain dataset (64x64 colour and sepia crops,
+`common.default_data`), and `--image_size` then defaults to 64, the size of
+those images; with `--data` it defaults to the paper's 256.
+
+Flags: the shared runtime flags and one flag per field of `CycleGANConfig`
+(`common.train_app`); see `--helpfull`. Interrupt with Ctrl-C (a checkpoint is
+saved) and run the same command again to resume.
+"""
+
+from absl import app, flags
+
+from apps.cyclegan.config import CycleGANConfig
+from apps.cyclegan.model import build_model, make_optimizers
+from common import train_app, translation_training
+
+train_app.define_train_flags(CycleGANConfig)
+
+
+def main(argv, *, app_name: str = "cyclegan", config_class=CycleGANConfig, build_model=build_model,
+         make_optimizers=make_optimizers):
+    translation_training.default_data_image_size(flags.FLAGS)
+    train_app.main(argv, app_name=app_name, config_class=config_class, build_model=build_model,
+                   make_optimizers=make_optimizers,
+                   train_options=lambda run, config: translation_training.train_options(run, config, make_optimizers))
+
+
+if __name__ == "__main__":
+    app.run(main)
