@@ -1,0 +1,1 @@
+"""DiscoGAN tests (apps/discogan)."""
