@@ -1,10 +1,9 @@
 """CoGAN training model (Liu & Tuzel 2016, https://arxiv.org/abs/1606.07536).
 
 `CoGAN` holds the coupled networks (`apps.cogan.networks`) and trains them
-jointly on unpaired batches of two domains, as in the paper (section 3,
-eq. 4-5, the CoGAN game, and its Algorithm 1 in the supplementary material):
-each step updates both discriminators on one fake pair from one z per row,
-then both generators on a fresh z. The losses are the standard GAN losses
+jointly on unpaired batches of two domains, as in the paper (section 3, the
+CoGAN game) and the authors' code: each step updates both discriminators on
+one fake pair per z, then both generators on a fresh z. The losses are the standard GAN losses
 of each domain, summed over the two domains:
 
     d_loss = [-log D_a(x_a) - log(1 - D_a(G_a(z)))] + [the same for b]

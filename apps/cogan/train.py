@@ -11,7 +11,7 @@ in-training evaluation flags (`common.train_app`); see `--helpfull`. Interrupt
 with Ctrl-C (a checkpoint is saved) and run the same command again to resume.
 """
 
-from absl import app
+from absl import app, flags
 
 from apps.cogan.config import CoGANConfig
 from apps.cogan.data import pair_dataset_fn
@@ -22,6 +22,10 @@ train_app.define_train_flags(CoGANConfig)
 
 
 def main(argv):
+    if flags.FLAGS.eval_every:
+        raise app.UsageError(
+            "--eval_every is not available for CoGAN: its samples are pairs, which FID/KID against one domain "
+            "would not measure. Measure pair quality with tests/benchmarks/cogan_pair_quality.py.")
     train_app.main(argv, app_name="cogan", config_class=CoGANConfig, build_model=build_model,
                    make_optimizers=make_optimizers,
                    train_options=lambda run, config: {"dataset_fn": pair_dataset_fn(run, config)})
