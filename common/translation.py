@@ -14,7 +14,9 @@ Signatures, one pair per translator key (the first key is also `serving_default`
     <key>(images: uint8 [batch, H, W, C]) -> images: uint8 [batch, H, W, C]
     <key>_float(images: float32 [batch, H, W, C] in [-1, 1]) -> images: float32 [batch, H, W, C]
 
-H and W may be any multiples of `size_multiple`; other sizes fail with an
+H and W may be any multiples of `size_multiple` of at least `min_size`
+(default `size_multiple`; 8 for CycleGAN's generator, whose reflection padding
+needs 2 pixels after the two stride-2 convolutions); other sizes fail with an
 InvalidArgument error naming the size sent. uint8 pixels map to
 `x / 127.5 - 1` on the way in and back with `common.export.images_to_uint8`
 (`round_half_to_even(clip((y + 1) * 127.5, 0, 255))`) on the way out. The
@@ -87,27 +89,31 @@ def _check_arguments(translators, size_multiple, channels):
                               f"'{SERVING_SIGNATURE}' and not ending in '{FLOAT_SUFFIX}'.")
         if not isinstance(model, keras.Model):
             raise ExportError(f"translators[{key!r}] must be a keras.Model, got {type(model).__name__}.")
+        if not model.built:
+            raise ExportError(f"translators[{key!r}] is not built: call it on a batch of images before exporting.")
     if isinstance(size_multiple, bool) or not isinstance(size_multiple, (int, np.integer)) or size_multiple < 1:
         raise ExportError(f"size_multiple must be a positive integer, got {size_multiple!r}.")
     if channels not in (1, 3):
         raise ExportError(f"channels must be 1 or 3, got {channels!r}.")
 
 
-def _size_check(images, size_multiple: int):
-    """An assertion that H and W of `images` are multiples of `size_multiple`, naming the size sent."""
+def _size_check(images, size_multiple: int, min_size: int):
+    """An assertion that H and W of `images` are multiples of `size_multiple` and >= `min_size`, naming the size."""
     shape = tf.shape(images)
-    ok = tf.logical_and(tf.equal(shape[1] % size_multiple, 0), tf.equal(shape[2] % size_multiple, 0))
+    ok = tf.reduce_all([tf.equal(shape[1] % size_multiple, 0), tf.equal(shape[2] % size_multiple, 0),
+                        shape[1] >= min_size, shape[2] >= min_size])
     return tf.debugging.Assert(
-        ok, [f"Image height and width must be multiples of {size_multiple}; got height, width =",
-             shape[1], shape[2], f". Pad or resize the images to multiples of {size_multiple}."])
+        ok, [f"Image height and width must be multiples of {size_multiple} and at least {min_size}; "
+             "got height, width =", shape[1], shape[2],
+             f". Pad or resize the images to multiples of {size_multiple}."])
 
 
-def _endpoints(model: keras.Model, size_multiple: int, spec_float: tf.TensorSpec):
+def _endpoints(model: keras.Model, size_multiple: int, min_size: int, spec_float: tf.TensorSpec):
     """The uint8 and float endpoint functions of one translator, sharing one traced graph function."""
 
     @tf.function(input_signature=[spec_float], autograph=False)
     def translate_float(images):
-        with tf.control_dependencies([_size_check(images, size_multiple)]):
+        with tf.control_dependencies([_size_check(images, size_multiple, min_size)]):
             images = tf.identity(images)
         return tf.cast(model(images, training=False), tf.float32)
 
@@ -120,7 +126,7 @@ def _endpoints(model: keras.Model, size_multiple: int, spec_float: tf.TensorSpec
     return uint8_endpoint, float_endpoint
 
 
-def _build_archive(translators: Mapping[str, keras.Model], size_multiple: int, channels: int):
+def _build_archive(translators: Mapping[str, keras.Model], size_multiple: int, min_size: int, channels: int):
     archive = keras.export.ExportArchive()
     spec_float = tf.TensorSpec([None, None, None, channels], tf.float32, name="images")
     spec_uint8 = tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")
@@ -128,7 +134,7 @@ def _build_archive(translators: Mapping[str, keras.Model], size_multiple: int, c
         archive.track(model)
     first = next(iter(translators))
     for key, model in translators.items():
-        uint8_endpoint, float_endpoint = _endpoints(model, size_multiple, spec_float)
+        uint8_endpoint, float_endpoint = _endpoints(model, size_multiple, min_size, spec_float)
         archive.add_endpoint(key, uint8_endpoint, input_signature=[spec_uint8])
         archive.add_endpoint(key + FLOAT_SUFFIX, float_endpoint, input_signature=[spec_float])
         if key == first:
@@ -136,16 +142,18 @@ def _build_archive(translators: Mapping[str, keras.Model], size_multiple: int, c
     return archive
 
 
-def parity_images(size_multiple: int, channels: int, seed: int = PARITY_SEED) -> list[np.ndarray]:
-    """Two fixed uint8 batches: 2 images of 4m x 4m and 1 of 2m x 6m (m = size_multiple, at least 8 px)."""
+def parity_images(size_multiple: int, channels: int, seed: int = PARITY_SEED,
+                  min_size: int = 8) -> list[np.ndarray]:
+    """Two fixed uint8 batches: 2 images of 4u x 4u and 1 of 2u x 6u (u: the smallest multiple of
+    `size_multiple` that is at least `min_size` / 2)."""
     rng = np.random.default_rng(seed)
-    unit = size_multiple * max(1, -(-8 // size_multiple))
+    unit = size_multiple * max(1, -(-max(min_size, 8) // (2 * size_multiple)))
     return [rng.integers(0, 256, (2, 4 * unit, 4 * unit, channels), dtype=np.uint8),
             rng.integers(0, 256, (1, 2 * unit, 6 * unit, channels), dtype=np.uint8)]
 
 
 def check_parity(translators: Mapping[str, keras.Model], saved_model_dir: str, *, size_multiple: int,
-                 channels: int = 3, atol: float | None = None) -> dict:
+                 channels: int = 3, min_size: int | None = None, atol: float | None = None) -> dict:
     """Compares every signature of an exported SavedModel with the in-process translators.
 
     For each key and each batch of `parity_images`: `<key>_float` must equal
@@ -165,7 +173,7 @@ def check_parity(translators: Mapping[str, keras.Model], saved_model_dir: str, *
     for key, model in translators.items():
         tolerance = atol if atol is not None else DEFAULT_PARITY_ATOL.get(_compute_dtype(model), 1e-5)
         worst, mismatches, pixels = 0.0, 0, 0
-        for batch in parity_images(size_multiple, channels):
+        for batch in parity_images(size_multiple, channels, min_size=min_size or size_multiple):
             floats = uint8_to_float(batch)
             reference = tf.cast(model(floats, training=False), tf.float32).numpy()
             served = loaded.signatures[key + FLOAT_SUFFIX](images=floats)["images"].numpy()
@@ -192,7 +200,8 @@ def check_parity(translators: Mapping[str, keras.Model], saved_model_dir: str, *
 
 def export_translators(translators: Mapping[str, keras.Model], export_dir: str, *, size_multiple: int,
                        channels: int = 3, version: int | None = None, overwrite: bool = False,
-                       parity_check: bool = True, metadata: dict | None = None) -> str:
+                       parity_check: bool = True, metadata: dict | None = None,
+                       min_size: int | None = None) -> str:
     """Writes the translators as version `version` of a TF Serving model folder (module docstring).
 
     Args:
@@ -205,6 +214,7 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
       overwrite: replace an existing version folder.
       parity_check: compare the written SavedModel with the translators before publishing.
       metadata: JSON-serializable dict stored under "metadata" in export_info.json.
+      min_size: smallest height and width accepted (default `size_multiple`).
 
     Returns:
       The path of the written version folder.
@@ -213,6 +223,7 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
       ExportError: bad arguments, an existing version without overwrite, a failed parity check.
     """
     _check_arguments(translators, size_multiple, channels)
+    min_size = int(min_size or size_multiple)
     if metadata is not None:
         try:
             json.dumps(dict(metadata), default=_json_default)
@@ -225,9 +236,9 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
     final_dir = os.path.join(export_dir, str(version))
     temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
     try:
-        _build_archive(translators, int(size_multiple), channels).write_out(temp_dir, verbose=False)
-        parity = (check_parity(translators, temp_dir, size_multiple=int(size_multiple), channels=channels)
-                  if parity_check else None)
+        _build_archive(translators, int(size_multiple), min_size, channels).write_out(temp_dir, verbose=False)
+        parity = (check_parity(translators, temp_dir, size_multiple=int(size_multiple), channels=channels,
+                               min_size=min_size) if parity_check else None)
         signatures = {}
         for index, key in enumerate(translators):
             names = [key, SERVING_SIGNATURE] if index == 0 else [key]
@@ -243,6 +254,7 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "version": version,
             "size_multiple": int(size_multiple),
+            "min_size": min_size,
             "channels": channels,
             "translators": list(translators),
             "compute_dtype": {key: _compute_dtype(model) for key, model in translators.items()},

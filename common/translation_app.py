@@ -24,8 +24,9 @@ with the newest checkpoint of `--model_dir` or with an exported SavedModel
 (`--export_dir`: a version folder, or a model folder whose newest version is
 used), and writes `<output_dir>/<name>.png` of the same size as the input.
 Sizes: with `--resize_to=N` the image is first resized (bicubic, aspect kept) so
-its shorter side is N; then height and width are padded by reflection up to the
-next multiple of the model's size multiple (4 for CycleGAN), translated, and the
+its shorter side is N; then height and width are padded by reflection (at the
+bottom and right) up to the next multiple of the model's size multiple (4 for
+CycleGAN) and at least its minimum size (8 for CycleGAN), translated, and the
 padding is cropped off again. Grayscale inputs are converted to the model's
 channels; alpha is dropped. Existing output files are refused unless
 `--overwrite`. All checks (folders, names, collisions) happen before a model
@@ -80,7 +81,8 @@ def export_main(argv, app_name: str, config_class: type, build_model: Callable,
         try:
             written = translation.export_translators(
                 model.translators(), export_dir, size_multiple=model.size_multiple,
-                channels=model.config.channels, version=flag_values.version, overwrite=flag_values.overwrite,
+                channels=model.config.channels, min_size=getattr(model, "min_size", None),
+                version=flag_values.version, overwrite=flag_values.overwrite,
                 metadata={"app": app_name, "checkpoint": path, "step": step})
         except translation.ExportError as error:
             raise runtime.ConfigError(str(error)) from None
@@ -139,13 +141,16 @@ def output_paths(inputs: list[str], output_dir: str, overwrite: bool) -> list[st
     return outputs
 
 
-def pad_to_multiple(image, multiple: int):
-    """Reflection-pads a [H, W, C] tensor at the bottom and right to multiples of `multiple`; returns (padded, H, W)."""
+def pad_to_multiple(image, multiple: int, min_size: int = 0):
+    """Reflection-pads a [H, W, C] tensor at the bottom and right to multiples of `multiple` of at least
+    `min_size`; returns (padded, H, W)."""
     import tensorflow as tf
 
     height, width = tf.shape(image)[0], tf.shape(image)[1]
-    pad_h = (-height) % multiple
-    pad_w = (-width) % multiple
+    pad_h = tf.maximum(min_size - height, 0)
+    pad_w = tf.maximum(min_size - width, 0)
+    pad_h += (-(height + pad_h)) % multiple
+    pad_w += (-(width + pad_w)) % multiple
     # REFLECT needs padding smaller than the size; tiny images fall back to mirroring with the edge.
     padded = tf.cond(tf.logical_and(pad_h < height, pad_w < width),
                      lambda: tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT"),
@@ -206,20 +211,21 @@ def translate_main(argv, app_name: str, config_class: type, build_model: Callabl
         inputs = list_images(flag_values.input_dir)
         outputs = output_paths(inputs, flag_values.output_dir, flag_values.overwrite)
         direction = flag_values.direction
-        translate, channels, multiple, source = _translator(flag_values, app_name, config_class, build_model)
+        translate, channels, multiple, min_size, source = _translator(
+            flag_values, app_name, config_class, build_model)
         import tensorflow as tf
 
         os.makedirs(flag_values.output_dir, exist_ok=True)
         for path, out in zip(inputs, outputs):
             image = _load_image(path, channels, flag_values.resize_to)
-            padded, height, width = pad_to_multiple(image, multiple)
+            padded, height, width = pad_to_multiple(image, multiple, min_size)
             translated = translate(padded[None])[0, :height, :width]
             tf.io.write_file(out, tf.io.encode_png(translated))
     print(f"Translated {len(inputs)} image(s) {direction} with {source} into {flag_values.output_dir}")
 
 
 def _translator(flag_values, app_name, config_class, build_model):
-    """(uint8 [1, H, W, C] -> uint8 [1, H, W, C], channels, size multiple, description of the source)."""
+    """(uint8 [1, H, W, C] -> uint8 [1, H, W, C], channels, size multiple, min size, description of the source)."""
     import tensorflow as tf
 
     from common import translation
@@ -234,7 +240,8 @@ def _translator(flag_values, app_name, config_class, build_model):
             floats = translation.uint8_to_float(images)
             return translation.images_to_uint8(network(floats, training=False))
 
-        return translate, model.config.channels, model.size_multiple, path
+        return (translate, model.config.channels, model.size_multiple,
+                getattr(model, "min_size", model.size_multiple), path)
     version_dir = _newest_version(flag_values.export_dir)
     import json
 
@@ -253,4 +260,5 @@ def _translator(flag_values, app_name, config_class, build_model):
     def translate(images):
         return signature(images=tf.convert_to_tensor(images, tf.uint8))["images"]
 
-    return translate, int(info["channels"]), int(info["size_multiple"]), version_dir
+    multiple = int(info["size_multiple"])
+    return translate, int(info["channels"]), multiple, int(info.get("min_size", multiple)), version_dir

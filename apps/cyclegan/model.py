@@ -70,7 +70,8 @@ class CycleGAN(keras.Model):
     # Generator terms, summed into g_loss, in the order they are reported.
     GENERATOR_TERMS = ("g_adv_ab", "g_adv_ba", "cycle_a", "cycle_b", "identity_a", "identity_b")
     DISCRIMINATOR_TERMS = ("d_a_loss", "d_b_loss", "d_a_real", "d_a_fake", "d_b_real", "d_b_fake")
-    size_multiple = SIZE_MULTIPLE
+    size_multiple = SIZE_MULTIPLE  # height and width of translated images: multiples of 4 ...
+    min_size = 2 * SIZE_MULTIPLE  # ... and at least 8 (reflection padding of the 2x2 bottleneck)
 
     def __init__(self, generator_ab, generator_ba, discriminator_a, discriminator_b, config: CycleGANConfig,
                  **kwargs):

@@ -1,0 +1,101 @@
+"""CycleGAN training on a tiny two-domain dataset written here: metrics, TensorBoard rows, LR, checkpointed pools.
+
+Training runs in process through the same `translation_training.train_options`
+the train command passes to the runtime; one subprocess checks the train
+command's flags with --dry_run at the same time.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from apps.cyclegan.config import CycleGANConfig
+from apps.cyclegan.model import CycleGAN, build_model, make_optimizers
+from common import runtime, translation_training
+from common.runtime_config import RuntimeConfig
+from tfrecords.build import build_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TINY = CycleGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2)
+
+
+class EagerCycleGAN(CycleGAN):
+    """Runs its steps eagerly: the traced step costs 20+ s to compile on two shared CPUs; the traced
+    image history is covered by tests/common/test_image_pool.py and the step math by test_model.py."""
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        self.run_eagerly = True
+
+
+def _build_eager(config):
+    model = build_model(config)
+    return EagerCycleGAN(model.generator_ab, model.generator_ba, model.discriminator_a, model.discriminator_b,
+                         config, name="cyclegan")
+
+
+def _write_domains(folder):
+    rng = np.random.default_rng(0)
+    for domain, tint in (("a", (1.0, 0.6, 0.3)), ("b", (0.3, 0.6, 1.0))):
+        os.makedirs(folder / domain)
+        for index in range(5):
+            image = (rng.uniform(0, 255, (20, 20, 1)) * np.array(tint)).astype(np.uint8)
+            Image.fromarray(image).save(folder / domain / f"{index}.png")
+    build_dataset(domains=[str(folder / "a"), str(folder / "b")], output=str(folder / "data"), test_fraction=0.4,
+                  num_workers=1, progress=False)
+    return str(folder / "data")
+
+
+def test_train_logs_every_term_and_checkpoints_the_pools(tmp_path):
+    data = _write_domains(tmp_path)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    dry_run = subprocess.Popen(
+        [sys.executable, "-m", "apps.cyclegan.train", "--dry_run", f"--model_dir={tmp_path / 'dry'}",
+         "--base_filters=8", "--identity_weight=0"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    model_dir = str(tmp_path / "run")
+    run = RuntimeConfig(data=data, model_dir=model_dir, batch_size=1, steps=2, log_every=1, sample_every=1,
+                        num_samples=2, checkpoint_every=100)
+    options = translation_training.train_options(run, TINY, make_optimizers)
+    result = runtime.train(app="cyclegan", config=TINY, run=run, build_model=_build_eager, **options,
+                           stream=open(os.devnull, "w"))
+    assert result.step == 2
+    model = result.model
+    # Learning rate: constant for step 0, then linear to 0 at step 2.
+    assert float(model.g_optimizer.learning_rate) == pytest.approx(0.0)
+    with open(os.path.join(model_dir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    for name in ("g_loss", "g_adv_ab", "g_adv_ba", "cycle_a", "cycle_b", "identity_a", "identity_b",
+                 "d_loss", "d_a_loss", "d_b_loss"):
+        assert all(np.isfinite(r[name]) for r in records), name
+    tags = set()
+    for path in glob.glob(os.path.join(model_dir, "tensorboard", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.tag == "a_to_b":
+                    image = tf.make_ndarray(value.tensor)  # [width, height, encoded png]
+                    shape = tf.image.decode_png(image[2]).shape
+                    assert shape == (2 * 16, 3 * 16, 3)  # 2 rows of real | translated | cycled
+    assert {"a_to_b", "b_to_a", "cycle_a", "learning_rate/g_optimizer"} <= tags
+    # The image histories are part of the checkpoint.
+    restored = runtime.restore_for_inference(model_dir, lambda fields: build_model(CycleGANConfig(**fields)))
+    assert int(restored.pool_a.draws.numpy()) == 2 and int(restored.pool_b.count.numpy()) == 2
+    np.testing.assert_array_equal(restored.pool_b.images.numpy(), model.pool_b.images.numpy())
+
+
+    code = dry_run.wait(timeout=120)
+    stdout, stderr = dry_run.communicate()
+    assert code == 0, stderr[-2000:]
+    document = json.loads(stdout[stdout.index("{"):])
+    assert document["model"]["image_size"] == 64  # no --data: the default dataset's size
+    assert document["model"]["base_filters"] == 8 and document["model"]["identity_weight"] == 0.0
+    assert document["runtime"]["batch_size"] == 1 and document["app"] == "cyclegan"
