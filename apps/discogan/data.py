@@ -9,14 +9,21 @@ it trains on the offline default two-domain dataset
 sepia-toned crops as B). An epoch (``--epochs``) is one pass over the smaller
 domain, as in the reference code (``min(len(A), len(B)) // batch_size`` batches).
 The reference code applies no augmentation; neither does this pipeline.
+
+With ``--model_dir`` and ``--sample_every`` the run also writes TensorBoard
+image rows (`common.translation_training.TranslationImageWriter`): real A |
+G_AB(A) | G_BA(G_AB(A)), and the same from B, for fixed images of the test
+split (train when there is none).
 """
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
 from common import data as data_lib
-from common import default_data
+from common import runtime, translation_training
 from common.runtime_config import ConfigError
 
 __all__ = ["resolve_data", "dataset_fn", "num_train_examples", "train_options"]
@@ -24,7 +31,7 @@ __all__ = ["resolve_data", "dataset_fn", "num_train_examples", "train_options"]
 
 def resolve_data(data: str | None) -> str:
     """`data`, or the folder of the default two-domain dataset (built on first use) when it is None."""
-    return data if data else default_data.default_dataset("two_domain")
+    return translation_training.resolve_data(data)
 
 
 def dataset_fn(run, config):
@@ -57,5 +64,12 @@ def num_train_examples(data: str | None) -> int:
 
 
 def train_options(run, config) -> dict:
-    """Keyword arguments of `common.runtime.train` for DiscoGAN: the unpaired dataset and its epoch size."""
-    return {"dataset_fn": dataset_fn(run, config), "num_examples": lambda: num_train_examples(run.data)}
+    """`common.train_app` options of DiscoGAN: the unpaired dataset, its epoch size, TensorBoard image rows."""
+    options = {"dataset_fn": dataset_fn(run, config), "num_examples": lambda: num_train_examples(run.data),
+               "extra_callbacks": []}
+    if run.model_dir and not run.dry_run and run.sample_every:
+        images_a, images_b = translation_training.fixed_images(
+            run.data, config, min(run.num_samples, translation_training.MAX_SAMPLE_ROWS))
+        options["extra_callbacks"].append(translation_training.TranslationImageWriter(
+            os.path.join(run.model_dir, runtime.TENSORBOARD_DIR), images_a, images_b, run.sample_every))
+    return options

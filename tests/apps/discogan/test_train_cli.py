@@ -5,6 +5,7 @@ the run and its resumption are subprocesses; the input pipeline, the bad-input
 errors and the flags are checked in-process.
 """
 
+import glob
 import json
 import os
 import subprocess
@@ -13,7 +14,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 
+from apps.discogan.config import DiscoGANConfig
+from apps.discogan.model import build_model
+from common import translation_app
 from tests.tfrecords.tiny_sources import save_image
 from tfrecords.build import build_dataset
 
@@ -77,18 +82,29 @@ def test_trains_and_resumes(tmp_path):
         saved = json.load(f)
     assert saved["app"] == "discogan" and saved["model"]["reconstruction_distance"] == "mse"
 
-    code, out, err = _finish(_start(*command, "--steps=3"))
+    code, out, err = _finish(_start(*command, "--steps=3", "--sample_every=0"))
     assert code == 0, err[-3000:]
     assert "Resuming discogan from ckpt-2 (step 2 of 3)" in out
     assert _logged_steps(model_dir) == [1, 2, 3]
     assert os.path.exists(os.path.join(model_dir, "ckpt-3.index"))
+    tags = set()
+    for events in glob.glob(os.path.join(model_dir, "tensorboard", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(events):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"a_to_b", "b_to_a"} <= tags  # image rows real | translated | reconstructed
+
+    # The training checkpoint restores into a model built for inference and exports.
+    export_dir = str(tmp_path / "export")
+    flag_values = flags.FlagValues()
+    translation_app.define_export_flags(flag_values)
+    flag_values(["prog", f"--model_dir={model_dir}", f"--export_dir={export_dir}"])
+    translation_app.export_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=flag_values)
+    with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
+        assert json.load(f)["metadata"]["step"] == 3
 
 
 def test_input_options_and_flags(tmp_path):
     """In-process: the dataset function's batches, a one-domain dataset's error, epochs, the flags."""
-    from absl import flags
-
-    from apps.discogan.config import DiscoGANConfig
     from apps.discogan.data import num_train_examples, train_options
     from common import flags as runtime_flags
     from common.data import DataError
