@@ -30,8 +30,9 @@ Classifiers: domain a uses the digit classifier of dcgan_mnist_quality.py
   app's own `apps.cogan.data.edge_map` (the transform the model was trained
   on); its accuracy on the edge maps of MNIST test is reported too.
 
-Also reported: the share of confident predictions (max probability >= 0.9)
-per domain and the class histogram of domain a. A grid of 32 pairs (a left, b
+Also reported: the agreement independent images with the same class shares
+would reach by chance (sum over digits of share_a * share_b), the share of confident predictions (max probability >= 0.9)
+per domain and the class histograms of both domains. A grid of 32 pairs (a left, b
 right) is saved as pairs.png in the work directory.
 """
 
@@ -144,6 +145,8 @@ def main() -> None:
     probabilities_a = classifier_a.predict(to_classifier_input(images_a), verbose=0)
     probabilities_b = classifier_b.predict(inputs_b, verbose=0)
     digits_a, digits_b = probabilities_a.argmax(axis=1), probabilities_b.argmax(axis=1)
+    shares_a = np.bincount(digits_a, minlength=10) / len(digits_a)
+    shares_b = np.bincount(digits_b, minlength=10) / len(digits_b)
     result = {
         "model_dir": model_dir,
         "pairing": pairing,
@@ -153,9 +156,12 @@ def main() -> None:
         "train_seconds": None if train_seconds is None else round(train_seconds, 1),
         "num_pairs": int(len(digits_a)),
         "same_digit_share": round(float(np.mean(digits_a == digits_b)), 4),
+        # What independent (uncoupled) images with these class shares would reach.
+        "chance_same_digit_share": round(float(np.sum(shares_a * shares_b)), 4),
         "confident_share_a": round(float(np.mean(probabilities_a.max(axis=1) >= 0.9)), 4),
         "confident_share_b": round(float(np.mean(probabilities_b.max(axis=1) >= 0.9)), 4),
-        "class_shares_a": [round(float(s), 4) for s in np.bincount(digits_a, minlength=10) / len(digits_a)],
+        "class_shares_a": [round(float(s), 4) for s in shares_a],
+        "class_shares_b": [round(float(s), 4) for s in shares_b],
         "classifier_a_test_accuracy": round(accuracy_a, 4),
         "classifier_b_test_accuracy": round(accuracy_b, 4),
         "classifier_b": how_b,

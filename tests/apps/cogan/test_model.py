@@ -148,3 +148,18 @@ def test_make_optimizers_are_the_papers_adam():
     model = build_model(config)
     model.compile(g_optimizer, d_optimizer)
     assert g_optimizer.built and d_optimizer.built
+
+
+def test_mixed_precision_step_is_finite_and_reports_float32():
+    from common import precision
+
+    config = CoGANConfig(seed=6, **TINY)
+    with precision.dtype_policy("mixed_float16"):
+        model = build_model(config)
+        model.compile(*(precision.wrap_optimizer(o, "mixed_float16") for o in make_optimizers(config)))
+    assert model.networks.shared_generator.get_layer("up2").compute_dtype == "float16"
+    assert all(v.dtype == "float32" for v in model.generator_weights + model.discriminator_weights)
+    logs = model.train_step(real_batch())
+    for name, value in logs.items():
+        assert value.dtype == "float32" and np.isfinite(float(value)), name
+    assert model.sample(np.zeros((1, 8), np.float32)).dtype == "float32"
