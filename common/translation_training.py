@@ -10,6 +10,9 @@
   F(b) | G(F(b))), for fixed test images (`fixed_images`).
 - `train_options`: the `common.train_app` options that wire both into a run,
   plus optimizers whose learning-rate schedule knows the run's length.
+- `main`: the train command of such an app (`common.train_app.main` with
+  these options; without --data, --image_size defaults to the default
+  dataset's 64).
 
 The model protocol is that of `common.translation`: `model.translators()` ->
 {"a_to_b": G, "b_to_a": F}.
@@ -31,7 +34,7 @@ from common import data as data_lib
 from common import distribute
 from common import runtime
 
-__all__ = ["default_data_image_size", "resolve_data", "unpaired_dataset_fn", "num_train_examples", "fixed_images",
+__all__ = ["main", "default_data_image_size", "resolve_data", "unpaired_dataset_fn", "num_train_examples", "fixed_images",
            "TranslationImageWriter", "train_options"]
 
 MAX_SAMPLE_ROWS = 4
@@ -190,3 +193,20 @@ def train_options(run, config, make_optimizers: Callable) -> dict:
         options["extra_callbacks"].append(TranslationImageWriter(
             os.path.join(run.model_dir, runtime.TENSORBOARD_DIR), images_a, images_b, run.sample_every))
     return options
+
+
+def main(argv, *, app_name: str, config_class: type, build_model: Callable, make_optimizers: Callable) -> None:
+    """The train command of an unpaired translation app; its train.py declares the flags with
+    `common.train_app.define_train_flags(config_class)` and calls this from absl's main.
+
+    Args:
+      make_optimizers: (config, total_steps) -> (generator optimizer, discriminator optimizer).
+    """
+    from absl import flags
+
+    from common import train_app
+
+    default_data_image_size(flags.FLAGS)
+    train_app.main(argv, app_name=app_name, config_class=config_class, build_model=build_model,
+                   make_optimizers=make_optimizers,
+                   train_options=lambda run, config: train_options(run, config, make_optimizers))

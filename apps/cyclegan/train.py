@@ -12,7 +12,7 @@ Flags: the shared runtime flags and one flag per field of `CycleGANConfig`
 saved) and run the same command again to resume.
 """
 
-from absl import app, flags
+from absl import app
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import build_model, make_optimizers
@@ -21,12 +21,9 @@ from common import train_app, translation_training
 train_app.define_train_flags(CycleGANConfig)
 
 
-def main(argv, *, app_name: str = "cyclegan", config_class=CycleGANConfig, build_model=build_model,
-         make_optimizers=make_optimizers):
-    translation_training.default_data_image_size(flags.FLAGS)
-    train_app.main(argv, app_name=app_name, config_class=config_class, build_model=build_model,
-                   make_optimizers=make_optimizers,
-                   train_options=lambda run, config: translation_training.train_options(run, config, make_optimizers))
+def main(argv):
+    translation_training.main(argv, app_name="cyclegan", config_class=CycleGANConfig, build_model=build_model,
+                              make_optimizers=make_optimizers)
 
 
 if __name__ == "__main__":
