@@ -231,7 +231,8 @@ def export_pair_generator(generator: keras.Model, export_dir: str, *, latent_dim
         json.dumps(dict(metadata or {}), default=_json_default)
     except (TypeError, ValueError) as error:
         raise ExportError(f"metadata must be JSON-serializable: {error}.") from None
-    if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
+    if (isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer))
+            or max_sample_count < 1):
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")

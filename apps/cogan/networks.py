@@ -162,7 +162,8 @@ def _discriminator_stem(config: CoGANConfig, domain: str, offset: int) -> keras.
     seeds = _Seeds(config, offset=offset)
     return keras.Sequential([
         keras.Input((config.image_size, config.image_size, config.channels), name="images"),
-        layers.Conv2D(config.width(DISCRIMINATOR_WIDTHS[0]), 5, kernel_initializer=seeds.kernel(), name=f"conv1_{domain}"),
+        layers.Conv2D(config.width(DISCRIMINATOR_WIDTHS[0]), 5, kernel_initializer=seeds.kernel(),
+                      name=f"conv1_{domain}"),
         layers.MaxPooling2D(2, name=f"pool1_{domain}"),
     ], name=f"discriminator_stem_{domain}")
 

@@ -31,9 +31,10 @@ Classifiers: domain a uses the digit classifier of dcgan_mnist_quality.py
   on); its accuracy on the edge maps of MNIST test is reported too.
 
 Also reported: the agreement independent images with the same class shares
-would reach by chance (sum over digits of share_a * share_b), the share of confident predictions (max probability >= 0.9)
-per domain and the class histograms of both domains. A grid of 32 pairs (a left, b
-right) is saved as pairs.png in the work directory.
+would reach by chance (sum over digits of share_a * share_b), the share of
+confident predictions (max probability >= 0.9) per domain and the class
+histograms of both domains. A grid of 32 pairs (a left, b right) is saved as
+pairs.png in the work directory.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -91,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist_dir", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
     parser.add_argument("--work_dir", default="/tmp/cogan_mnist")
-    parser.add_argument("--model_dir", default=None, help="A trained CoGAN run to measure (skips building and training).")
+    parser.add_argument("--model_dir", default=None,
+                        help="A trained CoGAN run to measure (skips building and training).")
     parser.add_argument("--pairing", choices=("edge", "invert"), default="edge")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch_size", type=int, default=64)

@@ -72,7 +72,8 @@ def test_shared_layers_are_the_same_objects_in_both_domains():
         networks.discriminator_b.get_layer("shared_discriminator")
     shared_g = {id(v) for v in networks.shared_generator.weights}
     g_a, g_b = ({id(v) for v in g.weights} for g in (networks.generator_a, networks.generator_b))
-    assert g_a & g_b == shared_g and len(shared_g) == 4 + 4 * 3 + 4  # fc + 3 up-conv kernels, 4 BN x (offset, mean, variance), 4 PReLU
+    # fc + 3 up-conv kernels, 4 batch norms x (offset, mean, variance), 4 PReLU slopes
+    assert g_a & g_b == shared_g and len(shared_g) == 4 + 4 * 3 + 4
     shared_d = {id(v) for v in networks.shared_discriminator.weights}
     d_a, d_b = ({id(v) for v in d.weights} for d in (networks.discriminator_a, networks.discriminator_b))
     assert d_a & d_b == shared_d and len(d_a - shared_d) == len(d_b - shared_d) == 2  # conv1 kernel, bias
