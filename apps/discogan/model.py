@@ -35,7 +35,7 @@ through D_A and L_GAN_B of G_AB through D_B), ``recon_a`` and ``recon_b``
 D(x) = sigmoid(logit) on real and translated images in the discriminator step
 (the mean raw output for the least-squares and hinge losses); ``g_grad_norm``
 and ``d_grad_norm``, the global L2 norm of each optimizer's gradient of its
-unscaled loss on this replica's batch (steps whose gradients are not finite,
+unscaled loss (weight decay included) on this replica's batch (steps whose gradients are not finite,
 which a `LossScaleOptimizer` skips, are left out).
 
 Distribution and precision: every loss a replica differentiates is divided by
