@@ -125,11 +125,13 @@ def test_input_options_and_flags(tmp_path):
     build_dataset(source=str(tmp_path / "sources" / "color"), output=single, num_workers=1, progress=False)
     with pytest.raises(DataError, match="does not hold exactly two domains"):
         train_options(RuntimeConfig(data=single, batch_size=2), config)["dataset_fn"](context)
+    flag_values = flags.FlagValues()
+    runtime_flags.define_runtime_flags(flag_values=flag_values)
+    runtime_flags.define_dataclass_flags(DiscoGANConfig, flag_values=flag_values)
+    flag_values(["train", "--image_size=40", "--reconstruction_distance=huber"])
+    assert flag_values["reconstruction_distance"].value == "huber"
+    assert flag_values["batch_size"].default == 64  # the config's default wins over the runtime's
     with pytest.raises(ConfigError, match="image_size must be a multiple of 16"):
-        flag_values = flags.FlagValues()
-        runtime_flags.define_runtime_flags(flag_values=flag_values)
-        runtime_flags.define_dataclass_flags(DiscoGANConfig, flag_values=flag_values)
-        flag_values(["train", "--image_size=40", "--reconstruction_distance=huber"])
-        assert flag_values["reconstruction_distance"].value == "huber"
-        assert flag_values["batch_size"].default == 64  # the config's default wins over the runtime's
         runtime_flags.dataclass_from_flags(DiscoGANConfig, flag_values=flag_values)
+    flag_values["image_size"].value = 32
+    assert runtime_flags.dataclass_from_flags(DiscoGANConfig, flag_values=flag_values).reconstruction_distance == "huber"
