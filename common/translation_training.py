@@ -206,6 +206,11 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable, make
 
     from common import train_app
 
+    if "eval_every" in flags.FLAGS and flags.FLAGS["eval_every"].value:
+        raise SystemExit(
+            f"Error: --eval_every evaluates samples drawn from a latent space; {app_name} translates images and has "
+            "none. Watch the a_to_b / b_to_a image rows in TensorBoard (--sample_every) and measure translations "
+            "of an export instead.")
     default_data_image_size(flags.FLAGS)
     train_app.main(argv, app_name=app_name, config_class=config_class, build_model=build_model,
                    make_optimizers=make_optimizers,

@@ -1,0 +1,70 @@
+"""The CSGAN commands: train flags (--dry_run in a subprocess), export and translate of a run directory."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+from PIL import Image
+
+from apps.csgan.config import CSGANConfig
+from apps.csgan.model import build_model
+from common import checkpointing, translation, translation_app
+from common.runtime_config import RuntimeConfig, resolved_config, write_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TINY = CSGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2,
+                   cs_weight=5.0)
+
+
+def _flag_values(define, argv):
+    flag_values = flags.FlagValues()
+    define(flag_values)
+    flag_values(["prog", *argv])
+    return flag_values
+
+
+def test_dry_run_export_and_translate(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    dry_run = subprocess.Popen(
+        [sys.executable, "-m", "apps.csgan.train", "--dry_run", f"--model_dir={tmp_path / 'dry'}",
+         "--cs_stop_cycled_gradient"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    model_dir = str(tmp_path / "run")
+    os.makedirs(model_dir)
+    model = build_model(TINY)
+    rng = np.random.default_rng(0)
+    for variable in model.generator_weights:
+        variable.assign(variable.numpy() + rng.normal(0, 0.05, variable.shape).astype(np.float32))
+    write_config(model_dir, resolved_config("csgan", TINY, RuntimeConfig(model_dir=model_dir)))
+    tf.train.CheckpointManager(checkpointing.inference_checkpoint(model), model_dir, max_to_keep=1,
+                               checkpoint_name="ckpt").save(checkpoint_number=3)
+
+    export_dir = str(tmp_path / "export")
+    translation_app.export_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
+        translation_app.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
+    loaded = tf.saved_model.load(os.path.join(export_dir, "1"))
+    images = np.random.default_rng(1).integers(0, 256, (1, 8, 12, 3), dtype=np.uint8)
+    for key, network in model.translators().items():
+        served = loaded.signatures[key](images=tf.constant(images))["images"].numpy().astype(int)
+        expected = translation.images_to_uint8(network(translation.uint8_to_float(images))).numpy()
+        assert np.max(np.abs(served - expected)) <= 1, key
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).save(inputs / "x.png")
+    translation_app.translate_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
+        translation_app.define_translate_flags,
+        [f"--model_dir={model_dir}", f"--input_dir={inputs}", f"--output_dir={tmp_path / 'out'}"]))
+    assert Image.open(tmp_path / "out" / "x.png").size == (14, 10)
+
+    code = dry_run.wait(timeout=120)
+    stdout, stderr = dry_run.communicate()
+    assert code == 0, stderr[-2000:]
+    document = json.loads(stdout[stdout.index("{"):])
+    assert document["app"] == "csgan"
+    assert document["model"]["cs_weight"] == 30.0 and document["model"]["cs_stop_cycled_gradient"] is True
+    assert document["model"]["cycle_weight"] == 10.0 and document["model"]["image_size"] == 64
