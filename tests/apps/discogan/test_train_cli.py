@@ -134,4 +134,5 @@ def test_input_options_and_flags(tmp_path):
     with pytest.raises(ConfigError, match="image_size must be a multiple of 16"):
         runtime_flags.dataclass_from_flags(DiscoGANConfig, flag_values=flag_values)
     flag_values["image_size"].value = 32
-    assert runtime_flags.dataclass_from_flags(DiscoGANConfig, flag_values=flag_values).reconstruction_distance == "huber"
+    config = runtime_flags.dataclass_from_flags(DiscoGANConfig, flag_values=flag_values)
+    assert (config.image_size, config.reconstruction_distance) == (32, "huber")
