@@ -23,7 +23,7 @@ from tests.tfrecords.tiny_sources import save_image
 from tfrecords.build import build_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-TIMEOUT_SECONDS = 180
+TIMEOUT_SECONDS = 400  # per subprocess; generous because the CPUs are shared
 TINY = ["--image_size=16", "--base_filters=4", "--batch_size=2", "--log_every=1"]
 
 
