@@ -64,6 +64,14 @@ def _restore(model_dir: str, config_class: type, build_model: Callable):
         raise runtime.ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
 
 
+def _channels(model) -> int:
+    """Image channels of a translation model: its config's `channels`, else its first translator's input."""
+    channels = getattr(getattr(model, "config", None), "channels", None)
+    if channels is None:
+        channels = next(iter(model.translators().values())).input_shape[-1]
+    return int(channels)
+
+
 def export_main(argv, app_name: str, config_class: type, build_model: Callable,
                 flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Exports the translators of a training run (module docstring) from parsed flags."""
@@ -81,7 +89,7 @@ def export_main(argv, app_name: str, config_class: type, build_model: Callable,
         try:
             written = translation.export_translators(
                 model.translators(), export_dir, size_multiple=model.size_multiple,
-                channels=model.config.channels, min_size=getattr(model, "min_size", None),
+                channels=_channels(model), min_size=getattr(model, "min_size", None),
                 version=flag_values.version, overwrite=flag_values.overwrite,
                 metadata={"app": app_name, "checkpoint": path, "step": step})
         except translation.ExportError as error:
@@ -240,7 +248,7 @@ def _translator(flag_values, app_name, config_class, build_model):
             floats = translation.uint8_to_float(images)
             return translation.images_to_uint8(network(floats, training=False))
 
-        return (translate, model.config.channels, model.size_multiple,
+        return (translate, _channels(model), model.size_multiple,
                 getattr(model, "min_size", model.size_multiple), path)
     version_dir = _newest_version(flag_values.export_dir)
     import json

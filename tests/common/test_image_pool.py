@@ -32,11 +32,12 @@ def test_fills_first_returning_the_new_images():
 def test_full_pool_returns_a_stored_image_about_half_the_time_and_stores_the_new_one():
     pool = _pool(5, seed=11)
     _query_values(pool, 0, 5)
+    query = tf.function(lambda images: pool(images))
     queries = 200
     returned_old = 0
     for i in range(5, 5 + queries):
         before = set(pool.images.numpy()[:, 0, 0, 0].tolist())
-        out = float(pool(_image(i))[0, 0, 0, 0])
+        out = float(query(_image(i))[0, 0, 0, 0])
         after = pool.images.numpy()[:, 0, 0, 0].tolist()
         if out != i:
             returned_old += 1
@@ -48,8 +49,9 @@ def test_full_pool_returns_a_stored_image_about_half_the_time_and_stores_the_new
 
 
 def test_same_seed_same_sequence_other_seed_other_sequence():
-    assert _query_values(_pool(seed=1), 0, 40) == _query_values(_pool(seed=1), 0, 40)
-    assert _query_values(_pool(seed=1), 0, 40) != _query_values(_pool(seed=2), 0, 40)
+    first = _query_values(_pool(seed=1), 0, 24)
+    assert first == _query_values(_pool(seed=1), 0, 24)
+    assert first != _query_values(_pool(seed=2), 0, 24)
 
 
 def test_batch_query_in_a_traced_function_equals_one_image_at_a_time():
