@@ -1,28 +1,27 @@
 """CycleGAN training on a tiny two-domain dataset written here: metrics, TensorBoard rows, LR, checkpointed pools.
 
 Training runs in process through the same `translation_training.train_options`
-the train command passes to the runtime; one subprocess checks the train
-command's flags with --dry_run at the same time.
+the train command passes to the runtime; the command's flags are parsed into
+flag values of their own.
 """
 
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 from PIL import Image
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import CycleGAN, build_model, make_optimizers
 from common import runtime, translation_training
+from common.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
 from common.runtime_config import RuntimeConfig
 from tfrecords.build import build_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TINY = CycleGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2)
 
 
@@ -55,12 +54,6 @@ def _write_domains(folder):
 
 def test_train_logs_every_term_and_checkpoints_the_pools(tmp_path):
     data = _write_domains(tmp_path)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    dry_run = subprocess.Popen(
-        [sys.executable, "-m", "apps.cyclegan.train", "--dry_run", f"--model_dir={tmp_path / 'dry'}",
-         "--base_filters=8", "--identity_weight=0"], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
     model_dir = str(tmp_path / "run")
     run = RuntimeConfig(data=data, model_dir=model_dir, batch_size=1, steps=2, log_every=1, sample_every=1,
                         num_samples=2, checkpoint_every=100)
@@ -92,10 +85,19 @@ def test_train_logs_every_term_and_checkpoints_the_pools(tmp_path):
     np.testing.assert_array_equal(restored.pool_b.images.numpy(), model.pool_b.images.numpy())
 
 
-    code = dry_run.wait(timeout=120)
-    stdout, stderr = dry_run.communicate()
-    assert code == 0, stderr[-2000:]
-    document = json.loads(stdout[stdout.index("{"):])
-    assert document["model"]["image_size"] == 64  # no --data: the default dataset's size
-    assert document["model"]["base_filters"] == 8 and document["model"]["identity_weight"] == 0.0
-    assert document["runtime"]["batch_size"] == 1 and document["app"] == "cyclegan"
+def _parsed(argv):
+    flag_values = flags.FlagValues()
+    define_runtime_flags(flag_values=flag_values, module_name="apps.cyclegan.train")
+    define_dataclass_flags(CycleGANConfig, flag_values=flag_values, module_name="apps.cyclegan.train")
+    flag_values(["prog", *argv])
+    translation_training.default_data_image_size(flag_values)
+    return dataclass_from_flags(CycleGANConfig, flag_values=flag_values), flag_values
+
+
+def test_train_flags_and_image_size_default():
+    config, flag_values = _parsed(["--base_filters=8", "--identity_weight=0"])
+    assert config.image_size == 64  # no --data: the default dataset's size
+    assert config.base_filters == 8 and config.identity_weight == 0.0 and config.batch_size == 1
+    assert flag_values["batch_size"].value == 1  # the paper's batch size becomes the runtime default
+    assert _parsed(["--data=some/folder"])[0].image_size == 256  # the paper's size for real data
+    assert _parsed(["--image_size=32"])[0].image_size == 32
