@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-import numpy as np
 from absl import app, flags
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
