@@ -196,8 +196,9 @@ def evaluate_generator(
         results["intra_fid"] = metrics.intra_fid(reference.features, reference.labels, fake.features,
                                                  requested_labels, classes=range(num_classes), method=fid_method)
     if "mode_coverage" in requested:
-        results["mode_coverage"] = metrics.mode_coverage(np.concatenate(class_probabilities).argmax(axis=1),
-                                                         num_classes)
+        probabilities = np.concatenate(class_probabilities)
+        results["mode_coverage"] = metrics.mode_coverage(probabilities.argmax(axis=1), num_classes,
+                                                         probabilities=probabilities)
     results["settings"] = {
         **feature_extractor.describe(),
         "classifier": None if classifier is None else classifier.name,

@@ -74,6 +74,7 @@ __all__ = [
     "conditional_accuracy",
     "class_histogram",
     "mode_coverage",
+    "confident_share",
     "intra_fid",
 ]
 
@@ -394,17 +395,36 @@ def class_histogram(predicted_labels, num_classes: int) -> np.ndarray:
     return np.bincount(np.asarray(predicted_labels, np.int64), minlength=num_classes)[:num_classes]
 
 
-def mode_coverage(predicted_labels, num_classes: int, *, min_count: int = 1) -> dict:
-    """Histogram, modes covered (classes hit >= min_count times), KL(histogram || uniform) in nats."""
+def confident_share(probabilities, threshold: float = 0.9) -> float:
+    """Share of samples whose most probable class has probability >= `threshold` (rows of `probabilities`)."""
+    probabilities = np.asarray(probabilities, np.float64)
+    if probabilities.ndim != 2 or len(probabilities) == 0:
+        raise ValueError(f"probabilities must be a non-empty [N, classes] array; got shape {probabilities.shape}.")
+    return float(np.mean(probabilities.max(axis=1) >= threshold))
+
+
+def mode_coverage(predicted_labels, num_classes: int, *, min_count: int = 1, probabilities=None,
+                  confidence_threshold: float = 0.9) -> dict:
+    """Histogram, modes covered (classes hit >= min_count times), KL(histogram || uniform) in nats.
+
+    With the classifier's `probabilities` [N, num_classes] (whose argmax is
+    `predicted_labels`), also ``confident_share``: the share of samples
+    classified with probability >= `confidence_threshold` (`confident_share`),
+    the "does it look like a member of some class" reading of the same classifier.
+    """
     counts = class_histogram(predicted_labels, num_classes)
     shares = counts / max(counts.sum(), 1)
     kl_to_uniform = float(xlogy(shares, shares * num_classes).sum())
-    return {
+    result = {
         "histogram": counts.tolist(),
         "modes_covered": int((counts >= min_count).sum()),
         "num_modes": int(num_classes),
         "kl_to_uniform": kl_to_uniform,
     }
+    if probabilities is not None:
+        result["confident_share"] = confident_share(probabilities, confidence_threshold)
+        result["confidence_threshold"] = float(confidence_threshold)
+    return result
 
 
 def intra_fid(real_features, real_labels, fake_features, fake_labels, *, classes: Sequence[int] | None = None,

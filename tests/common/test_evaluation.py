@@ -49,6 +49,7 @@ def test_unconditional_evaluation_reports_every_metric_and_settings():
     assert results["inception_score_mean"] == pytest.approx(3.0, rel=1e-3)
     assert results["mode_coverage"]["histogram"] == [20, 20, 20]
     assert results["mode_coverage"]["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+    assert results["mode_coverage"]["confident_share"] == 1.0  # logits ~40 apart: every sample is confident
     settings = results["settings"]
     assert settings["network"] == "channel-net" and settings["resize"].startswith("tf.image.resize bilinear 2x2")
     assert settings["kid_subset_size"] == 60 and settings["num_real"] == 60 and settings["num_generated"] == 60

@@ -174,6 +174,13 @@ def test_conditional_accuracy_and_mode_coverage():
     assert metrics.conditional_accuracy(probabilities, [0, 1, 2, 0]) == 0.75
     balanced = metrics.mode_coverage([0, 1, 2, 0, 1, 2], 3)
     assert balanced == {"histogram": [2, 2, 2], "modes_covered": 3, "num_modes": 3, "kl_to_uniform": 0.0}
+    probabilities = np.array([[0.95, 0.05, 0.0], [0.5, 0.4, 0.1], [0.0, 0.1, 0.9], [0.2, 0.7, 0.1]])
+    with_confidence = metrics.mode_coverage(probabilities.argmax(axis=1), 3, probabilities=probabilities)
+    assert with_confidence["histogram"] == [2, 1, 1]
+    assert with_confidence["confident_share"] == 0.5  # rows 0 (0.95) and 2 (0.9, at the threshold)
+    assert metrics.confident_share(probabilities, threshold=0.6) == 0.75
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.confident_share(np.zeros((0, 3)))
     collapsed = metrics.mode_coverage([1, 1, 1, 1], 4)
     assert collapsed["modes_covered"] == 1
     assert collapsed["kl_to_uniform"] == pytest.approx(np.log(4))  # KL(one-hot || uniform of 4)
