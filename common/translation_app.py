@@ -149,19 +149,27 @@ def output_paths(inputs: list[str], output_dir: str, overwrite: bool) -> list[st
 
 
 def pad_to_multiple(image, multiple: int, min_size: int = 0):
-    """Reflection-pads a [H, W, C] tensor at the bottom and right to multiples of `multiple` of at least
-    `min_size`; returns (padded, H, W)."""
+    """Mirror-pads a [H, W, C] image at the bottom and right to multiples of `multiple` of at least
+    `min_size`; returns (padded, H, W) with the original H and W (crop the translation back to them).
+
+    Reflection ("REFLECT") when the padding is smaller than the side; otherwise the
+    image is mirrored with its edge ("SYMMETRIC") as many times as needed, so an image
+    smaller than the padding it needs (a 9x6 image at a multiple of 16) is padded too.
+    Runs eagerly (the translate command pads one decoded image at a time).
+    """
     import tensorflow as tf
 
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    pad_h = tf.maximum(min_size - height, 0)
-    pad_w = tf.maximum(min_size - width, 0)
-    pad_h += (-(height + pad_h)) % multiple
-    pad_w += (-(width + pad_w)) % multiple
-    # REFLECT needs padding smaller than the size; tiny images fall back to mirroring with the edge.
-    padded = tf.cond(tf.logical_and(pad_h < height, pad_w < width),
-                     lambda: tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT"),
-                     lambda: tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC"))
+    height, width = int(image.shape[0]), int(image.shape[1])
+    target_h = max(min_size, height) + (-max(min_size, height)) % multiple
+    target_w = max(min_size, width) + (-max(min_size, width)) % multiple
+    padded = image
+    if target_h - height < height and target_w - width < width:
+        padded = tf.pad(image, [[0, target_h - height], [0, target_w - width], [0, 0]], mode="REFLECT")
+    else:
+        while padded.shape[0] < target_h or padded.shape[1] < target_w:
+            pad_h = min(target_h - padded.shape[0], padded.shape[0])
+            pad_w = min(target_w - padded.shape[1], padded.shape[1])
+            padded = tf.pad(padded, [[0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
     return padded, height, width
 
 

@@ -90,3 +90,28 @@ def test_unbuilt_translator_is_refused(tmp_path):
     with pytest.raises(translation.ExportError, match="not built"):
         translation.export_translators({"a_to_b": unbuilt}, str(tmp_path), size_multiple=4)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("height, width, multiple, min_size", [(9, 6, 16, 0), (5, 4, 4, 8), (12, 8, 4, 0), (3, 2, 16, 16)])
+def test_translate_padding_reaches_the_multiple_and_keeps_the_image(height, width, multiple, min_size):
+    from common.translation_app import pad_to_multiple
+
+    image = np.arange(height * width * 3, dtype=np.float32).reshape(height, width, 3)
+    padded, h, w = pad_to_multiple(tf.constant(image), multiple, min_size)
+    padded = padded.numpy()
+    assert (h, w) == (height, width)
+    assert padded.shape[0] % multiple == 0 and padded.shape[1] % multiple == 0
+    assert padded.shape[0] >= max(min_size, height) and padded.shape[1] >= max(min_size, width)
+    assert padded.shape[0] - height < multiple + max(min_size - height, 0)
+    np.testing.assert_array_equal(padded[:height, :width], image)  # the original sits in the top-left corner
+    # Mirror padding: the row after the last one repeats an image row (reflect: the one before it).
+    if padded.shape[0] > height:
+        assert any(np.array_equal(padded[height, :width], image[r]) for r in range(height))
+
+
+def test_translate_padding_is_numpy_reflect_when_it_fits():
+    from common.translation_app import pad_to_multiple
+
+    image = np.random.default_rng(0).normal(size=(10, 7, 3)).astype(np.float32)
+    padded, _, _ = pad_to_multiple(tf.constant(image), 4)
+    np.testing.assert_array_equal(padded.numpy(), np.pad(image, [(0, 2), (0, 1), (0, 0)], mode="reflect"))
