@@ -1,9 +1,10 @@
-"""What the evaluation metrics say on MNIST: the real-vs-real floor, a broken generator, and a DCGAN.
+"""What the evaluation metrics say on MNIST: the real-vs-real floor, a broken generator, and trained apps.
 
 Run on purpose (not collected by pytest), from the repository root:
 
     python tests/benchmarks/mnist_metrics_table.py --mnist_dir=../shared/data/mnist \\
-        --work_dir=/tmp/mnist_metrics --num_samples=5000 [--model_dir=runs/dcgan_mnist]
+        --work_dir=/tmp/mnist_metrics --num_samples=5000 \\
+        [--runs=dcgan:runs/dcgan_mnist,gan:runs/gan_mnist,wgan_gp:runs/wgan_gp_mnist]
 
 What it does, with the suite's own modules:
 1. builds MNIST (the four idx.gz files) into TFRecords with `tfrecords.build`,
@@ -14,7 +15,12 @@ What it does, with the suite's own modules:
    - "MNIST test (floor)": `--num_samples` MNIST test images, i.e. what a perfect
      generator would score at this sample size (FID/KID near 0, precision/recall near 1);
    - "uniform noise": images drawn uniformly from [-1, 1], a broken generator;
-   - "DCGAN <step>": samples of the run in --model_dir (DCGAN at 32x32x1), if given.
+   - "<app> <step>": samples of each run in --runs (app:model_dir pairs; any
+     unconditional app of the suite trained on this MNIST build at 32x32x1;
+     --model_dir=DIR is short for --runs=dcgan:DIR).
+Besides FID/KID/IS/precision/recall/density/coverage, each row reports the share of
+samples the classifier assigns a digit with probability >= 0.9 ("conf") and the
+smallest and largest class share of its histogram ("min/max class").
 Every row uses `common.evaluation.evaluate_generator` with the same real statistics,
 so the rows differ only in the generated side. FID/KID here are classifier-feature
 values: comparable between these rows, not with published Inception FIDs.
@@ -56,12 +62,30 @@ def _noise_sampler(seed: int):
         np.float32)
 
 
+APP_CONFIGS = {  # app -> its config class, in apps/<app>/config.py
+    "dcgan": "DCGANConfig", "gan": "GANConfig", "lsgan": "LSGANConfig", "wgan": "WGANConfig",
+    "wgan_gp": "WGANGPConfig",
+}
+
+
+def _app_builder(app_name: str):
+    """config.json fields -> the app's uncompiled model, for `evaluate_app.restore_model`."""
+    import importlib
+
+    if app_name not in APP_CONFIGS:
+        raise SystemExit(f"Unknown app {app_name!r} in --runs; choose from {', '.join(APP_CONFIGS)}.")
+    config_class = getattr(importlib.import_module(f"apps.{app_name}.config"), APP_CONFIGS[app_name])
+    build_model = importlib.import_module(f"apps.{app_name}.model").build_model
+    return lambda fields: build_model(config_class(**fields))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist_dir", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
     parser.add_argument("--work_dir", default="/tmp/mnist_metrics")
     parser.add_argument("--num_samples", type=int, default=5000, help="Images per side of every comparison.")
     parser.add_argument("--model_dir", default=None, help="A DCGAN run (32x32x1) on this MNIST build.")
+    parser.add_argument("--runs", default="", help="Comma-separated app:model_dir pairs, e.g. gan:runs/gan.")
     parser.add_argument("--classifier_epochs", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
@@ -104,17 +128,19 @@ def main() -> None:
     rows = [("MNIST test (floor)", _image_stream(evaluate_app.real_dataset(
                 data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
             ("uniform noise", _noise_sampler(args.seed))]
+    runs = [item.split(":", 1) for item in args.runs.split(",") if item]
     if args.model_dir:
-        from apps.dcgan.config import DCGANConfig
-        from apps.dcgan.model import build_model
-        from common import checkpointing
+        runs.insert(0, ["dcgan", args.model_dir])
+    from common import checkpointing
 
-        if os.path.isdir(args.model_dir):
-            dcgan, path = evaluate_app.restore_model(args.model_dir, lambda f: build_model(DCGANConfig(**f)))
-            rows.append((f"DCGAN step {checkpointing.checkpoint_step(path)}",
-                         evaluate_app.make_sample_fn(dcgan, seed=args.seed)))
-        else:
-            print(f"--model_dir={args.model_dir} does not exist; its row is skipped.", flush=True)
+    for app_name, model_dir in runs:
+        if not os.path.isdir(model_dir):
+            print(f"{model_dir} ({app_name}) does not exist; its row is skipped.", flush=True)
+            continue
+        build_model = _app_builder(app_name)
+        model, path = evaluate_app.restore_model(model_dir, build_model)
+        rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}",
+                     evaluate_app.make_sample_fn(model, seed=args.seed)))
 
     results = []
     for name, sample_fn in rows:
@@ -122,12 +148,13 @@ def main() -> None:
         scores = evaluation.evaluate_generator(
             sample_fn, None, extractor, args.num_samples, batch_size=args.batch_size, num_classes=10,
             reference=reference, seed=args.seed,
-            metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score"])
+            metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score",
+                                "mode_coverage"])
         results.append((name, scores))
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
     header = (f"{'':<20} {'FID':>9} {'KID mean +- std':>22} {'IS':>6} {'precision':>9} {'recall':>7} "
-              f"{'density':>8} {'coverage':>8}")
+              f"{'density':>8} {'coverage':>8} {'conf':>6} {'min/max class':>13}")
     print()
     print(f"Classifier features ({extractor.name}, test accuracy {sidecar['test_accuracy']:.4f}); "
           f"{args.num_samples} generated vs {reference.count} MNIST train images per row.")
@@ -135,8 +162,11 @@ def main() -> None:
     print("-" * len(header))
     for name, s in results:
         kid = f"{s['kid_mean']:.5f} +- {s['kid_std']:.5f}"
+        coverage = s["mode_coverage"]
+        shares = np.asarray(coverage["histogram"], np.float64) / max(sum(coverage["histogram"]), 1)
         print(f"{name:<20} {s['fid']:>9.3f} {kid:>22} {s['inception_score_mean']:>6.2f} {s['precision']:>9.4f} "
-              f"{s['recall']:>7.4f} {s['density']:>8.4f} {s['coverage']:>8.4f}")
+              f"{s['recall']:>7.4f} {s['density']:>8.4f} {s['coverage']:>8.4f} {coverage['confident_share']:>6.3f} "
+              f"{shares.min():>6.3f}/{shares.max():.3f}")
 
 
 if __name__ == "__main__":
