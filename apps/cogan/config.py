@@ -11,8 +11,10 @@ and the solver it writes):
   ``decay_mult: 1`` on weights and 0 on biases, batch-norm and PReLU
   parameters), constant learning rate;
 - mini-batch of 128 images per domain;
-- He ("msra") normal weights, zero biases, PReLU slopes starting at 0.25
-  (Caffe's default), one slope per channel;
+- zero biases, PReLU slopes starting at 0.25 (Caffe's default), one slope
+  per channel; weights Xavier uniform with gain sqrt(2), as in the authors'
+  PyTorch code (`apps.cogan.networks`; the Caffe code's He normal saturates
+  the generator's output, see the README's deviations);
 - the generator's first four layers and the discriminator's last three layers
   shared between the two domains (the paper's table for the digit experiments).
 

@@ -45,8 +45,13 @@ convolution followed by a one-pixel crop on every side is Caffe's/PyTorch's
 Details from the authors' Caffe code: batch normalisation without a scale,
 followed by a learned offset (Keras: ``BatchNormalization(scale=False)``);
 PReLU with one slope per channel starting at 0.25; no activation between
-the discriminator's convolutions and their max-pooling; He ("msra") normal
-weights and zero biases.
+the discriminator's convolutions and their max-pooling; zero biases.
+Weights: Xavier uniform with gain sqrt(2) (variance 2 / fan_avg), the
+initialisation of the authors' PyTorch code (`_Seeds.kernel`). The Caffe code's
+He ("msra") normal takes a transposed convolution's outputs as its fan-in, so
+the last generator layer (6x6, 1 output, 128 inputs) starts 8-11 times too
+large and the tanh saturates; trained from it, the discriminators win within a
+few hundred steps and every z gives the same texture (README, deviations).
 
 Deviations (also in the README): tanh instead of sigmoid output, because the
 suite's images are in [-1, 1] (tanh(x) = 2 sigmoid(2x) - 1, the same family);
@@ -105,8 +110,17 @@ class _Seeds:
         self.next_seed = config.seed * 1000 + offset
 
     def kernel(self):
+        """Xavier (Glorot) uniform with gain sqrt(2), the authors' PyTorch initialisation.
+
+        Variance 2 / fan_avg, fan_avg = receptive field * (inputs + outputs) / 2,
+        which is symmetric in the two channel axes, so it is the same for a
+        convolution's [k, k, in, out] and a transposed convolution's [k, k, out, in]
+        kernel. He ("msra") normal counts a transposed convolution's outputs as its
+        fan-in (Keras and Caffe alike): the generator's last layer then starts with
+        pre-tanh values of standard deviation about 5-9 and most pixels saturated.
+        """
         self.next_seed += 1
-        return keras.initializers.HeNormal(seed=self.next_seed)
+        return keras.initializers.VarianceScaling(2.0, mode="fan_avg", distribution="uniform", seed=self.next_seed)
 
 
 def _up_conv(config, filters, kernel_size, strides, seeds, name, use_bias):
