@@ -56,7 +56,7 @@ import json
 import os
 import shutil
 import uuid
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
@@ -415,6 +415,63 @@ def _resolve_version(export_dir: str, version: int | None, overwrite: bool) -> i
     return version
 
 
+def check_metadata(metadata) -> None:
+    """Raises ExportError unless `metadata` is None or a JSON-serializable dict (numpy scalars allowed)."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise ExportError(f"metadata must be a dict, got {type(metadata).__name__}.")
+    try:
+        json.dumps(dict(metadata), default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise ExportError(
+            f"metadata must be JSON-serializable (str, numbers, bools, lists, dicts, "
+            f"numpy scalars): {error}."
+        ) from None
+
+
+def check_export_dir(export_dir: str) -> None:
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")
+
+
+def write_version(export_dir: str, version: int, overwrite: bool, write: Callable[[str], dict],
+                  metadata: Mapping | None) -> str:
+    """Writes one version folder of a TF Serving model folder, visible only once it is complete.
+
+    `write(temp_dir)` writes and checks the SavedModel in a hidden temporary
+    folder beside the version folders and returns the export's description;
+    this adds the common fields (format version, creation time, version,
+    TensorFlow and Keras versions, `metadata`), writes it as
+    `assets.extra/export_info.json` and renames the folder to `version`
+    (`_publish`). On any failure the temporary folder is removed.
+
+    Returns:
+      The path of the version folder, `<export_dir>/<version>`.
+    """
+    os.makedirs(export_dir, exist_ok=True)
+    final_dir = os.path.join(export_dir, str(version))
+    temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        info = {
+            "format_version": EXPORT_FORMAT_VERSION,
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "version": version,
+            **write(temp_dir),
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "metadata": dict(metadata) if metadata is not None else {},
+        }
+        os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
+        with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
+        _publish(temp_dir, final_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return final_dir
+
+
 def export_generator(
     generator: keras.Model,
     export_dir: str,
@@ -449,34 +506,18 @@ def export_generator(
       ExportError: invalid arguments, an existing version without overwrite,
         or a failed parity check (nothing is left behind then).
     """
-    if metadata is not None:
-        if not isinstance(metadata, Mapping):
-            raise ExportError(f"metadata must be a dict, got {type(metadata).__name__}.")
-        try:
-            json.dumps(dict(metadata), default=_json_default)
-        except (TypeError, ValueError) as error:
-            raise ExportError(
-                f"metadata must be JSON-serializable (str, numbers, bools, lists, dicts, "
-                f"numpy scalars): {error}."
-            ) from None
+    check_metadata(metadata)
     if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")
+    check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
     latent_dim, image_shape = _infer_shapes(generator, latent_dim)
 
-    os.makedirs(export_dir, exist_ok=True)
-    final_dir = os.path.join(export_dir, str(version))
-    temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-    try:
+    def write(temp_dir: str) -> dict:
         archive = _build_archive(generator, latent_dim, int(max_sample_count))
         archive.write_out(temp_dir, verbose=False)
         parity = check_parity(generator, temp_dir, latent_dim=latent_dim) if parity_check else None
-        info = {
-            "format_version": EXPORT_FORMAT_VERSION,
-            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "version": version,
+        return {
             "latent_dim": latent_dim,
             "image_shape": list(image_shape),
             "compute_dtype": _compute_dtype(generator),
@@ -499,18 +540,9 @@ def export_generator(
             "sample_latents": "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')",
             "max_sample_count": int(max_sample_count),
             "parity": parity,
-            "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-            "metadata": dict(metadata) if metadata is not None else {},
         }
-        os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
-        with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
-        _publish(temp_dir, final_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    return final_dir
+
+    return write_version(export_dir, version, overwrite, write, metadata)
 
 
 def _json_default(value):

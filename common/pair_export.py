@@ -29,12 +29,8 @@ No paper beyond the model's; follows the TF Serving SavedModel conventions.
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
-import shutil
-import uuid
-from typing import Any, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -43,18 +39,16 @@ import tensorflow as tf
 from common.export import (
     DEFAULT_MAX_SAMPLE_COUNT,
     DEFAULT_PARITY_ATOL,
-    EXPORT_FORMAT_VERSION,
-    EXPORT_INFO_NAME,
     PARITY_COUNT,
     PARITY_SEED,
     SAMPLE_SIGNATURE,
     SERVING_SIGNATURE,
-    _TEMP_PREFIX,
     ExportError,
     _compute_dtype,
-    _json_default,
-    _publish,
     _resolve_version,
+    check_export_dir,
+    check_metadata,
+    write_version,
     _uint8_mismatches,
     images_to_uint8,
     sample_latents,
@@ -225,32 +219,20 @@ def export_pair_generator(generator: keras.Model, export_dir: str, *, latent_dim
       ExportError: invalid arguments, an existing version without overwrite, or a
         failed parity check (nothing is left behind then).
     """
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise ExportError(f"metadata must be a dict, got {type(metadata).__name__}.")
-    try:
-        json.dumps(dict(metadata or {}), default=_json_default)
-    except (TypeError, ValueError) as error:
-        raise ExportError(f"metadata must be JSON-serializable: {error}.") from None
+    check_metadata(metadata)
     if (isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer))
             or max_sample_count < 1):
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")
+    check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
     latent_dim, shape_a, shape_b = _infer_pair_shapes(generator, latent_dim)
 
-    os.makedirs(export_dir, exist_ok=True)
-    final_dir = os.path.join(export_dir, str(version))
-    temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-    try:
+    def write(temp_dir: str) -> dict:
         archive = _build_archive(generator, latent_dim, int(max_sample_count))
         archive.write_out(temp_dir, verbose=False)
         parity = check_pair_parity(generator, temp_dir, latent_dim=latent_dim) if parity_check else None
         batch_image = "uint8 [batch, H, W, C]"
-        info = {
-            "format_version": EXPORT_FORMAT_VERSION,
-            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "version": version,
+        return {
             "latent_dim": latent_dim,
             "image_shape_a": list(shape_a),
             "image_shape_b": list(shape_b),
@@ -273,15 +255,6 @@ def export_pair_generator(generator: keras.Model, export_dir: str, *, latent_dim
             "sample_latents": "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')",
             "max_sample_count": int(max_sample_count),
             "parity": parity,
-            "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-            "metadata": dict(metadata) if metadata is not None else {},
         }
-        os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
-        with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
-        _publish(temp_dir, final_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    return final_dir
+
+    return write_version(export_dir, version, overwrite, write, metadata)

@@ -35,11 +35,6 @@ Follows the TF Serving SavedModel conventions
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import shutil
-import uuid
 from typing import Any, Mapping
 
 import keras
@@ -48,13 +43,12 @@ import tensorflow as tf
 
 from common.export import (
     DEFAULT_PARITY_ATOL,
-    EXPORT_FORMAT_VERSION,
     EXPORT_INFO_NAME,
     ExportError,
-    _TEMP_PREFIX,
-    _json_default,
-    _publish,
     _resolve_version,
+    check_export_dir,
+    check_metadata,
+    write_version,
     images_to_uint8,
     version_dirs,
 )
@@ -224,18 +218,11 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
     """
     _check_arguments(translators, size_multiple, channels)
     min_size = int(min_size or size_multiple)
-    if metadata is not None:
-        try:
-            json.dumps(dict(metadata), default=_json_default)
-        except (TypeError, ValueError) as error:
-            raise ExportError(f"metadata must be a JSON-serializable dict: {error}.") from None
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")
+    check_metadata(metadata)
+    check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
-    os.makedirs(export_dir, exist_ok=True)
-    final_dir = os.path.join(export_dir, str(version))
-    temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-    try:
+
+    def write(temp_dir: str) -> dict:
         _build_archive(translators, int(size_multiple), min_size, channels).write_out(temp_dir, verbose=False)
         parity = (check_parity(translators, temp_dir, size_multiple=int(size_multiple), channels=channels,
                                min_size=min_size) if parity_check else None)
@@ -248,11 +235,8 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
             signatures[key + FLOAT_SUFFIX] = {
                 "inputs": {"images": f"float32 [batch, H, W, {channels}] in [-1, 1]"},
                 "outputs": {"images": f"float32 [batch, H, W, {channels}] in [-1, 1]"}}
-        info = {
-            "format_version": EXPORT_FORMAT_VERSION,
+        return {
             "kind": "translation",
-            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "version": version,
             "size_multiple": int(size_multiple),
             "min_size": min_size,
             "channels": channels,
@@ -262,15 +246,6 @@ def export_translators(translators: Mapping[str, keras.Model], export_dir: str, 
             "uint8_to_float": "images / 127.5 - 1",
             "uint8_mapping": "round_half_to_even(clip((images_float + 1) * 127.5, 0, 255))",
             "parity": parity,
-            "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-            "metadata": dict(metadata) if metadata is not None else {},
         }
-        os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
-        with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
-        _publish(temp_dir, final_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
-    return final_dir
+
+    return write_version(export_dir, version, overwrite, write, metadata)
