@@ -324,6 +324,26 @@ def mean_absolute_error(a, b):
     return ops.mean(ops.abs(_f32(a) - _f32(b)))
 
 
+# --- Weight decay -------------------------------------------------------------------
+
+
+def l2_penalty(weights, coefficient: float):
+    """``0.5 * coefficient * sum ||w||^2`` over `weights`: coupled (L2) weight decay through the loss.
+
+    Its gradient adds ``coefficient * w`` to each weight's gradient, which is
+    the weight decay of Caffe solvers and of `torch.optim.Adam(weight_decay=...)`
+    (Keras' optimizer option ``weight_decay`` decays the weights directly
+    instead, AdamW-style, a different update). Pass only the variables to
+    decay (e.g. kernels). Returns a float32 scalar (0 when the coefficient is 0
+    or there are no weights).
+    """
+    weights = list(weights)
+    if not coefficient or not weights:
+        return ops.convert_to_tensor(0.0, "float32")
+    total = sum(ops.sum(ops.square(ops.cast(w, "float32"))) for w in weights)
+    return 0.5 * coefficient * total
+
+
 # --- Distribution -------------------------------------------------------------------
 
 

@@ -58,11 +58,8 @@ def unique_variables(variables):
 
 
 def l2_penalty(variables, weight_decay: float):
-    """0.5 * weight_decay * sum of squares of the kernels among `variables` (float32 scalar)."""
-    kernels = [v for v in variables if v.name == "kernel"]
-    if not weight_decay or not kernels:
-        return ops.convert_to_tensor(0.0, "float32")
-    return 0.5 * weight_decay * sum(ops.sum(ops.square(ops.cast(k, "float32"))) for k in kernels)
+    """0.5 * weight_decay * sum of squares of the kernels among `variables` (`common.losses.l2_penalty`)."""
+    return losses.l2_penalty([v for v in variables if v.name == "kernel"], weight_decay)
 
 
 class CoGAN(keras.Model):

@@ -58,15 +58,4 @@ def reconstruction_distance(name: str, reconstructed, original):
     return DISTANCES[name](to_unit_range(reconstructed), to_unit_range(original))
 
 
-def l2_penalty(weights, coefficient: float):
-    """``0.5 * coefficient * sum ||w||^2``: its gradient adds ``coefficient * w`` to each weight's gradient.
-
-    That is the coupled weight decay of `torch.optim.Adam(weight_decay=...)`,
-    which the reference code uses with 1e-5 (Keras' ``weight_decay`` option
-    decays the weights directly instead, AdamW-style, a different update).
-    Returns a float32 scalar (0 when the coefficient is 0).
-    """
-    if not coefficient:
-        return ops.convert_to_tensor(0.0, "float32")
-    total = sum(ops.sum(ops.square(ops.cast(w.value, "float32"))) for w in weights)
-    return 0.5 * coefficient * total
+l2_penalty = losses.l2_penalty  # coupled weight decay, shared with CoGAN
