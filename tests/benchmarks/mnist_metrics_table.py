@@ -20,7 +20,8 @@ What it does, with the suite's own modules:
      --model_dir=DIR is short for --runs=dcgan:DIR).
 Besides FID/KID/IS/precision/recall/density/coverage, each row reports the share of
 samples the classifier assigns a digit with probability >= 0.9 ("conf") and the
-smallest and largest class share of its histogram ("min/max class").
+smallest and largest class share of its histogram ("min/max class"); the whole histogram
+follows the table, and --json writes every score of every row to a file.
 Every row uses `common.evaluation.evaluate_generator` with the same real statistics,
 so the rows differ only in the generated side. FID/KID here are classifier-feature
 values: comparable between these rows, not with published Inception FIDs.
@@ -29,6 +30,7 @@ values: comparable between these rows, not with published Inception FIDs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -89,6 +91,10 @@ def main() -> None:
     parser.add_argument("--classifier_epochs", type=int, default=2)
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="Also write every row's scores to this JSON file.")
+    parser.add_argument("--all_checkpoints", action="store_true",
+                        help="Score every kept checkpoint of each run (not only the newest) and write "
+                             "<work_dir>/checkpoint_scores/<app>-<run folder>.jsonl, one line per step.")
     args = parser.parse_args()
 
     from common import classifier as classifier_lib
@@ -125,25 +131,40 @@ def main() -> None:
     print(f"real statistics: {reference.count} train images ({'cached' if reused else 'computed'}, "
           f"{time.perf_counter() - start:.0f} s)", flush=True)
 
-    rows = [("MNIST test (floor)", _image_stream(evaluate_app.real_dataset(
-                data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
-            ("uniform noise", _noise_sampler(args.seed))]
+    test_images = _image_stream(evaluate_app.real_dataset(
+        data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))
+    rows = [("MNIST test (floor)", lambda: test_images), ("uniform noise", lambda: _noise_sampler(args.seed))]
     runs = [item.split(":", 1) for item in args.runs.split(",") if item]
     if args.model_dir:
         runs.insert(0, ["dcgan", args.model_dir])
     from common import checkpointing
 
+    series = {}  # row name -> (jsonl path of its run's checkpoint scores, step)
     for app_name, model_dir in runs:
         if not os.path.isdir(model_dir):
             print(f"{model_dir} ({app_name}) does not exist; its row is skipped.", flush=True)
             continue
         build_model = _app_builder(app_name)
-        model, path = evaluate_app.restore_model(model_dir, build_model)
-        rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}",
-                     evaluate_app.make_sample_fn(model, seed=args.seed)))
+        if not args.all_checkpoints:
+            model, path = evaluate_app.restore_model(model_dir, build_model)
+            sample_fn = evaluate_app.make_sample_fn(model, seed=args.seed)
+            rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}", lambda sample_fn=sample_fn: sample_fn))
+            continue
+        scores_path = os.path.join(args.work_dir, "checkpoint_scores",
+                                   f"{app_name}-{os.path.basename(os.path.normpath(model_dir))}.jsonl")
+        os.makedirs(os.path.dirname(scores_path), exist_ok=True)
+        open(scores_path, "w").close()
+        for path in checkpointing.list_checkpoints(model_dir):
+            name = f"{app_name} {checkpointing.checkpoint_step(path)}"
+            series[name] = (scores_path, checkpointing.checkpoint_step(path))
+            # Restored when its row is scored, so one checkpoint's model is in memory at a time.
+            rows.append((name, lambda model_dir=model_dir, build_model=build_model, path=path:
+                         evaluate_app.make_sample_fn(evaluate_app.restore_model(model_dir, build_model, path)[0],
+                                                     seed=args.seed)))
 
     results = []
-    for name, sample_fn in rows:
+    for name, make_sample_fn in rows:
+        sample_fn = make_sample_fn()
         start = time.perf_counter()
         scores = evaluation.evaluate_generator(
             sample_fn, None, extractor, args.num_samples, batch_size=args.batch_size, num_classes=10,
@@ -151,6 +172,12 @@ def main() -> None:
             metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score",
                                 "mode_coverage"])
         results.append((name, scores))
+        if name in series:
+            scores_path, step = series[name]
+            with open(scores_path, "a") as file:
+                file.write(json.dumps({"step": step, **{key: _plain(scores[key]) for key in (
+                    "fid", "kid_mean", "precision", "recall", "density", "coverage")},
+                    "confident_share": _plain(scores["mode_coverage"]["confident_share"])}) + "\n")
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
     header = (f"{'':<20} {'FID':>9} {'KID mean +- std':>22} {'IS':>6} {'precision':>9} {'recall':>7} "
@@ -167,6 +194,31 @@ def main() -> None:
         print(f"{name:<20} {s['fid']:>9.3f} {kid:>22} {s['inception_score_mean']:>6.2f} {s['precision']:>9.4f} "
               f"{s['recall']:>7.4f} {s['density']:>8.4f} {s['coverage']:>8.4f} {coverage['confident_share']:>6.3f} "
               f"{shares.min():>6.3f}/{shares.max():.3f}")
+    print()
+    print("Class histogram (share of samples per digit 0-9):")
+    for name, s in results:
+        histogram = np.asarray(s["mode_coverage"]["histogram"], np.float64)
+        shares = histogram / max(histogram.sum(), 1)
+        print(f"{name:<20} " + " ".join(f"{share:.3f}" for share in shares))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"classifier": extractor.name, "test_accuracy": sidecar["test_accuracy"],
+                       "num_samples": args.num_samples,
+                       "rows": [{"name": name, **_plain(scores)} for name, scores in results]}, file, indent=1)
+        print(f"Wrote {args.json}")
+
+
+def _plain(value):
+    """Scores as JSON-ready Python values (NumPy scalars and arrays to floats and lists)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ of WGAN and WGAN-GP runs:
         --runs=wgan:runs/wgan_mnist,wgan_gp:runs/wgan_gp_mnist --output=wasserstein.png
 
 Reads each run's `metrics.jsonl` (one JSON object per logged step, written by
-the runtime), smooths the values with a centred moving average over
+the runtime) or any .jsonl file of such objects (e.g. the per-checkpoint scores
+of `mnist_metrics_table.py --all_checkpoints`, with `--metric=fid`), smooths the values with a centred moving average over
 `--smooth` logged points (the raw values are drawn faintly behind), and draws
 all runs on shared axes with Pillow. Prints, per run, the mean of the metric
 over the first and the last tenth of the logged steps.
@@ -24,11 +25,14 @@ import numpy as np
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
 
 
-def read_metric(model_dir: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of `metric` in `<model_dir>/metrics.jsonl`; later lines win for a repeated step."""
-    path = os.path.join(model_dir, "metrics.jsonl")
+def read_metric(source: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of `metric` in a .jsonl file, or in `<source>/metrics.jsonl` for a run folder.
+
+    Lines are JSON objects with a "step"; later lines win for a repeated step.
+    """
+    path = source if source.endswith(".jsonl") else os.path.join(source, "metrics.jsonl")
     if not os.path.exists(path):
-        raise SystemExit(f"{path} does not exist: pass the --model_dir of a training run.")
+        raise SystemExit(f"{path} does not exist: pass the --model_dir of a training run or a .jsonl file.")
     by_step = {}
     with open(path) as f:
         for line in f:
@@ -97,7 +101,8 @@ def draw(curves: list, metric: str, output: str, size=(900, 500)) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metric", default="wasserstein_estimate")
-    parser.add_argument("--runs", required=True, help="Comma-separated name:model_dir pairs.")
+    parser.add_argument("--runs", required=True,
+                        help="Comma-separated name:source pairs; a source is a run folder or a .jsonl file.")
     parser.add_argument("--smooth", type=int, default=51, help="Moving-average window in logged points.")
     parser.add_argument("--output", default="metric.png")
     args = parser.parse_args()
