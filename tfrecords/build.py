@@ -7,8 +7,9 @@ source kinds, the conversions, the resize policies and the manifest.
 
 How a build runs:
 1. check every argument and the output folder, before any image is read;
-2. list the inputs (`tfrecords/sources.py`), carve a test split with `seed`
-   when `test_fraction` is set and the source has none;
+2. list the inputs (`tfrecords/sources.py`; with `paired`, as aligned pairs
+   of two domains), carve a test split with `seed` when `test_fraction` is
+   set and the source has none;
 3. when `channels` is not given, read every image header to infer it
    (1 if every image is grayscale, else 3);
 4. per split, shuffle the inputs with `seed`, decode, convert and encode them
@@ -23,6 +24,12 @@ How a build runs:
 
 Shard bytes depend only on the inputs and the arguments (seed included), never
 on the number of workers.
+
+Paired builds (`paired=True`) treat each pair as one unit: the shuffle before
+sharding and the test-split carve permute pairs, the two records of a pair
+are written next to each other (A then B) in one shard, shard boundaries fall
+between pairs, and an input that cannot be read drops its partner too (listed
+in `skipped`). The manifest then holds `"paired": true`.
 
 Conventions followed: sharded TFRecords named like TFDS files
 (`name-split-00000-of-00004`), feature keys in the style of the TF Model Garden
@@ -285,20 +292,54 @@ class _BadInputs:
             )
 
 
-def _carve_test_split(splits: dict[str, list], test_fraction: float, seed: int) -> dict[str, list]:
+def _whole_units(items: Iterable[tuple[sources.Record, tuple]], group: int,
+                 bad: _BadInputs) -> Iterator[tuple[sources.Record, tuple]]:
+    """The (record, worker result) items of the units whose inputs all succeeded, in order.
+
+    A unit is `group` consecutive items: one input, or the two inputs of a
+    pair. A failed input ("bad", reason) is counted by `bad`; the other inputs
+    of its unit are dropped with it and listed as skipped, without counting
+    as bad.
+    """
+    unit: list[tuple[sources.Record, tuple]] = []
+    for item in items:
+        unit.append(item)
+        if len(unit) < group:
+            continue
+        failed = [record for record, result in unit if result[0] == "bad"]
+        if not failed:
+            yield from unit
+        else:
+            for record, result in unit:
+                if result[0] == "bad":
+                    bad.add(record.source_id, result[1])
+            for record, result in unit:
+                if result[0] != "bad":
+                    bad.skipped.append({"path": record.source_id,
+                                        "reason": f"its pair partner {failed[0].source_id} is bad"})
+        unit = []
+
+
+def _carve_test_split(splits: dict[str, list], test_fraction: float, seed: int, group: int = 1) -> dict[str, list]:
+    """Moves round(test_fraction * units) units of the train split, chosen with `seed`, into a test split.
+
+    A unit is `group` consecutive records: one input, or the two of a pair.
+    """
     if test_fraction <= 0:
         return splits
     if "test" in splits:
         raise BuildError("The source already has a test split; drop --test_fraction (it only carves a test split "
                          "from sources without one).")
     train = splits["train"]
-    count = max(1, round(len(train) * test_fraction))
-    if count >= len(train):
-        raise BuildError(f"test_fraction={test_fraction} leaves no training examples out of {len(train)}; lower it.")
-    chosen = set(np.random.default_rng([seed, 0x7E57]).permutation(len(train))[:count].tolist())
+    units = len(train) // group
+    count = max(1, round(units * test_fraction))
+    if count >= units:
+        what = f"{units} pairs" if group > 1 else str(units)
+        raise BuildError(f"test_fraction={test_fraction} leaves no training examples out of {what}; lower it.")
+    chosen = set(np.random.default_rng([seed, 0x7E57]).permutation(units)[:count].tolist())
     carved = dict(splits)
-    carved["train"] = [r for i, r in enumerate(train) if i not in chosen]
-    carved["test"] = [r for i, r in enumerate(train) if i in chosen]
+    carved["train"] = [r for i, r in enumerate(train) if i // group not in chosen]
+    carved["test"] = [r for i, r in enumerate(train) if i // group in chosen]
     return carved
 
 
@@ -307,40 +348,44 @@ def _split_order(splits: Iterable[str]) -> list[str]:
 
 
 def _infer_channels(source: sources.Source, workers: _Workers, bad: _BadInputs, progress: bool) -> int:
-    """1 if every input is grayscale, else 3; drops inputs whose header is unreadable."""
+    """1 if every input is grayscale, else 3; drops inputs whose header is unreadable (with their partners)."""
     if source.arrays:
         gray = all(a.ndim == 3 or a.shape[-1] == 1 for a in source.arrays.values())
         return 1 if gray else 3
     all_gray = True
     bar = ProgressBar(source.num_inputs, "reading headers", progress)
     for split in _split_order(source.splits):
-        records = source.splits[split]
+        record_chunks = _chunks(source.splits[split], _FILE_CHUNK * 4)
+
+        def probed():
+            path_chunks = [[r.path for r in chunk] for chunk in record_chunks]
+            for chunk, results in zip(record_chunks, workers.map(images.probe_chunk, path_chunks)):
+                yield from zip(chunk, results)
+                bar.update(len(results))
+
         kept = []
-        paths = [r.path for r in records]
-        chunks = _chunks(paths, _FILE_CHUNK * 4)
-        offset = 0
-        for results in workers.map(images.probe_chunk, chunks):
-            for record, result in zip(records[offset:offset + len(results)], results):
-                if result[0] == "ok":
-                    kept.append(record)
-                    all_gray = all_gray and result[1]
-                else:
-                    bad.add(record.source_id, result[1])
-            offset += len(results)
-            bar.update(len(results))
+        for record, result in _whole_units(probed(), _unit_size(source), bad):
+            kept.append(record)
+            all_gray = all_gray and result[1]
         source.splits[split] = kept
     bar.close()
     return 1 if all_gray else 3
 
 
+def _unit_size(source: sources.Source) -> int:
+    """Records that move together: 2 for the pairs of a paired source, else 1."""
+    return 2 if source.paired else 1
+
+
 def _encode_split(split: str, records: list[sources.Record], source: sources.Source, options: dict,
                   staging: str, workers: _Workers, bad: _BadInputs, bar: ProgressBar) -> list[tuple]:
-    """Encodes a split's images into `staging`, in seeded shuffled order.
+    """Encodes a split's images into `staging`, in seeded shuffled order of units (inputs, or pairs).
 
     Returns per kept input (record, encoded length, height, width), in staging order.
     """
-    order = np.random.default_rng([options["seed"], zlib.crc32(split.encode())]).permutation(len(records))
-    records = [records[i] for i in order]
+    group = _unit_size(source)
+    order = np.random.default_rng([options["seed"], zlib.crc32(split.encode())]).permutation(len(records) // group)
+    records = [records[unit * group + member] for unit in order for member in range(group)]
     chunk_size = _ARRAY_CHUNK if source.arrays else _FILE_CHUNK
     record_chunks = _chunks(records, chunk_size)
     worker_options = {k: options[k] for k in ("channels", "resize_policy", "image_size", "image_format",
@@ -350,17 +395,16 @@ def _encode_split(split: str, records: list[sources.Record], source: sources.Sou
         inputs = [r.path if r.path is not None else source.arrays[r.array[0]][r.array[1]] for r in chunk]
         return inputs, worker_options
 
+    def encoded():
+        for chunk, results in zip(record_chunks, workers.map(images.encode_chunk, _LazyTasks(record_chunks, task))):
+            yield from zip(chunk, results)
+            bar.update(len(chunk))
+
     kept = []
     with open(staging, "wb") as out:
-        for chunk, results in zip(record_chunks, workers.map(images.encode_chunk, _LazyTasks(record_chunks, task))):
-            for record, result in zip(chunk, results):
-                if result[0] == "bad":
-                    bad.add(record.source_id, result[1])
-                    continue
-                _, encoded, height, width = result
-                out.write(encoded)
-                kept.append((record, len(encoded), height, width))
-            bar.update(len(chunk))
+        for record, (_, data, height, width) in _whole_units(encoded(), group, bad):
+            out.write(data)
+            kept.append((record, len(data), height, width))
     return kept
 
 
@@ -378,21 +422,22 @@ class _LazyTasks(Sequence):
 
 
 def _write_shards(folder: str, name: str, split: str, staging: str, kept: list[tuple], options: dict,
-                  shard_bytes: float, bar: ProgressBar) -> list[dict]:
+                  shard_bytes: float, bar: ProgressBar, group: int = 1) -> list[dict]:
     """Writes the staged images as examples into shards of consecutive examples; returns manifest entries.
 
     The shard count is ceil(estimated bytes / shard_bytes), the estimate being
-    the encoded image bytes plus `_EXAMPLE_OVERHEAD` per example.
+    the encoded image bytes plus `_EXAMPLE_OVERHEAD` per example, at most one
+    shard per unit of `group` examples (a pair when 2); shards hold whole units.
     """
     import tensorflow as tf
 
-    count = len(kept)
-    estimate = sum(length for _, length, _, _ in kept) + _EXAMPLE_OVERHEAD * count
-    num_shards = min(count, max(1, math.ceil(estimate / shard_bytes)))
+    units = len(kept) // group
+    estimate = sum(length for _, length, _, _ in kept) + _EXAMPLE_OVERHEAD * len(kept)
+    num_shards = min(units, max(1, math.ceil(estimate / shard_bytes)))
     entries = []
     with open(staging, "rb") as staged:
         for index in range(num_shards):
-            start, end = index * count // num_shards, (index + 1) * count // num_shards
+            start, end = index * units // num_shards * group, (index + 1) * units // num_shards * group
             file = schema.shard_filename(name, split, index, num_shards)
             path = os.path.join(folder, file)
             with tf.io.TFRecordWriter(path) as writer:
@@ -442,11 +487,13 @@ def build_dataset(
     max_bad_fraction: float = 0.01,
     overwrite: bool = False,
     progress: bool = True,
+    paired: bool = False,
 ) -> str:
     """Builds a dataset folder at `output` and returns the path of its manifest.json.
 
     Args are the CLI flags of the same names (`python -m tfrecords.build --helpfull`).
-    `image_size` is an int, (height, width) or "HxW". Raises BuildError, with
+    `image_size` is an int, (height, width) or "HxW". `paired` stores a
+    two-domain source as aligned pairs (module docstring). Raises BuildError, with
     what was wrong and what to do, for anything the user can fix; nothing is
     left at `output` when the build fails.
     """
@@ -463,7 +510,7 @@ def build_dataset(
         captions=captions, labels=labels, image_size=image_size, resize_policy=resize_policy, channels=channels,
         image_format=image_format, jpeg_quality=jpeg_quality, test_fraction=test_fraction, seed=seed,
         shard_size_mb=shard_size_mb, num_workers=num_workers, max_bad_fraction=max_bad_fraction,
-        overwrite=overwrite, progress=progress)
+        overwrite=overwrite, progress=progress, paired=bool(paired))
     checked = _check_arguments(arguments)
     name, size, channels = checked["name"], checked["image_size"], checked["channels"]
     output = os.path.normpath(output)
@@ -477,13 +524,13 @@ def build_dataset(
                              "by the next build. Choose an --output outside the source.")
 
     found = sources.discover(source, kind=kind, domains=tuple(domains) if domains else None,
-                             captions=captions, labels=labels)
+                             captions=captions, labels=labels, paired=bool(paired))
     if found.num_inputs == 0:
         hint = f" ({len(found.skipped)} other files were found, e.g. {found.skipped[0]['path']}: " \
                f"{found.skipped[0]['reason']})" if found.skipped else ""
         raise BuildError(f"No images found in {source or domains}{hint}. Supported image extensions: "
                          f"{', '.join(sorted(images.IMAGE_EXTENSIONS))}.")
-    found.splits = _carve_test_split(found.splits, test_fraction, int(seed))
+    found.splits = _carve_test_split(found.splits, test_fraction, int(seed), _unit_size(found))
     skipped = list(found.skipped)
     bad = _BadInputs(found.num_inputs, max_bad_fraction, skipped)
 
@@ -523,7 +570,7 @@ def build_dataset(
             bar = ProgressBar(sum(len(kept) for _, kept in staged.values()), "writing shards", progress)
             for split, (staging, kept) in staged.items():
                 manifest_splits[split]["shards"] = _write_shards(partial, name, split, staging, kept, options,
-                                                                 shard_size_mb * 1024 * 1024, bar)
+                                                                 shard_size_mb * 1024 * 1024, bar, _unit_size(found))
                 os.remove(staging)
             bar.close()
             heights, widths = [h for h, _ in all_sizes], [w for _, w in all_sizes]
@@ -548,6 +595,8 @@ def build_dataset(
                 "splits": manifest_splits,
                 "skipped": skipped,
             }
+            if found.paired:
+                manifest["paired"] = True
             schema.write_manifest(partial, manifest)
             _publish(partial, output, overwrite)
         except BaseException:
@@ -572,7 +621,7 @@ def define_flags() -> None:
     flags.DEFINE_string("output", None, "Dataset folder to create.")
     flags.DEFINE_enum("kind", "auto", list(sources.KINDS), "Source kind; auto detects it (see tfrecords/README.md).")
     flags.DEFINE_string("name", None, "Dataset name used in shard file names; default: the output folder's name.")
-    flags.DEFINE_list("domains", None, "Two domain folders a_dir,b_dir for unpaired translation.")
+    flags.DEFINE_list("domains", None, "Two domain folders a_dir,b_dir for image-to-image translation.")
     flags.DEFINE_string("captions", None, "Captions file (JSON object or name<TAB>caption lines).")
     flags.DEFINE_string("labels", None, "idx labels file (magic 2049) for --kind=idx with an idx images --source.")
     flags.DEFINE_string("image_size", None, "Target size, 64 or HxW such as 64x48; needs a --resize_policy.")
@@ -590,6 +639,9 @@ def define_flags() -> None:
     flags.DEFINE_float("max_bad_fraction", 0.01, "Fail if more than this fraction of image inputs are unreadable.")
     flags.DEFINE_bool("overwrite", False, "Replace an existing dataset at --output (only once the new one is done).")
     flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
+    flags.DEFINE_bool("paired", False, "Two-domain builds: store aligned pairs, matching each image of domain A with "
+                      "the image of the same path (any extension) in domain B, e.g. a/001.jpg with b/001.png; read "
+                      "them with common.data.load_paired.")
 
 
 def main(argv: list[str]) -> None:
@@ -606,7 +658,8 @@ def main(argv: list[str]) -> None:
             resize_policy=FLAGS.resize_policy, channels=None if FLAGS.channels == "infer" else int(FLAGS.channels),
             image_format=FLAGS.image_format, jpeg_quality=FLAGS.jpeg_quality, test_fraction=FLAGS.test_fraction,
             seed=FLAGS.seed, shard_size_mb=FLAGS.shard_size_mb, num_workers=FLAGS.num_workers,
-            max_bad_fraction=FLAGS.max_bad_fraction, overwrite=FLAGS.overwrite, progress=FLAGS.progress)
+            max_bad_fraction=FLAGS.max_bad_fraction, overwrite=FLAGS.overwrite, progress=FLAGS.progress,
+            paired=FLAGS.paired)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -4,8 +4,12 @@ Source kinds (see tfrecords/README.md for the folder layouts):
 
 - `folder`: every image under a folder, unlabeled;
 - `class_folders`: one subfolder per class, folder name = label;
-- `domains`: two domains for unpaired translation, CycleGAN layout
+- `domains`: two domains for translation, CycleGAN layout
   `trainA/ trainB/ testA/ testB/` or two folders given with `--domains`;
+  with `paired`, the images of the two domains are matched into aligned
+  pairs by their path inside the domain folder, extension ignored
+  (`a/001.jpg` with `b/001.png`), and each split lists every pair as two
+  consecutive records, A then B;
 - `captions`: a folder of images and a captions file (JSON or TSV);
 - `idx`: MNIST-style idx(.gz) files, or a folder holding the four MNIST files;
 - `npz`: a NumPy archive with `images` (and optionally `labels`).
@@ -63,6 +67,7 @@ class Source:
     has_captions: bool = False
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     skipped: list[dict] = dataclasses.field(default_factory=list)  # Listed, not counted as bad.
+    paired: bool = False  # Every split is a list of pairs: records 2k (domain 0) and 2k + 1 (domain 1).
 
     @property
     def num_inputs(self) -> int:
@@ -191,9 +196,56 @@ def _is_cyclegan_layout(folder: str) -> bool:
     return bool(subfolders) and set(subfolders) <= set(CYCLEGAN_FOLDERS) and {"trainA", "trainB"} <= set(subfolders)
 
 
-def _read_domains(source: str | None, domain_dirs: tuple[str, str] | None) -> Source:
+def _pair_key(record: Record, domain_folder: str) -> str:
+    """The name that pairs an image with its counterpart: its path inside the domain folder, no extension."""
+    return os.path.splitext(_relative(record.path, domain_folder))[0]
+
+
+def _examples(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _pair_split(split: str, keyed: dict[int, list[tuple[str, Record]]], names: list[str]) -> list[Record]:
+    """One split's records as aligned pairs, A then B, in order of their pair name.
+
+    `keyed` maps each domain to its (pair name, record) list. Raises BuildError
+    naming the files when a name occurs twice in one domain or has no partner.
+    """
+    tables = []
+    for domain in (0, 1):
+        table: dict[str, Record] = {}
+        duplicates: list[str] = []
+        for key, record in keyed.get(domain, []):
+            if key in table:
+                duplicates += [table[key].source_id, record.source_id]
+            table[key] = record
+        if duplicates:
+            raise BuildError(
+                f"--paired pairs images by their path without the extension, but domain {names[domain]} of the "
+                f"{split} split has several images of one name: {_examples(sorted(set(duplicates)))}. Keep one "
+                "image per name in each domain."
+            )
+        tables.append(table)
+    unmatched = sorted(tables[0][k].source_id for k in set(tables[0]) - set(tables[1]))
+    unmatched += sorted(tables[1][k].source_id for k in set(tables[1]) - set(tables[0]))
+    if unmatched:
+        raise BuildError(
+            f"--paired needs, for every image, a partner of the same path (any extension) in the other domain "
+            f"folder; {len(unmatched)} image(s) of the {split} split have none: {_examples(unmatched)}. Add the "
+            "missing partners or remove these images, or build without --paired for unpaired domains."
+        )
+    return [tables[domain][key] for key in sorted(tables[0]) for domain in (0, 1)]
+
+
+def _read_domains(source: str | None, domain_dirs: tuple[str, str] | None, paired: bool = False) -> Source:
     skipped: list[dict] = []
-    splits: dict[str, list[Record]] = {}
+    keyed: dict[str, dict[int, list[tuple[str, Record]]]] = {}  # split -> domain -> [(pair name, record)]
+
+    def add(split: str, domain: int, folder: str, root: str) -> None:
+        records = _image_records(folder, root, skipped, domain=domain)
+        keyed.setdefault(split, {}).setdefault(domain, []).extend((_pair_key(r, folder), r) for r in records)
+
     if domain_dirs is None:
         if source is None or not _is_cyclegan_layout(source):
             raise BuildError(
@@ -202,28 +254,33 @@ def _read_domains(source: str | None, domain_dirs: tuple[str, str] | None) -> So
             )
         for sub in _listdir(source)[0]:
             split, domain = CYCLEGAN_FOLDERS[sub]
-            records = _image_records(os.path.join(source, sub), source, skipped, domain=domain)
-            splits.setdefault(split, []).extend(records)
-        for split in splits:
-            splits[split].sort(key=lambda r: (r.domain, r.source_id))
-        return Source(kind="domains", path=source, splits=splits, domains=["A", "B"], skipped=skipped)
-
-    resolved = []
-    for folder in domain_dirs:
-        if source and not os.path.isabs(folder) and os.path.isdir(os.path.join(source, folder)):
-            folder = os.path.join(source, folder)
-        if not os.path.isdir(folder):
-            raise BuildError(f"Domain folder {folder} does not exist; --domains takes two folders, a_dir,b_dir.")
-        resolved.append(os.path.normpath(folder))
-    names = [os.path.basename(f) for f in resolved]
-    if names[0] == names[1] or not all(names):
-        names = ["A", "B"]
-    for domain, folder in enumerate(resolved):
-        parent = os.path.dirname(os.path.abspath(folder))  # Source ids start with the domain folder's name.
-        for split, split_folder in _splits_or_root(folder).items():
-            splits.setdefault(split, []).extend(_image_records(split_folder, parent, skipped, domain=domain))
-    root = source or os.path.commonpath([os.path.abspath(f) for f in resolved])
-    return Source(kind="domains", path=root, splits=splits, domains=names, skipped=skipped)
+            add(split, domain, os.path.join(source, sub), source)
+        root, names = source, ["A", "B"]
+    else:
+        resolved = []
+        for folder in domain_dirs:
+            if source and not os.path.isabs(folder) and os.path.isdir(os.path.join(source, folder)):
+                folder = os.path.join(source, folder)
+            if not os.path.isdir(folder):
+                raise BuildError(f"Domain folder {folder} does not exist; --domains takes two folders, a_dir,b_dir.")
+            resolved.append(os.path.normpath(folder))
+        names = [os.path.basename(f) for f in resolved]
+        if names[0] == names[1] or not all(names):
+            names = ["A", "B"]
+        for domain, folder in enumerate(resolved):
+            parent = os.path.dirname(os.path.abspath(folder))  # Source ids start with the domain folder's name.
+            for split, split_folder in _splits_or_root(folder).items():
+                add(split, domain, split_folder, parent)
+        root = source or os.path.commonpath([os.path.abspath(f) for f in resolved])
+    splits: dict[str, list[Record]] = {}
+    for split, by_domain in keyed.items():
+        if paired:
+            splits[split] = _pair_split(split, by_domain, names)
+        else:
+            splits[split] = [record for domain in sorted(by_domain) for _, record in by_domain[domain]]
+            if domain_dirs is None:
+                splits[split].sort(key=lambda r: (r.domain, r.source_id))
+    return Source(kind="domains", path=root, splits=splits, domains=names, skipped=skipped, paired=paired)
 
 
 # ----------------------------------------------------------------------------- captions
@@ -490,8 +547,12 @@ def detect_kind(source: str) -> str:
 
 
 def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | None = None,
-             captions: str | None = None, labels: str | None = None) -> Source:
-    """Lists the inputs of a source; raises BuildError for anything unusable."""
+             captions: str | None = None, labels: str | None = None, paired: bool = False) -> Source:
+    """Lists the inputs of a source; raises BuildError for anything unusable.
+
+    With `paired`, a two-domain source is listed as aligned pairs (see the
+    module docstring); other kinds have no pairs and are refused.
+    """
     if kind not in KINDS:
         raise BuildError(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     if source is None and not domains:
@@ -511,6 +572,11 @@ def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | 
         raise BuildError("--labels is the idx labels file and only applies to --kind=idx.")
     if domains and kind != "domains":
         raise BuildError("--domains only applies to --kind=domains.")
+    if paired and kind != "domains":
+        raise BuildError(
+            f"--paired pairs the images of two domains, and {source} is a {kind.replace('auto-', '')} source. "
+            "Pass --domains=a_dir,b_dir, or a --source holding trainA/ trainB/ (testA/ testB/) folders."
+        )
     folder_kinds = ("folder", "class_folders", "captions", "domains", "auto-folder")
     if kind in folder_kinds and source and not os.path.isdir(source):
         raise BuildError(f"--kind={kind} needs a folder as --source; {source} is a file.")
@@ -519,7 +585,7 @@ def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | 
     if kind == "idx":
         return _read_idx_source(source, labels)
     if kind == "domains":
-        return _read_domains(source, tuple(domains) if domains else None)
+        return _read_domains(source, tuple(domains) if domains else None, paired)
     if kind == "captions":
         return _read_captions_source(source, captions)
     return _read_folder(source, "auto" if kind == "auto-folder" else kind)

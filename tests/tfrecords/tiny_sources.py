@@ -40,10 +40,13 @@ def shard_files(manifest: dict, folder: str, split: str) -> list[str]:
 def read_split(manifest_path: str, split: str = "train") -> list[dict]:
     """Every example of a split, in shard order, decoded with tf.data and schema.feature_spec()."""
     manifest = schema.read_manifest(manifest_path)
-    folder = os.path.dirname(manifest_path)
+    return read_files(shard_files(manifest, os.path.dirname(manifest_path), split))
+
+
+def read_files(files: list[str]) -> list[dict]:
+    """Every example of the shard files, in order, decoded with tf.data and schema.feature_spec()."""
     spec = schema.feature_spec()
-    dataset = tf.data.TFRecordDataset(shard_files(manifest, folder, split)).map(
-        lambda record: tf.io.parse_single_example(record, spec))
+    dataset = tf.data.TFRecordDataset(files).map(lambda record: tf.io.parse_single_example(record, spec))
     examples = []
     for parsed in dataset:
         image = tf.io.decode_image(parsed[schema.IMAGE_ENCODED], channels=int(parsed[schema.IMAGE_CHANNELS]),
@@ -67,3 +70,24 @@ def by_source(examples: list[dict]) -> dict[str, dict]:
 
 def as_hwc(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def paired_pixels(index: int, size: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Pair `index` of a paired source whose pairing shows in the pixels: (A, B) uint8 [size, size, 3].
+
+    A's channel 0 is the constant `index` (it survives crops and flips); its
+    other channels are random (seeded by `index`), so crops and flips move
+    them. B is A's exact inverse, 255 - A.
+    """
+    rng = np.random.default_rng(1000 + index)
+    a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    a[..., 0] = index
+    return a, 255 - a
+
+
+def write_paired_domains(root, count: int, size: int = 12, b_extension: str = ".bmp") -> None:
+    """Folders `root/a/NNN.png` and `root/b/NNN<b_extension>` holding the pairs `paired_pixels(0..count-1)`."""
+    for index in range(count):
+        a, b = paired_pixels(index, size)
+        save_image(os.path.join(root, "a", f"{index:03d}.png"), a)
+        save_image(os.path.join(root, "b", f"{index:03d}{b_extension}"), b)
