@@ -68,6 +68,7 @@ from common.runtime_config import (
     METRICS_FILENAME,
     RuntimeConfig,
     config_differences,
+    field_defaults,
     normalized_data_path,
     read_saved_config,
     resolved_config,
@@ -163,8 +164,11 @@ def total_steps(run: RuntimeConfig, num_examples: Callable[[], int] | None = Non
     return DEFAULT_STEPS
 
 
-def check_model_dir(model_dir: str, document: Mapping) -> dict | None:
-    """Raises ConfigMismatchError if `model_dir` may not be resumed with `document`; returns the saved config."""
+def check_model_dir(model_dir: str, document: Mapping, model_defaults: Mapping | None = None) -> dict | None:
+    """Raises ConfigMismatchError if `model_dir` may not be resumed with `document`; returns the saved config.
+
+    `model_defaults`: the app config's field defaults, standing in for fields the saved config predates.
+    """
     saved = read_saved_config(model_dir)
     if saved is None:
         if checkpointing.has_checkpoints(model_dir):
@@ -173,7 +177,7 @@ def check_model_dir(model_dir: str, document: Mapping) -> dict | None:
                 "wrote them is unknown. Train into a new --model_dir."
             )
         return None
-    differences = config_differences(saved, document)
+    differences = config_differences(saved, document, model_defaults)
     if differences:
         raise ConfigMismatchError(
             f"{model_dir} was written by a different configuration, which this run may not resume:\n  "
@@ -341,7 +345,7 @@ def train(
     if run.dry_run:
         print(json.dumps(document, indent=2, sort_keys=True), file=stream, flush=True)
         if run.model_dir and os.path.isdir(run.model_dir):
-            check_model_dir(run.model_dir, document)
+            check_model_dir(run.model_dir, document, field_defaults(config))
             if checkpointing.has_checkpoints(run.model_dir):
                 latest = checkpointing.list_checkpoints(run.model_dir)
                 if latest:
@@ -350,7 +354,7 @@ def train(
         return None
     model_dir = run.model_dir
     if os.path.isdir(model_dir):
-        check_model_dir(model_dir, document)
+        check_model_dir(model_dir, document, field_defaults(config))
 
     strategy = strategy or distribute.make_strategy(run.strategy, run.devices)
     chief = distribute.is_chief(strategy)

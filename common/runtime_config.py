@@ -13,7 +13,9 @@ run in the same directory may change only the fields in `RESUMABLE_FIELDS`
 distributed). Every other runtime field and every field of the app's own config
 shapes the weights, the optimizer state or the data order, so changing it would
 silently mix two experiments: such a run is refused with a message naming the
-differences (`config_differences`).
+differences (`config_differences`). A field added to an app's config after a
+run was written is absent from that run's `config.json`; it counts as the
+field's default, the value that keeps the behaviour the run was trained with.
 
 This module imports no TensorFlow, so flag parsing and `--dry_run` stay fast.
 """
@@ -190,12 +192,23 @@ def resolved_config(app: str, model_config: Any, run: RuntimeConfig) -> dict:
     return {"app": app, "model": _jsonable(model_config), "runtime": _jsonable(run)}
 
 
-def config_differences(saved: Mapping, current: Mapping) -> list[str]:
-    """Human-readable differences that forbid resuming `saved` with `current`."""
+def field_defaults(model_config: Any) -> dict:
+    """The JSON defaults of the fields of a config dataclass (instance or class) that have one."""
+    return {f.name: _jsonable(f.default) for f in dataclasses.fields(model_config)
+            if f.default is not dataclasses.MISSING}
+
+
+def config_differences(saved: Mapping, current: Mapping, model_defaults: Mapping | None = None) -> list[str]:
+    """Human-readable differences that forbid resuming `saved` with `current`.
+
+    `model_defaults` (see `field_defaults`) fills in the model fields `saved`
+    lacks, which were added to the config after the saved run was written.
+    """
     differences = []
     if saved.get("app") != current.get("app"):
         differences.append(f"app: {saved.get('app')!r} in the model directory, {current.get('app')!r} now")
     saved_model, current_model = saved.get("model", {}), current.get("model", {})
+    saved_model = {**{k: v for k, v in (model_defaults or {}).items() if k in current_model}, **saved_model}
     for key in sorted(set(saved_model) | set(current_model)):
         if saved_model.get(key, "<absent>") != current_model.get(key, "<absent>"):
             differences.append(

@@ -1,10 +1,13 @@
-"""Training-side pieces shared by the unpaired translation apps (CycleGAN, CSGAN).
+"""Training-side pieces shared by the two-domain translation apps (CycleGAN, CSGAN).
 
 - `unpaired_dataset_fn`: per-replica batches {"a": images A, "b": images B}
   from `common.data.load_unpaired`, with CycleGAN's jitter (resize to
   `load_size`, random crop to `image_size`, random horizontal flip), read from
   `--data` or, without it, the offline default `two_domain` dataset
   (`common.default_data`).
+- `paired_dataset_fn`: the same from `common.data.load_paired`, where row i
+  of "a" and "b" is one aligned pair with one crop and one flip; for apps whose
+  config has `paired=True`, on datasets built with `tfrecords.build --paired`.
 - `TranslationImageWriter`: every `every` steps writes two TensorBoard images,
   ``a_to_b`` (rows of real A | G(a) | F(G(a))) and ``b_to_a`` (rows of real B |
   F(b) | G(F(b))), for fixed test images (`fixed_images`).
@@ -34,8 +37,8 @@ from common import data as data_lib
 from common import distribute
 from common import runtime
 
-__all__ = ["main", "default_data_image_size", "resolve_data", "unpaired_dataset_fn", "num_train_examples", "fixed_images",
-           "TranslationImageWriter", "train_options"]
+__all__ = ["main", "default_data_image_size", "resolve_data", "unpaired_dataset_fn", "paired_dataset_fn",
+           "dataset_fn_for", "num_train_examples", "fixed_images", "TranslationImageWriter", "train_options"]
 
 MAX_SAMPLE_ROWS = 4
 
@@ -61,17 +64,12 @@ def resolve_data(data: str | None) -> str:
     return default_dataset("two_domain")
 
 
-def unpaired_dataset_fn(data: str | None, config, seed: int, batch_size: int):
-    """InputContext -> repeated, shuffled, jittered batches {"a", "b"} of this replica's share of `batch_size`.
-
-    `config` provides image_size, channels and, when it has them,
-    `resolved_load_size` (resize before the random crop) and random flips.
-    """
-    data = resolve_data(data)
+def _jittered_dataset_fn(load: Callable, data: str, config, seed: int, batch_size: int):
+    """InputContext -> `load(data, ...)` of the train split: repeated, shuffled, jittered, this replica's batch."""
     load_size = getattr(config, "resolved_load_size", None)
 
     def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-        return data_lib.load_unpaired(
+        return load(
             data, split="train", seed=seed, image_size=config.image_size, channels=config.channels,
             random_crop_from=load_size if load_size and load_size > config.image_size else None,
             random_flip=True, batch_size=input_context.get_per_replica_batch_size(batch_size),
@@ -80,8 +78,41 @@ def unpaired_dataset_fn(data: str | None, config, seed: int, batch_size: int):
     return dataset_fn
 
 
+def unpaired_dataset_fn(data: str | None, config, seed: int, batch_size: int):
+    """InputContext -> repeated, shuffled, jittered batches {"a", "b"} of this replica's share of `batch_size`.
+
+    `config` provides image_size, channels and, when it has them,
+    `resolved_load_size` (resize before the random crop) and random flips.
+    """
+    return _jittered_dataset_fn(data_lib.load_unpaired, resolve_data(data), config, seed, batch_size)
+
+
+def paired_dataset_fn(data: str | None, config, seed: int, batch_size: int):
+    """`unpaired_dataset_fn` for aligned pairs: row i of "a" and "b" is one stored pair, cropped and flipped alike.
+
+    Raises DataError at once (before any model is built) unless `data` was
+    built with `python -m tfrecords.build --paired`.
+    """
+    if not data:
+        raise data_lib.DataError(
+            "--paired trains on aligned pairs, and the offline default dataset (used without --data) holds two "
+            "unpaired domains. Pass --data=<a dataset built with `python -m tfrecords.build --domains=a_dir,b_dir "
+            "--paired --output=...`>, or drop --paired.")
+    data_lib.check_paired(data)
+    return _jittered_dataset_fn(data_lib.load_paired, data, config, seed, batch_size)
+
+
+def dataset_fn_for(data: str | None, config, seed: int, batch_size: int):
+    """`paired_dataset_fn` when `config.paired` is set, else `unpaired_dataset_fn`."""
+    make = paired_dataset_fn if getattr(config, "paired", False) else unpaired_dataset_fn
+    return make(data, config, seed, batch_size)
+
+
 def num_train_examples(data: str | None) -> int:
-    """Images in the larger training domain: one epoch of unpaired training (the reference code's rule)."""
+    """Images in the larger training domain: one epoch of unpaired training (the reference code's rule).
+
+    For a paired dataset both domains hold one image per pair, so this is the number of pairs.
+    """
     info = data_lib.describe(resolve_data(data))
     split = ((info.manifest or {}).get("splits") or {}).get("train") or {}
     per_domain = split.get("per_domain") if isinstance(split, dict) else None
@@ -172,9 +203,10 @@ class TranslationImageWriter(keras.callbacks.Callback):
 
 
 def train_options(run, config, make_optimizers: Callable) -> dict:
-    """`common.train_app` options of an unpaired translation app.
+    """`common.train_app` options of a two-domain translation app.
 
-    Returns a dict with `dataset_fn` (unpaired, jittered), `num_examples` (for
+    Returns a dict with `dataset_fn` (jittered; aligned pairs when `config.paired`
+    is set, else unpaired), `num_examples` (for
     --epochs), `build_optimizers` (`make_optimizers(config, total_steps)` ->
     (generator optimizer, discriminator optimizer), so the learning-rate
     schedule decays over the run's steps) and `extra_callbacks` (TensorBoard
@@ -183,7 +215,7 @@ def train_options(run, config, make_optimizers: Callable) -> dict:
     count = lambda: num_train_examples(run.data)  # noqa: E731
     steps = runtime.total_steps(run, count)
     options = {
-        "dataset_fn": unpaired_dataset_fn(run.data, config, run.seed, run.batch_size),
+        "dataset_fn": dataset_fn_for(run.data, config, run.seed, run.batch_size),
         "num_examples": count,
         "build_optimizers": lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c, steps))),
         "extra_callbacks": [],
@@ -196,7 +228,7 @@ def train_options(run, config, make_optimizers: Callable) -> dict:
 
 
 def main(argv, *, app_name: str, config_class: type, build_model: Callable, make_optimizers: Callable) -> None:
-    """The train command of an unpaired translation app; its train.py declares the flags with
+    """The train command of a two-domain translation app; its train.py declares the flags with
     `common.train_app.define_train_flags(config_class)` and calls this from absl's main.
 
     Args:

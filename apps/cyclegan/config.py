@@ -18,6 +18,10 @@ the paper is silent, those of the authors' reference code
 - Adam, learning rate 2e-4, beta_1 0.5, beta_2 0.999; the rate is constant for the
   first half of training and decays linearly to 0 over the second half;
 - batch size 1.
+
+`paired` is not in the paper, which trains on unpaired domains: with it the
+two images of a training row are the aligned pair of a dataset built with
+`tfrecords.build --paired` (CSGAN's paper trains on such pairs).
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class CycleGANConfig:
       decay_start_fraction: Fraction of the training steps after which the rate decays linearly to 0.
       batch_size: Global batch size (also the --batch_size of the runtime).
       seed: Seed of weight initialisation and of the image history.
+      paired: Train on aligned pairs: row i of the A batch and of the B batch are
+        the two images of one pair (same crop, same flip) of a dataset built with
+        `python -m tfrecords.build --paired`. False draws the domains independently.
     """
 
     image_size: int = 256
@@ -64,6 +71,7 @@ class CycleGANConfig:
     decay_start_fraction: float = 0.5
     batch_size: int = 1
     seed: int = 0
+    paired: bool = False
 
     def __post_init__(self):
         if not isinstance(self.image_size, int) or self.image_size < 8 or self.image_size % 4:
@@ -90,6 +98,8 @@ class CycleGANConfig:
         for name in ("beta_1", "beta_2", "decay_start_fraction"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
+        if not isinstance(self.paired, bool):
+            raise ValueError(f"paired must be True or False; got {self.paired!r}.")
 
     @property
     def resolved_load_size(self) -> int:

@@ -9,7 +9,7 @@ import pytest
 from absl import flags
 
 from common import flags as runtime_flags
-from common.runtime_config import ConfigError, RuntimeConfig, config_differences, resolved_config
+from common.runtime_config import ConfigError, RuntimeConfig, config_differences, field_defaults, resolved_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,3 +85,14 @@ def test_resume_may_change_intervals_but_not_model_or_data_fields():
     assert any(d.startswith("--precision: 'float32'") for d in differences)
     assert any(d.startswith("--seed:") for d in differences) and any(d.startswith("--data:") for d in differences)
     assert config_differences(saved, resolved_config("other", AppConfig(), RuntimeConfig()))[0].startswith("app:")
+
+
+def test_a_field_added_after_a_run_counts_as_its_default():
+    current = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="a"))
+    saved = {**current, "model": {k: v for k, v in current["model"].items() if k != "use_ema"}}
+    defaults = field_defaults(AppConfig)
+    assert defaults["use_ema"] is False and defaults["widths"] == [64, 128]
+    assert config_differences(saved, current, defaults) == []
+    assert config_differences(saved, current) == ["--use_ema: '<absent>' in the model directory, False now"]
+    with_ema = resolved_config("app", AppConfig(use_ema=True), RuntimeConfig(model_dir="a"))
+    assert config_differences(saved, with_ema, defaults) == ["--use_ema: False in the model directory, True now"]
