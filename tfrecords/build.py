@@ -356,20 +356,23 @@ def _infer_channels(source: sources.Source, workers: _Workers, bad: _BadInputs, 
     bar = ProgressBar(source.num_inputs, "reading headers", progress)
     for split in _split_order(source.splits):
         record_chunks = _chunks(source.splits[split], _FILE_CHUNK * 4)
-
-        def probed():
-            path_chunks = [[r.path for r in chunk] for chunk in record_chunks]
-            for chunk, results in zip(record_chunks, workers.map(images.probe_chunk, path_chunks)):
-                yield from zip(chunk, results)
-                bar.update(len(results))
-
+        probed = _worker_results(workers, images.probe_chunk, record_chunks,
+                                 [[r.path for r in chunk] for chunk in record_chunks], bar)
         kept = []
-        for record, result in _whole_units(probed(), _unit_size(source), bad):
+        for record, result in _whole_units(probed, _unit_size(source), bad):
             kept.append(record)
             all_gray = all_gray and result[1]
         source.splits[split] = kept
     bar.close()
     return 1 if all_gray else 3
+
+
+def _worker_results(workers: _Workers, function: Callable, record_chunks: Sequence[Sequence[sources.Record]],
+                    tasks: Sequence[Any], bar: ProgressBar) -> Iterator[tuple[sources.Record, tuple]]:
+    """(record, result) per record, in order: `function` runs on the task of each chunk of records in `workers`."""
+    for chunk, results in zip(record_chunks, workers.map(function, tasks)):
+        yield from zip(chunk, results)
+        bar.update(len(chunk))
 
 
 def _unit_size(source: sources.Source) -> int:
@@ -395,14 +398,10 @@ def _encode_split(split: str, records: list[sources.Record], source: sources.Sou
         inputs = [r.path if r.path is not None else source.arrays[r.array[0]][r.array[1]] for r in chunk]
         return inputs, worker_options
 
-    def encoded():
-        for chunk, results in zip(record_chunks, workers.map(images.encode_chunk, _LazyTasks(record_chunks, task))):
-            yield from zip(chunk, results)
-            bar.update(len(chunk))
-
+    encoded = _worker_results(workers, images.encode_chunk, record_chunks, _LazyTasks(record_chunks, task), bar)
     kept = []
     with open(staging, "wb") as out:
-        for record, (_, data, height, width) in _whole_units(encoded(), group, bad):
+        for record, (_, data, height, width) in _whole_units(encoded, group, bad):
             out.write(data)
             kept.append((record, len(data), height, width))
     return kept
