@@ -147,9 +147,14 @@ def main() -> None:
     real_share = real_confident_share(classifier, data_dir)
     confident = float(np.mean(probabilities.max(axis=1) >= 0.9))
     histogram = np.bincount(probabilities.argmax(axis=1), minlength=10) / len(images)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        trained_batch_size = json.load(f)["runtime"]["batch_size"]
+    with open(os.path.join(export_dir, str(versions[-1]), "assets.extra", "export_info.json")) as f:
+        info = json.load(f)  # the exported checkpoint's step and whether it is the EMA generator
     result = {
-        "steps": args.steps,
-        "batch_size": args.batch_size,
+        "steps": info["metadata"]["step"],
+        "ema": info["metadata"]["ema"],
+        "batch_size": trained_batch_size,
         "train_seconds": round(train_seconds, 1),
         "classifier_test_accuracy": round(test_accuracy, 4),
         "num_samples": int(len(images)),
