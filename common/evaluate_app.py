@@ -55,6 +55,7 @@ from common.runtime_config import ConfigError
 
 __all__ = [
     "EvaluateAppError",
+    "jsonable",
     "EvaluateOptions",
     "FEATURE_NETWORKS",
     "define_evaluate_flags",
@@ -494,7 +495,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
                                             f"step-{step}-{facts['feature_network']}.json")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output + ".tmp", "w") as file:
-        json.dump(_jsonable(report), file, indent=2, sort_keys=True)
+        json.dump(jsonable(report), file, indent=2, sort_keys=True)
     os.replace(output + ".tmp", output)
     report["output"] = output
     print(format_table(report), file=stream, flush=True)
@@ -502,11 +503,12 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     return report
 
 
-def _jsonable(value):
+def jsonable(value):
+    """A report as JSON-ready Python values: NumPy scalars to numbers, arrays to lists, keys to strings."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

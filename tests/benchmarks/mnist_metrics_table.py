@@ -175,9 +175,9 @@ def main() -> None:
         if name in series:
             scores_path, step = series[name]
             with open(scores_path, "a") as file:
-                file.write(json.dumps({"step": step, **{key: _plain(scores[key]) for key in (
+                file.write(json.dumps({"step": step, **{key: evaluate_app.jsonable(scores[key]) for key in (
                     "fid", "kid_mean", "precision", "recall", "density", "coverage")},
-                    "confident_share": _plain(scores["mode_coverage"]["confident_share"])}) + "\n")
+                    "confident_share": evaluate_app.jsonable(scores["mode_coverage"]["confident_share"])}) + "\n")
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
     header = (f"{'':<20} {'FID':>9} {'KID mean +- std':>22} {'IS':>6} {'precision':>9} {'recall':>7} "
@@ -204,21 +204,9 @@ def main() -> None:
         with open(args.json, "w") as file:
             json.dump({"classifier": extractor.name, "test_accuracy": sidecar["test_accuracy"],
                        "num_samples": args.num_samples,
-                       "rows": [{"name": name, **_plain(scores)} for name, scores in results]}, file, indent=1)
+                       "rows": [{"name": name, **evaluate_app.jsonable(scores)} for name, scores in results]},
+                      file, indent=1)
         print(f"Wrote {args.json}")
-
-
-def _plain(value):
-    """Scores as JSON-ready Python values (NumPy scalars and arrays to floats and lists)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 if __name__ == "__main__":
