@@ -21,7 +21,8 @@ What it does, with the suite's own modules:
 Besides FID/KID/IS/precision/recall/density/coverage, each row reports the share of
 samples the classifier assigns a digit with probability >= 0.9 ("conf") and the
 smallest and largest class share of its histogram ("min/max class"); the whole histogram
-follows the table, and --json writes every score of every row to a file.
+follows the table, --json writes every score of every row to a file and --grid_dir an 8x8
+sample grid per row.
 Every row uses `common.evaluation.evaluate_generator` with the same real statistics,
 so the rows differ only in the generated side. FID/KID here are classifier-feature
 values: comparable between these rows, not with published Inception FIDs.
@@ -81,6 +82,16 @@ def _app_builder(app_name: str):
     return lambda fields: build_model(config_class(**fields))
 
 
+def _write_grid(images: np.ndarray, path: str) -> None:
+    """64 images in [-1, 1] [64, H, W, 1] as one 8x8 grayscale PNG."""
+    from PIL import Image
+
+    pixels = np.round((np.clip(np.asarray(images)[:64, ..., 0], -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    rows = [np.concatenate(list(pixels[r * 8:(r + 1) * 8]), axis=1) for r in range(8)]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist_dir", default=os.path.join(ROOT, "..", "shared", "data", "mnist"))
@@ -92,6 +103,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="Also write every row's scores to this JSON file.")
+    parser.add_argument("--grid_dir", default=None,
+                        help="Also write an 8x8 grid of the first 64 images of every row, as <row name>.png.")
     parser.add_argument("--all_checkpoints", action="store_true",
                         help="Score every kept checkpoint of each run (not only the newest) and write "
                              "<work_dir>/checkpoint_scores/<app>-<run folder>.jsonl, one line per step.")
@@ -165,6 +178,9 @@ def main() -> None:
     results = []
     for name, make_sample_fn in rows:
         sample_fn = make_sample_fn()
+        if args.grid_dir:
+            _write_grid(sample_fn(64), os.path.join(args.grid_dir, name.replace(" ", "_") + ".png"))
+            sample_fn = make_sample_fn()  # scored from the first image again
         start = time.perf_counter()
         scores = evaluation.evaluate_generator(
             sample_fn, None, extractor, args.num_samples, batch_size=args.batch_size, num_classes=10,

@@ -8,7 +8,7 @@ of WGAN and WGAN-GP runs:
 
 Reads each run's `metrics.jsonl` (one JSON object per logged step, written by
 the runtime) or any .jsonl file of such objects (e.g. the per-checkpoint scores
-of `mnist_metrics_table.py --all_checkpoints`, with `--metric=fid`), smooths the values with a centred moving average over
+of `mnist_metrics_table.py --all_checkpoints`, with `--metric=fid --log`), smooths the values with a centred moving average over
 `--smooth` logged points (the raw values are drawn faintly behind), and draws
 all runs on shared axes with Pillow. Prints, per run, the mean of the metric
 over the first and the last tenth of the logged steps.
@@ -58,7 +58,8 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def draw(curves: list, metric: str, output: str, size=(900, 500)) -> None:
+def draw(curves: list, metric: str, output: str, size=(900, 500), log_scale: bool = False) -> None:
+    """Draws (name, steps, raw values, smoothed values) curves; `log_scale` plots log10 of positive values."""
     from PIL import Image, ImageDraw
 
     width, height = size
@@ -82,13 +83,13 @@ def draw(curves: list, metric: str, output: str, size=(900, 500)) -> None:
         value = y0 + fraction * (y1 - y0)
         _, y = xy(x0, value)
         pen.line([left - 4, y, left, y], fill="black")
-        pen.text((4, y - 6), f"{value:.3g}", fill="black")
+        pen.text((4, y - 6), f"{10 ** value if log_scale else value:.3g}", fill="black")
         step = x0 + fraction * (x1 - x0)
         x, _ = xy(step, y0)
         pen.line([x, height - bottom, x, height - bottom + 4], fill="black")
         pen.text((x - 15, height - bottom + 8), f"{int(step)}", fill="black")
     pen.text((width // 2 - 20, height - 18), "step", fill="black")
-    pen.text((left, 8), metric, fill="black")
+    pen.text((left, 8), f"{metric} (log scale)" if log_scale else metric, fill="black")
     for index, (name, steps, raw, smooth) in enumerate(curves):
         colour = COLOURS[index % len(COLOURS)]
         faint = tuple(int(c + (255 - c) * 0.75) for c in colour)
@@ -105,6 +106,7 @@ def main() -> None:
                         help="Comma-separated name:source pairs; a source is a run folder or a .jsonl file.")
     parser.add_argument("--smooth", type=int, default=51, help="Moving-average window in logged points.")
     parser.add_argument("--output", default="metric.png")
+    parser.add_argument("--log", action="store_true", help="Logarithmic value axis (positive metrics such as FID).")
     args = parser.parse_args()
 
     curves = []
@@ -114,8 +116,13 @@ def main() -> None:
         tenth = max(1, len(values) // 10)
         print(f"{name}: {len(values)} points, steps {steps[0]}-{steps[-1]}; mean {args.metric} "
               f"first tenth {values[:tenth].mean():.4g}, last tenth {values[-tenth:].mean():.4g}")
-        curves.append((name, steps, values, moving_average(values, args.smooth)))
-    draw(curves, args.metric, args.output)
+        smooth = moving_average(values, args.smooth)
+        if args.log:
+            if (values <= 0).any():
+                raise SystemExit(f"--log needs positive values; {name} has {args.metric} <= 0.")
+            values, smooth = np.log10(values), np.log10(smooth)
+        curves.append((name, steps, values, smooth))
+    draw(curves, args.metric, args.output, log_scale=args.log)
     print("wrote", args.output)
 
 
