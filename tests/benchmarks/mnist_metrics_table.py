@@ -186,8 +186,8 @@ def main() -> None:
         build_model = _app_builder(app_name)
         if not args.all_checkpoints:
             model, path = evaluate_app.restore_model(model_dir, build_model)
-            sample_fn = evaluate_app.make_sample_fn(model, seed=args.seed)
-            rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}", lambda sample_fn=sample_fn: sample_fn))
+            rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}",
+                         lambda model=model: evaluate_app.make_sample_fn(model, seed=args.seed)))
             continue
         scores_path = os.path.join(args.work_dir, "checkpoint_scores",
                                    f"{app_name}-{os.path.basename(os.path.normpath(model_dir))}.jsonl")
