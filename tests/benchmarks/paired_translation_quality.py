@@ -3,7 +3,7 @@
 Run on purpose (not collected by pytest), from the repository root:
 
     python tests/benchmarks/paired_translation_quality.py --app=csgan \
-        --work_dir=/tmp/face2sketch/csgan --image_size=64 --steps=4000 \
+        --work_dir=/tmp/face2sketch/csgan --image_size=64 --steps=2000 \
         --extra_train_flags="--base_filters=32"
 
 What it does, with the suite's own commands:
