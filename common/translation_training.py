@@ -125,13 +125,17 @@ def num_train_examples(data: str | None) -> int:
 
 
 def fixed_images(data: str | None, config, count: int = MAX_SAMPLE_ROWS) -> tuple[np.ndarray, np.ndarray]:
-    """The first `count` images of each domain of the test split (train when there is none), centre-cropped."""
+    """The first `count` images of each domain of the test split (train when there is none), centre-cropped.
+
+    With `config.paired`, row i of both arrays is one stored pair, so the
+    TensorBoard rows show each translation next to its true counterpart's row.
+    """
     data = resolve_data(data)
     info = data_lib.describe(data)
     split = "test" if (info.num_examples or {}).get("test") else "train"
-    dataset = data_lib.load_unpaired(data, split=split, seed=0, image_size=config.image_size,
-                                     channels=config.channels, batch_size=count, shuffle=False, repeat=True,
-                                     cache=False)
+    load = data_lib.load_paired if getattr(config, "paired", False) else data_lib.load_unpaired
+    dataset = load(data, split=split, seed=0, image_size=config.image_size, channels=config.channels,
+                   batch_size=count, shuffle=False, repeat=True, cache=False)
     batch = next(iter(dataset.take(1)))
     return batch["a"].numpy(), batch["b"].numpy()
 

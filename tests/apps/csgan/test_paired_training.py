@@ -64,6 +64,9 @@ def test_trains_on_aligned_pairs(tmp_path):
         assert np.isfinite(record[name]), name
     with open(os.path.join(model_dir, "config.json")) as f:
         assert json.load(f)["model"]["paired"] is True
+    # The TensorBoard rows of a paired run show pairs too.
+    images_a, images_b = translation_training.fixed_images(dataset, TINY, count=2)
+    np.testing.assert_allclose(images_b, -images_a, atol=2.5 / 127.5)
     # Export and translate rebuild the model from config.json the same way.
     restored = runtime.restore_for_inference(model_dir, lambda fields: build_model(CSGANConfig(**fields)))
     assert restored.config.paired
