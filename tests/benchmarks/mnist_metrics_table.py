@@ -93,15 +93,25 @@ def _digit_scores(classifier, sample_fn, count: int, batch_size: int) -> dict:
     """
     import tensorflow as tf
 
+    from common import metrics
+
     probabilities = []
     for start in range(0, count, batch_size):
         images = tf.convert_to_tensor(sample_fn(min(batch_size, count - start)))
         images = tf.image.resize((images + 1.0) / 2.0, (28, 28), method="area")
         probabilities.append(classifier.predict(images, verbose=0))
     probabilities = np.concatenate(probabilities)
-    shares = np.bincount(probabilities.argmax(axis=1), minlength=10) / len(probabilities)
-    return {"confident_share": float(np.mean(probabilities.max(axis=1) >= 0.9)),
-            "class_shares": [float(share) for share in shares]}
+    coverage = metrics.mode_coverage(probabilities.argmax(axis=1), 10, probabilities=probabilities)
+    histogram = np.asarray(coverage["histogram"], np.float64)
+    return {"confident_share": coverage["confident_share"],
+            "class_shares": (histogram / histogram.sum()).tolist()}
+
+
+def _stream_maker(model, seed: int):
+    """A function making a fresh `evaluate_app.make_sample_fn(model, seed=seed)` stream per call."""
+    from common import evaluate_app
+
+    return lambda: evaluate_app.make_sample_fn(model, seed=seed)
 
 
 def _write_grid(images: np.ndarray, path: str) -> None:
@@ -169,10 +179,11 @@ def main() -> None:
     print(f"real statistics: {reference.count} train images ({'cached' if reused else 'computed'}, "
           f"{time.perf_counter() - start:.0f} s)", flush=True)
 
-    # Each row is (name, a function making a fresh sample_fn): a second call starts the same stream again.
-    rows = [("MNIST test (floor)", lambda: _image_stream(evaluate_app.real_dataset(
+    # Each row is (name, prepare): prepare() loads what the row needs and returns a function that makes a
+    # fresh sample_fn, so every use of a row (grid, scores, digit classifier) starts the same stream again.
+    rows = [("MNIST test (floor)", lambda: lambda: _image_stream(evaluate_app.real_dataset(
                 data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
-            ("uniform noise", lambda: _noise_sampler(args.seed))]
+            ("uniform noise", lambda: lambda: _noise_sampler(args.seed))]
     runs = [item.split(":", 1) for item in args.runs.split(",") if item]
     if args.model_dir:
         runs.insert(0, ["dcgan", args.model_dir])
@@ -187,7 +198,7 @@ def main() -> None:
         if not args.all_checkpoints:
             model, path = evaluate_app.restore_model(model_dir, build_model)
             rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}",
-                         lambda model=model: evaluate_app.make_sample_fn(model, seed=args.seed)))
+                         lambda model=model: _stream_maker(model, args.seed)))
             continue
         scores_path = os.path.join(args.work_dir, "checkpoint_scores",
                                    f"{app_name}-{os.path.basename(os.path.normpath(model_dir))}.jsonl")
@@ -197,15 +208,15 @@ def main() -> None:
             name = f"{app_name} {checkpointing.checkpoint_step(path)}"
             series[name] = (scores_path, checkpointing.checkpoint_step(path))
             # Restored when its row is scored, so one checkpoint's model is in memory at a time.
-            rows.append((name, lambda model_dir=model_dir, build_model=build_model, path=path:
-                         evaluate_app.make_sample_fn(evaluate_app.restore_model(model_dir, build_model, path)[0],
-                                                     seed=args.seed)))
+            rows.append((name, lambda model_dir=model_dir, build_model=build_model, path=path: _stream_maker(
+                evaluate_app.restore_model(model_dir, build_model, path)[0], args.seed)))
 
     digit_classifier = None
     if args.digit_classifier:
         digit_classifier = keras.saving.load_model(args.digit_classifier, safe_mode=True)
     results = []
-    for name, make_sample_fn in rows:
+    for name, prepare in rows:
+        make_sample_fn = prepare()
         sample_fn = make_sample_fn()
         if args.grid_dir:
             _write_grid(sample_fn(64), os.path.join(args.grid_dir, name.replace(" ", "_") + ".png"))
