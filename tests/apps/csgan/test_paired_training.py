@@ -81,6 +81,9 @@ def test_paired_flag_needs_a_paired_dataset(tmp_path):
     with pytest.raises(data.DataError, match="default dataset .* unpaired"):
         translation_training.train_options(run.replace(data=None), TINY, make_optimizers)
     assert not os.path.exists(tmp_path / "run")
+    # The TensorBoard rows of a paired config read pairs too, so they refuse unpaired data as well.
+    with pytest.raises(data.DataError, match="not a paired dataset"):
+        translation_training.fixed_images(unpaired, TINY, count=2)
     # Without --paired the same dataset trains unpaired.
     options = translation_training.train_options(run, dataclasses.replace(TINY, paired=False),
                                                  make_optimizers)
