@@ -4,7 +4,8 @@ It holds what such apps share: the two networks, the config, one
 `SeedGenerator` for all noise, the optional generator EMA (`config.ema_decay >
 0`, `common.ema`), one optimizer per network, the metric trackers, `sample(z)`,
 per-replica latents, and the alternating `train_step` of DCGAN and LSGAN (one
-discriminator update, then one generator update on fresh z). Subclasses name
+discriminator update, then one generator update on the same fakes or on fresh z,
+``config.reuse_fakes``). Subclasses name
 their losses (`discriminator_loss`, `generator_loss`, functions of
 `common.losses`) and how D's outputs are reported (`output_statistic`); apps
 with another update order (GAN's k steps, the critic apps) override
@@ -34,7 +35,8 @@ class AdversarialModel(keras.Model):
     Args:
       generator: Model z [B, latent_dim] -> images [B, H, W, C] in [-1, 1].
       discriminator: Model images -> logits or scores [B, 1].
-      config: App config with ``latent_dim``, ``seed`` and ``ema_decay``.
+      config: App config with ``latent_dim``, ``seed``, ``ema_decay`` and (for this
+        class's `train_step`) ``reuse_fakes``.
       **kwargs: `keras.Model` arguments (e.g. ``name``).
     """
 
@@ -86,8 +88,13 @@ class AdversarialModel(keras.Model):
         1. Sample z and generate one batch of fakes (the generator in training mode).
         2. Discriminator step: outputs on the real and on the fake batch (two forward
            passes), `discriminator_loss`, gradient, update.
-        3. Generator step: fresh z, outputs of the updated discriminator on the new
-           fakes, `generator_loss`, gradient, update; then the generator's EMA.
+        3. Generator step through the updated discriminator, `generator_loss`,
+           gradient, update; then the generator's EMA. With ``config.reuse_fakes``
+           the fakes of step 1 are reused (their forward pass was recorded for this
+           gradient): the same z for both updates and one generator forward pass per
+           step, as in the DCGAN reference code (soumith/dcgan.torch) and PyTorch's
+           DCGAN example. Without it the generator step draws fresh z and generates
+           again.
         4. Update the metric trackers with the unscaled losses and return them.
 
         The loss each replica differentiates is divided by the number of replicas
@@ -98,11 +105,17 @@ class AdversarialModel(keras.Model):
             batch = batch[0]
         real_images = batch["image"]
         batch_size = ops.shape(real_images)[0]
+        reuse_fakes = self.config.reuse_fakes
 
-        # 1. z -> G(z), no gradient needed for the discriminator step.
-        fake_images = self.generator(self._latents(batch_size), training=True)
+        # 1. z -> G(z); recorded for the generator's gradient only when step 3 reuses it.
+        g_tape = tf.GradientTape()
+        if reuse_fakes:
+            with g_tape:
+                fake_images = self.generator(self._latents(batch_size), training=True)
+        else:
+            fake_images = self.generator(self._latents(batch_size), training=True)
 
-        # 2. Discriminator step.
+        # 2. Discriminator step (its tape does not reach into the generator).
         with tf.GradientTape() as tape:
             real_outputs = self.discriminator(real_images, training=True)
             fake_outputs = self.discriminator(fake_images, training=True)
@@ -113,14 +126,17 @@ class AdversarialModel(keras.Model):
         d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
         self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
 
-        # 3. Generator step with fresh z.
-        with tf.GradientTape() as tape:
-            generated_images = self.generator(self._latents(batch_size), training=True)
+        # 3. Generator step through the updated discriminator.
+        with g_tape:  # re-entered: continues the recording of step 1
+            if reuse_fakes:
+                generated_images = fake_images
+            else:
+                generated_images = self.generator(self._latents(batch_size), training=True)
             generated_outputs = self.discriminator(generated_images, training=True)
             g_loss = self.generator_loss(generated_outputs)
             g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
         g_weights = self.generator.trainable_weights
-        g_gradients = tape.gradient(g_scaled, g_weights)
+        g_gradients = g_tape.gradient(g_scaled, g_weights)
         g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
         if self.ema is not None:

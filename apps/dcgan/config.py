@@ -14,12 +14,17 @@ where the paper is silent, those of the authors' reference code
   (reference code); no biases in convolutions (batch normalisation follows them);
 - LeakyReLU slope 0.2 in the discriminator, ReLU in the generator;
 - batch-normalisation momentum 0.9 and epsilon 1e-5 (Torch's 0.1 / 1e-5; Keras'
-  momentum is one minus Torch's).
+  momentum is one minus Torch's);
+- the generator update reuses the discriminator update's batch of fakes (the
+  same z), passed through the updated discriminator (`reuse_fakes`; the
+  reference code and PyTorch's DCGAN example do so);
+- a constant learning rate.
 
 Options beyond the paper: image sizes 16, 32, 64, 128, ... (any power of two
 >= 16; one fractionally-strided layer per doubling above 4x4), 1 or 3 channels,
 other adversarial losses from `common.losses`, an exponential moving average of
-the generator (`ema_decay > 0`), and synchronised batch normalisation across
+the generator (`ema_decay > 0`), a linear learning-rate decay to 0 over the
+last part of the run (`decay_start_fraction < 1`), and synchronised batch normalisation across
 replicas (`sync_batch_norm`, on by default so that N replicas normalise with the
 statistics of the global batch, as one device would).
 """
@@ -52,6 +57,12 @@ class DCGANConfig:
       leaky_relu_slope: Negative slope of the discriminator's LeakyReLU.
       loss: Adversarial loss, one of `LOSSES` (functions in `common.losses`).
       ema_decay: Decay of the generator's exponential moving average; 0 turns it off.
+      decay_start_fraction: Fraction of the run's steps after which both learning
+        rates decay linearly to 0 at the last step (`common.schedules.ConstantThenLinearDecay`);
+        1.0 (the paper) keeps them constant.
+      reuse_fakes: The generator update reuses the discriminator update's fakes
+        (one generator forward pass per step, as the reference code); False draws
+        fresh z for it and generates again.
       seed: Seed of weight initialisation and of the latent noise.
       upsample: "transpose" (`keras.layers.Conv2DTranspose`) or "subpixel"
         (`common.layers.SubPixelConv2DTranspose`): the same function and
@@ -76,6 +87,8 @@ class DCGANConfig:
     leaky_relu_slope: float = 0.2
     loss: str = "non_saturating"
     ema_decay: float = 0.0
+    decay_start_fraction: float = 1.0
+    reuse_fakes: bool = True
     seed: int = 0
     upsample: str = "transpose"
     sync_batch_norm: bool = True
@@ -101,6 +114,9 @@ class DCGANConfig:
                 raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
+        if not 0.0 <= self.decay_start_fraction <= 1.0:
+            raise ValueError("decay_start_fraction must be in [0, 1] (1 keeps the learning rate constant); "
+                             f"got {self.decay_start_fraction!r}.")
         if self.bn_gamma_stddev < 0 or self.leaky_relu_slope < 0:
             raise ValueError("bn_gamma_stddev and leaky_relu_slope must be >= 0; got "
                              f"{self.bn_gamma_stddev!r} and {self.leaky_relu_slope!r}.")

@@ -4,8 +4,9 @@
 one generator update per batch, as in the paper (section 4) and its reference
 code: the discriminator sees a batch of real images and a batch of generated
 ones in two separate forward passes (separate batch-normalisation statistics),
-then the generator is updated on a fresh draw of z through the updated
-discriminator. Losses are looked up by name in `common.losses`
+then the generator is updated on the same batch of fakes (same z) through the
+updated discriminator, as the reference code does (``config.reuse_fakes``;
+off, the generator step draws fresh z). Losses are looked up by name in `common.losses`
 (``config.loss``; the paper uses the non-saturating generator loss).
 
 Deviations: none. Beyond the paper: optional exponential moving average of the
@@ -27,6 +28,7 @@ from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
 from common import losses
 from common.gan_model import AdversarialModel
+from common.schedules import ConstantThenLinearDecay
 
 __all__ = ["DCGAN", "build_model", "make_optimizers"]
 
@@ -47,11 +49,19 @@ class DCGAN(AdversarialModel):
         self.discriminator_loss = losses.DISCRIMINATOR_LOSSES[config.loss]
 
 
-def make_optimizers(config: DCGANConfig):
-    """The paper's optimizers: Adam(learning_rate, beta_1, beta_2) for G and for D, in that order."""
+def make_optimizers(config: DCGANConfig, total_steps: int | None = None):
+    """The paper's optimizers: Adam(learning_rate, beta_1, beta_2) for G and for D, in that order.
+
+    With ``config.decay_start_fraction < 1`` and `total_steps`, both rates follow
+    `ConstantThenLinearDecay` (constant, then linear to 0 at `total_steps`).
+    """
 
     def adam(name):
-        return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
+        rate = config.learning_rate
+        if total_steps is not None and config.decay_start_fraction < 1.0:
+            rate = ConstantThenLinearDecay(config.learning_rate, int(total_steps),
+                                           int(total_steps * config.decay_start_fraction))
+        return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
 
     return adam("g_optimizer"), adam("d_optimizer")
 

@@ -9,14 +9,20 @@ from absl import app
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
-from common import train_app
+from common import runtime, train_app
 
 train_app.define_train_flags(DCGANConfig)
 
 
+def train_options(run, config):
+    """Optimizers whose learning-rate decay (`decay_start_fraction`) spans the run's steps."""
+    steps = runtime.total_steps(run)
+    return {"build_optimizers": lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c, steps)))}
+
+
 def main(argv):
     train_app.main(argv, app_name="dcgan", config_class=DCGANConfig, build_model=build_model,
-                   make_optimizers=make_optimizers)
+                   make_optimizers=make_optimizers, train_options=train_options)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ class LSGANConfig:
       bn_momentum, bn_epsilon: Batch-normalisation moving-average momentum and epsilon.
       leaky_relu_slope: Negative slope of the discriminator's LeakyReLU.
       ema_decay: Decay of the generator's exponential moving average; 0 turns it off.
+      reuse_fakes: The generator update reuses the discriminator update's fakes (the
+        same z, one generator forward pass per step, as DCGAN's reference code);
+        False draws fresh z for it and generates again.
       seed: Seed of weight initialisation and of the latent noise.
       sync_batch_norm: Batch normalisation with statistics of the global batch across replicas.
     """
@@ -72,6 +75,7 @@ class LSGANConfig:
     bn_epsilon: float = 1e-5
     leaky_relu_slope: float = 0.2
     ema_decay: float = 0.0
+    reuse_fakes: bool = True
     seed: int = 0
     sync_batch_norm: bool = True
 

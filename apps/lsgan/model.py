@@ -12,8 +12,9 @@ output of the discriminator's last linear layer: no sigmoid.
 
 As in DCGAN, which the paper trains like: the discriminator sees the real and
 the generated batch in two forward passes (separate batch-normalisation
-statistics), and the generator is updated on a fresh draw of z through the
-updated discriminator.
+statistics), and the generator is updated through the updated discriminator on
+the same batch of fakes (same z; ``config.reuse_fakes``, default on) or, with
+it off, on a fresh draw of z.
 
 Deviations: none in the losses or the update order. Beyond the paper: an
 exponential moving average of the generator (``config.ema_decay > 0``,

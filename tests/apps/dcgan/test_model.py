@@ -39,9 +39,9 @@ def norm(gradients):
     return float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in gradients)))
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_train_step_matches_reference_computation(channels):
-    config = DCGANConfig(channels=channels, seed=5, **TINY)
+@pytest.mark.parametrize("channels,reuse_fakes", [(1, True), (3, True), (1, False)])
+def test_train_step_matches_reference_computation(channels, reuse_fakes):
+    config = DCGANConfig(channels=channels, seed=5, reuse_fakes=reuse_fakes, **TINY)
     model = compiled_model(config)
     batch = real_batch(channels=channels)
     generator_before, discriminator_before = copy_of(model.generator), copy_of(model.discriminator)
@@ -63,9 +63,13 @@ def test_train_step_matches_reference_computation(channels):
     assert logs["d_fake"] == pytest.approx(float(tf.reduce_mean(tf.sigmoid(fake_logits))), rel=1e-5)
     assert logs["d_grad_norm"] == pytest.approx(d_grad_norm, rel=1e-4)
 
-    # (3) generator step: fresh z, through the updated discriminator.
-    z2 = keras.random.normal((2, 8), seed=noise)
-    assert not np.allclose(z1, z2)
+    # (3) generator step through the updated discriminator: on the same z (the
+    # reference code's reuse of the fakes), or on a fresh draw.
+    if reuse_fakes:
+        z2 = z1
+    else:
+        z2 = keras.random.normal((2, 8), seed=noise)
+        assert not np.allclose(z1, z2)
     discriminator_after = copy_of(model.discriminator)
     with tf.GradientTape() as tape:
         generated_logits = discriminator_after(generator_before(z2, training=True), training=True)

@@ -63,8 +63,9 @@ def test_losses_with_a_fixed_discriminator_output_by_hand(coding, d_loss, g_loss
     assert logs["g_grad_norm"] == 0.0  # a constant D passes no gradient to G
 
 
-def test_train_step_matches_reference_computation():
-    config = LSGANConfig(coding="-1-1-0", seed=5, **TINY)
+@pytest.mark.parametrize("reuse_fakes", [True, False])
+def test_train_step_matches_reference_computation(reuse_fakes):
+    config = LSGANConfig(coding="-1-1-0", seed=5, reuse_fakes=reuse_fakes, **TINY)
     model = build_model(config)
     model.compile(*make_optimizers(config))
     batch = real_batch()
@@ -80,7 +81,8 @@ def test_train_step_matches_reference_computation():
     expected_d = losses.least_squares_discriminator_loss(real_outputs, fake_outputs, a=-1.0, b=1.0)
     assert logs["d_loss"] == pytest.approx(float(expected_d), rel=1e-5)
     assert logs["d_real"] == pytest.approx(float(tf.reduce_mean(real_outputs)), rel=1e-5)
-    z2 = keras.random.normal((2, 8), seed=noise)
+    # Generator step: the same z (reused fakes) or a fresh draw, through the updated D.
+    z2 = z1 if reuse_fakes else keras.random.normal((2, 8), seed=noise)
     generated = copy_of(model.discriminator)(generator_before(z2, training=True), training=True)
     assert logs["g_loss"] == pytest.approx(float(losses.least_squares_generator_loss(generated, c=0.0)), rel=1e-5)
     after = values(model.generator.trainable_weights + model.discriminator.trainable_weights)
