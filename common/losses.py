@@ -83,22 +83,32 @@ def non_saturating_generator_loss(fake_logits):
     return ops.mean(ops.softplus(-fake_logits))  # -log(sigmoid(fake_logits))
 
 
-def non_saturating_discriminator_loss(real_logits, fake_logits):
+def non_saturating_discriminator_loss(real_logits, fake_logits, real_label: float = 1.0):
     """Discriminator loss of the original GAN, ``-E[log D(x)] - E[log(1 - D(G(z)))]``.
 
     This is the sigmoid cross entropy with label 1 for real and 0 for generated
     samples (https://arxiv.org/abs/1406.2661, eq. 1); the same discriminator loss
     goes with the minimax and the non-saturating generator losses.
 
+    ``real_label < 1`` is one-sided label smoothing (Salimans et al. 2016,
+    https://arxiv.org/abs/1606.03498, section 3.4): the real term becomes the
+    cross entropy with target ``real_label``, ``-E[a log D(x) + (1 - a) log(1 -
+    D(x))]``; the fake target stays 0, so the optimal discriminator is ``a p_data
+    / (p_data + p_model)`` and does not push the generator towards its own
+    samples.
+
     Args:
       real_logits: Discriminator logits on real samples, [B, ...].
       fake_logits: Discriminator logits on generated samples, [B', ...].
+      real_label: Target for real samples, in (0, 1]; 1 is the paper's loss.
 
     Returns:
       Float32 scalar: mean real term plus mean fake term.
     """
     real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
     real_term = ops.mean(ops.softplus(-real_logits))  # -log(sigmoid(real_logits))
+    if real_label != 1.0:  # a Python float: the choice is made once, at trace time
+        real_term = real_label * real_term + (1.0 - real_label) * ops.mean(ops.softplus(real_logits))
     fake_term = ops.mean(ops.softplus(fake_logits))  # -log(1 - sigmoid(fake_logits))
     return real_term + fake_term
 

@@ -23,7 +23,8 @@ where the paper is silent, those of the authors' reference code
 Options beyond the paper: image sizes 16, 32, 64, 128, ... (any power of two
 >= 16; one fractionally-strided layer per doubling above 4x4), 1 or 3 channels,
 other adversarial losses from `common.losses`, an exponential moving average of
-the generator (`ema_decay > 0`), a linear learning-rate decay to 0 over the
+the generator (`ema_decay > 0`), one-sided label smoothing (`real_label < 1`),
+a linear learning-rate decay to 0 over the
 last part of the run (`decay_start_fraction < 1`), and synchronised batch normalisation across
 replicas (`sync_batch_norm`, on by default so that N replicas normalise with the
 statistics of the global batch, as one device would).
@@ -60,6 +61,9 @@ class DCGANConfig:
       decay_start_fraction: Fraction of the run's steps after which both learning
         rates decay linearly to 0 at the last step (`common.schedules.ConstantThenLinearDecay`);
         1.0 (the paper) keeps them constant.
+      real_label: Discriminator target for real images with the cross-entropy losses
+        ("non_saturating", "minimax"); below 1 is one-sided label smoothing
+        (Salimans et al. 2016; 0.9 is theirs), 1.0 the paper's loss.
       reuse_fakes: The generator update reuses the discriminator update's fakes
         (one generator forward pass per step, as the reference code); False draws
         fresh z for it and generates again.
@@ -88,6 +92,7 @@ class DCGANConfig:
     loss: str = "non_saturating"
     ema_decay: float = 0.0
     decay_start_fraction: float = 1.0
+    real_label: float = 1.0
     reuse_fakes: bool = True
     seed: int = 0
     upsample: str = "transpose"
@@ -117,6 +122,12 @@ class DCGANConfig:
         if not 0.0 <= self.decay_start_fraction <= 1.0:
             raise ValueError("decay_start_fraction must be in [0, 1] (1 keeps the learning rate constant); "
                              f"got {self.decay_start_fraction!r}.")
+        if not 0.0 < self.real_label <= 1.0:
+            raise ValueError(f"real_label must be in (0, 1] (1 is the unsmoothed loss, 0.9 one-sided label "
+                             f"smoothing); got {self.real_label!r}.")
+        if self.real_label != 1.0 and self.loss not in ("non_saturating", "minimax"):
+            raise ValueError(f"real_label smooths the cross-entropy losses (non_saturating, minimax); loss "
+                             f"{self.loss!r} has no labels. Drop --real_label or pick one of those losses.")
         if self.bn_gamma_stddev < 0 or self.leaky_relu_slope < 0:
             raise ValueError("bn_gamma_stddev and leaky_relu_slope must be >= 0; got "
                              f"{self.bn_gamma_stddev!r} and {self.leaky_relu_slope!r}.")

@@ -9,8 +9,10 @@ updated discriminator, as the reference code does (``config.reuse_fakes``;
 off, the generator step draws fresh z). Losses are looked up by name in `common.losses`
 (``config.loss``; the paper uses the non-saturating generator loss).
 
-Deviations: none. Beyond the paper: optional exponential moving average of the
-generator (``config.ema_decay > 0``, `common.ema`), used by `sample`.
+Deviations: none. Beyond the paper, all off by default: an exponential moving
+average of the generator (``config.ema_decay > 0``, `common.ema`), used by
+`sample`; one-sided label smoothing (``config.real_label < 1``); a linear
+learning-rate decay over the end of the run (``config.decay_start_fraction < 1``).
 
 Reported metrics (means over the steps of an epoch, averaged across replicas):
 ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean of sigmoid(logit) on
@@ -21,6 +23,8 @@ gradients are not finite, which a `LossScaleOptimizer` skips, are left out).
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 
@@ -47,6 +51,8 @@ class DCGAN(AdversarialModel):
         super().__init__(generator, discriminator, config, **kwargs)
         self.generator_loss = losses.GENERATOR_LOSSES[config.loss]
         self.discriminator_loss = losses.DISCRIMINATOR_LOSSES[config.loss]
+        if config.real_label != 1.0:  # one-sided label smoothing of the cross-entropy loss
+            self.discriminator_loss = functools.partial(self.discriminator_loss, real_label=config.real_label)
 
 
 def make_optimizers(config: DCGANConfig, total_steps: int | None = None):

@@ -15,9 +15,13 @@ train_app.define_train_flags(DCGANConfig)
 
 
 def train_options(run, config):
-    """Optimizers whose learning-rate decay (`decay_start_fraction`) spans the run's steps."""
-    steps = runtime.total_steps(run)
-    return {"build_optimizers": lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c, steps)))}
+    """Optimizers whose learning-rate decay (``decay_start_fraction < 1``) spans the run's steps."""
+
+    def build_optimizers(c):
+        steps = runtime.total_steps(run) if c.decay_start_fraction < 1.0 else None
+        return dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c, steps)))
+
+    return {"build_optimizers": build_optimizers}
 
 
 def main(argv):

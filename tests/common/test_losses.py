@@ -44,6 +44,26 @@ def test_discriminator_loss_is_sigmoid_cross_entropy_by_hand():
     assert losses.minimax_discriminator_loss is losses.non_saturating_discriminator_loss
 
 
+def test_one_sided_label_smoothing_by_hand():
+    # Real logits 0 and 2 with target 0.9 (Salimans et al. 2016):
+    #   l = 0: -(0.9 log 0.5 + 0.1 log 0.5) = log 2 = 0.693147
+    #   l = 2: -(0.9 log sigmoid(2) + 0.1 log(1 - sigmoid(2)))
+    #        = 0.9 * 0.126928 + 0.1 * 2.126928 = 0.326928
+    # real term 0.510038; fake logit -1: -log(1 - sigmoid(-1)) = softplus(-1) = 0.313262.
+    value = losses.non_saturating_discriminator_loss(tf.constant([0.0, 2.0]), tf.constant([-1.0]), real_label=0.9)
+    assert float(value) == pytest.approx(0.510038 + 0.313262, abs=2e-6)
+    # The fake term keeps target 0, and target 1 is the unsmoothed loss.
+    plain = losses.non_saturating_discriminator_loss(tf.constant([0.0, 2.0]), tf.constant([-1.0]))
+    assert float(plain) == pytest.approx((0.693147 + 0.126928) / 2 + 0.313262, abs=2e-6)
+    # d/dl of the smoothed real term is sigmoid(l) - 0.9: -0.4 at l = 0, and 0 at
+    # l = log 9 (D(x) = 0.9), where the unsmoothed loss would still push upwards.
+    for start, slope in ((0.0, -0.4), (math.log(9.0), 0.0)):
+        logit = tf.Variable(start)
+        with tf.GradientTape() as tape:
+            loss = losses.non_saturating_discriminator_loss(tf.reshape(logit, [1]), tf.constant([-50.0]), 0.9)
+        assert float(tape.gradient(loss, logit)) == pytest.approx(slope, abs=1e-6)
+
+
 def test_minimax_generator_loss_sign():
     # The generator minimises E[log(1 - sigmoid(l))] = -E[softplus(l)] = -0.680924 here.
     expected = sum(math.log(1.0 - sigmoid(l)) for l in FAKE) / 2

@@ -158,3 +158,30 @@ def test_make_optimizers_and_compile():
     model.compile(g_optimizer, d_optimizer)
     assert model.g_optimizer is g_optimizer and g_optimizer.built and d_optimizer.built  # slots exist for restore
     assert model.latent_dim == 8 and isinstance(model.seed_generator, keras.random.SeedGenerator)
+
+
+def test_learning_rate_decay_spans_the_run():
+    # decay_start_fraction 0.5 of 10 steps: 1e-3 up to step 5, then linear to 0 at step 10.
+    config = DCGANConfig(learning_rate=1e-3, decay_start_fraction=0.5, **TINY)
+    for optimizer in make_optimizers(config, total_steps=10):
+        rates = []
+        for step in (0, 5, 6, 9, 10):
+            optimizer.iterations.assign(step)
+            rates.append(float(optimizer.learning_rate))  # the schedule at the optimizer's step
+        assert rates == pytest.approx([1e-3, 1e-3, 8e-4, 2e-4, 0.0])
+    # The paper's constant rate, with or without a step count.
+    for total_steps in (None, 10):
+        g_optimizer, _ = make_optimizers(DCGANConfig(learning_rate=1e-3, **TINY), total_steps)
+        g_optimizer.iterations.assign(9)
+        assert float(g_optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_real_label_smooths_the_discriminator_loss():
+    real_logits, fake_logits = tf.constant([[0.0], [2.0]]), tf.constant([[-1.0], [0.5]])
+    smoothed = build_model(DCGANConfig(real_label=0.9, **TINY))
+    plain = build_model(DCGANConfig(**TINY))
+    expected = losses.non_saturating_discriminator_loss(real_logits, fake_logits, real_label=0.9)
+    assert float(smoothed.discriminator_loss(real_logits, fake_logits)) == pytest.approx(float(expected))
+    assert float(plain.discriminator_loss(real_logits, fake_logits)) == pytest.approx(
+        float(losses.non_saturating_discriminator_loss(real_logits, fake_logits)))
+    assert float(expected) != pytest.approx(float(losses.non_saturating_discriminator_loss(real_logits, fake_logits)))

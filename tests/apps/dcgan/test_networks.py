@@ -110,6 +110,9 @@ def test_mixed_precision_keeps_images_and_logits_float32():
         (dict(ema_decay=1.0), "ema_decay must be in"),
         (dict(latent_dim=0), "latent_dim must be a positive integer"),
         (dict(learning_rate=0.0), "learning_rate must be > 0"),
+        (dict(decay_start_fraction=1.5), "decay_start_fraction must be in .0, 1."),
+        (dict(real_label=0.0), "real_label must be in .0, 1."),
+        (dict(real_label=0.9, loss="hinge"), "loss 'hinge' has no labels"),
     ],
 )
 def test_config_errors_say_what_to_do(kwargs, message):
@@ -122,5 +125,6 @@ def test_config_defaults_are_the_papers():
     assert (config.latent_dim, config.image_size, config.channels, config.base_filters) == (100, 64, 3, 64)
     assert (config.learning_rate, config.beta_1, config.batch_size, config.init_stddev) == (2e-4, 0.5, 128, 0.02)
     assert (config.leaky_relu_slope, config.loss, config.ema_decay) == (0.2, "non_saturating", 0.0)
+    assert (config.decay_start_fraction, config.real_label, config.reuse_fakes) == (1.0, 1.0, True)
     with pytest.raises(Exception):
         config.image_size = 32  # frozen

@@ -48,7 +48,8 @@ def test_helpfull_sigterm_checkpoint_resume_and_export(tmp_path):
     at the step reached and exit status 143. 2. The same command with more steps resumes
     from it while the export CLI exports a copy of the interrupted run's directory."""
     model_dir = str(tmp_path / "run")
-    command = ["apps.dcgan.train", f"--model_dir={model_dir}", "--log_every=1", "--ema_decay=0.9", *TINY]
+    command = ["apps.dcgan.train", f"--model_dir={model_dir}", "--log_every=1", "--ema_decay=0.9",
+               "--decay_start_fraction=0.5", "--real_label=0.9", *TINY]
     train = _start(*command, "--steps=100000")
     helps = [_start("apps.dcgan.train", "--helpfull"), _start("apps.dcgan.export", "--helpfull")]
 
@@ -84,5 +85,7 @@ def test_helpfull_sigterm_checkpoint_resume_and_export(tmp_path):
     code, out, err = _finish(export)
     assert code == 0, err[-3000:]
     assert f"Exported step {reached} (EMA generator)" in out
+    saved = json.load(open(os.path.join(model_dir, "config.json")))
+    assert saved["model"]["decay_start_fraction"] == 0.5 and saved["model"]["real_label"] == 0.9
     info = json.load(open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")))
     assert info["metadata"]["step"] == reached and info["metadata"]["ema"] is True
