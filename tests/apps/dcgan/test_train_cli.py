@@ -6,6 +6,7 @@ tiny (16x16 grayscale, 4 base filters) and trains on the offline default
 dataset (no --data).
 """
 
+import glob
 import json
 import os
 import shutil
@@ -13,6 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
+import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TIMEOUT_SECONDS = 180
@@ -87,5 +91,14 @@ def test_helpfull_sigterm_checkpoint_resume_and_export(tmp_path):
     assert f"Exported step {reached} (EMA generator)" in out
     saved = json.load(open(os.path.join(model_dir, "config.json")))
     assert saved["model"]["decay_start_fraction"] == 0.5 and saved["model"]["real_label"] == 0.9
+    # --decay_start_fraction spans the command's --steps: the constant 2e-4 of the
+    # 100,000-step run, then 0 at the last step of the resumed (reached + 2)-step run.
+    rates = {}
+    for path in glob.glob(os.path.join(model_dir, "tensorboard", "**", "events.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == "learning_rate/g_optimizer":
+                    rates[event.step] = float(tf.make_ndarray(value.tensor))
+    assert rates[1] == pytest.approx(2e-4) and rates[reached + 2] == pytest.approx(0.0), rates
     info = json.load(open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")))
     assert info["metadata"]["step"] == reached and info["metadata"]["ema"] is True
