@@ -193,9 +193,22 @@ def resolved_config(app: str, model_config: Any, run: RuntimeConfig) -> dict:
 
 
 def field_defaults(model_config: Any) -> dict:
-    """The JSON defaults of the fields of a config dataclass (instance or class) that have one."""
-    return {f.name: _jsonable(f.default) for f in dataclasses.fields(model_config)
-            if f.default is not dataclasses.MISSING}
+    """What a run written before a config field existed used for it, for every field that has a value.
+
+    That is the field's default, unless the config class (dataclass instance or
+    class) maps the field to another value in its ``VALUES_BEFORE_FIELD``
+    (a ``ClassVar``): a field added with a default that changes what training
+    does lists the behaviour runs had before it, so that resuming such a run
+    with the new default is refused instead of silently changing the run.
+    """
+    defaults = {f.name: _jsonable(f.default) for f in dataclasses.fields(model_config)
+                if f.default is not dataclasses.MISSING}
+    before = dict(getattr(model_config, "VALUES_BEFORE_FIELD", None) or {})
+    unknown = sorted(set(before) - {f.name for f in dataclasses.fields(model_config)})
+    if unknown:
+        name = model_config.__name__ if isinstance(model_config, type) else type(model_config).__name__
+        raise ValueError(f"VALUES_BEFORE_FIELD of {name} names no field: {unknown}.")
+    return {**defaults, **{name: _jsonable(value) for name, value in before.items()}}
 
 
 def config_differences(saved: Mapping, current: Mapping, model_defaults: Mapping | None = None) -> list[str]:

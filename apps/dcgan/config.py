@@ -33,6 +33,7 @@ statistics of the global batch, as one device would).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 LOSSES = ("non_saturating", "minimax", "least_squares", "hinge")
 UPSAMPLE_LAYERS = ("transpose", "subpixel")
@@ -97,6 +98,10 @@ class DCGANConfig:
     seed: int = 0
     upsample: str = "transpose"
     sync_batch_norm: bool = True
+
+    # Runs written before `reuse_fakes` existed drew fresh z for the generator update:
+    # resuming one needs --reuse_fakes=false (common.runtime_config.field_defaults).
+    VALUES_BEFORE_FIELD: ClassVar[dict] = {"reuse_fakes": False}
 
     def __post_init__(self):
         size = self.image_size

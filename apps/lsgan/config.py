@@ -29,6 +29,7 @@ n <= 4 stride-2 layers and a start of at least 4 (n as large as possible):
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 CODINGS = {"0-1-1": (0.0, 1.0, 1.0), "-1-1-0": (-1.0, 1.0, 0.0)}
 """Coding name -> (a, b, c): D's target for fakes, D's target for reals, G's target for fakes."""
@@ -78,6 +79,10 @@ class LSGANConfig:
     reuse_fakes: bool = True
     seed: int = 0
     sync_batch_norm: bool = True
+
+    # Runs written before `reuse_fakes` existed drew fresh z for the generator update:
+    # resuming one needs --reuse_fakes=false (common.runtime_config.field_defaults).
+    VALUES_BEFORE_FIELD: ClassVar[dict] = {"reuse_fakes": False}
 
     def __post_init__(self):
         for name in ("image_size", "latent_dim", "base_filters", "batch_size"):

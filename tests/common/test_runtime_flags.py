@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 from absl import flags
@@ -96,3 +96,35 @@ def test_a_field_added_after_a_run_counts_as_its_default():
     assert config_differences(saved, current) == ["--use_ema: '<absent>' in the model directory, False now"]
     with_ema = resolved_config("app", AppConfig(use_ema=True), RuntimeConfig(model_dir="a"))
     assert config_differences(saved, with_ema, defaults) == ["--use_ema: False in the model directory, True now"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangedBehaviourConfig:
+    image_size: int = 64
+    new_update_rule: bool = True  # added later; earlier runs behaved as False
+
+    VALUES_BEFORE_FIELD: ClassVar[dict] = {"new_update_rule": False}
+
+
+def test_a_field_added_with_a_new_behaviour_counts_as_the_old_one_for_older_runs():
+    current = resolved_config("app", ChangedBehaviourConfig(), RuntimeConfig(model_dir="a"))
+    saved = {**current, "model": {"image_size": 64}}  # written before new_update_rule existed
+    defaults = field_defaults(ChangedBehaviourConfig)
+    assert defaults == {"image_size": 64, "new_update_rule": False}
+    assert field_defaults(ChangedBehaviourConfig()) == defaults
+    assert config_differences(saved, current, defaults) == [
+        "--new_update_rule: False in the model directory, True now"]
+    old_behaviour = resolved_config("app", ChangedBehaviourConfig(new_update_rule=False), RuntimeConfig(model_dir="a"))
+    assert config_differences(saved, old_behaviour, defaults) == []
+    # A run that recorded the field is compared with what it recorded.
+    assert config_differences(current, current, defaults) == []
+
+
+def test_values_before_field_must_name_fields():
+    @dataclasses.dataclass(frozen=True)
+    class Misspelt:
+        image_size: int = 64
+        VALUES_BEFORE_FIELD: ClassVar[dict] = {"imagesize": 32}
+
+    with pytest.raises(ValueError, match=r"VALUES_BEFORE_FIELD of Misspelt names no field: \['imagesize'\]"):
+        field_defaults(Misspelt)
