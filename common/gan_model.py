@@ -4,7 +4,8 @@ It holds what such apps share: the two networks, the config, one
 `SeedGenerator` for all noise, the optional generator EMA (`config.ema_decay >
 0`, `common.ema`), one optimizer per network, the metric trackers, `sample(z)`,
 per-replica latents, and the alternating `train_step` of DCGAN and LSGAN (one
-discriminator update, then one generator update on the same fakes or on fresh z,
+discriminator update, with an optional R1 penalty when the config has
+``r1_gamma > 0``, then one generator update on the same fakes or on fresh z,
 ``config.reuse_fakes``). Subclasses name
 their losses (`discriminator_loss`, `generator_loss`, functions of
 `common.losses`) and how D's outputs are reported (`output_statistic`); apps
@@ -36,11 +37,13 @@ class AdversarialModel(keras.Model):
       generator: Model z [B, latent_dim] -> images [B, H, W, C] in [-1, 1].
       discriminator: Model images -> logits or scores [B, 1].
       config: App config with ``latent_dim``, ``seed``, ``ema_decay`` and (for this
-        class's `train_step`) ``reuse_fakes``.
+        class's `train_step`) ``reuse_fakes`` and optionally ``r1_gamma`` (R1
+        weight, 0 or absent for none).
       **kwargs: `keras.Model` arguments (e.g. ``name``).
     """
 
     # Reported metrics, in this order; each is a keras.metrics.Mean at self.<name>_tracker.
+    # With an R1 weight, "r1" (the unweighted penalty) follows them.
     TRACKED = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config, **kwargs):
@@ -53,7 +56,9 @@ class AdversarialModel(keras.Model):
         self.ema = None
         if config.ema_decay > 0:
             self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
-        for name in self.TRACKED:
+        self.r1_gamma = float(getattr(config, "r1_gamma", 0.0))
+        self._tracked = self.TRACKED + (("r1",) if self.r1_gamma > 0 else ())
+        for name in self._tracked:
             setattr(self, f"{name}_tracker", keras.metrics.Mean(name=name))
         self.built = True  # both networks are built; there is no call() to trace
 
@@ -67,7 +72,7 @@ class AdversarialModel(keras.Model):
 
     @property
     def metrics(self):
-        return [getattr(self, f"{name}_tracker") for name in self.TRACKED]
+        return [getattr(self, f"{name}_tracker") for name in self._tracked]
 
     def sample(self, z, training=False):
         """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
@@ -87,7 +92,10 @@ class AdversarialModel(keras.Model):
 
         1. Sample z and generate one batch of fakes (the generator in training mode).
         2. Discriminator step: outputs on the real and on the fake batch (two forward
-           passes), `discriminator_loss`, gradient, update.
+           passes), `discriminator_loss` plus, with ``config.r1_gamma`` > 0, the R1
+           penalty (gamma / 2) E||grad_x D(x)||^2 on the real batch (Mescheder et
+           al. 2018, eq. 9; its input gradient is taken in the same forward pass,
+           `common.losses.outputs_and_r1_penalty`), gradient, update.
         3. Generator step through the updated discriminator, `generator_loss`,
            gradient, update; then the generator's EMA. With ``config.reuse_fakes``
            the fakes of step 1 are reused (their forward pass was recorded for this
@@ -117,10 +125,16 @@ class AdversarialModel(keras.Model):
 
         # 2. Discriminator step (its tape does not reach into the generator).
         with tf.GradientTape() as tape:
-            real_outputs = self.discriminator(real_images, training=True)
+            if self.r1_gamma > 0:  # D(x) and its input gradient from one forward pass
+                real_outputs, r1 = losses.outputs_and_r1_penalty(
+                    lambda x: self.discriminator(x, training=True), real_images,
+                    scale=self.d_optimizer.scale_loss(1.0))
+            else:
+                real_outputs = self.discriminator(real_images, training=True)
             fake_outputs = self.discriminator(fake_images, training=True)
             d_loss = self.discriminator_loss(real_outputs, fake_outputs)
-            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
+            d_total = d_loss + 0.5 * self.r1_gamma * r1 if self.r1_gamma > 0 else d_loss
+            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_total))
         d_weights = self.discriminator.trainable_weights
         d_gradients = tape.gradient(d_scaled, d_weights)
         d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
@@ -144,6 +158,8 @@ class AdversarialModel(keras.Model):
 
         # 4. Metrics.
         self.d_loss_tracker.update_state(d_loss)
+        if self.r1_gamma > 0:
+            self.r1_tracker.update_state(r1)
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(self.output_statistic(real_outputs))
         self.d_fake_tracker.update_state(self.output_statistic(fake_outputs))

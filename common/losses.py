@@ -52,6 +52,7 @@ __all__ = [
     "hinge_discriminator_loss",
     "gradient_penalty",
     "r1_penalty",
+    "outputs_and_r1_penalty",
     "mean_absolute_error",
     "scale_for_replicas",
     "GENERATOR_LOSSES",
@@ -238,19 +239,32 @@ def hinge_discriminator_loss(real_logits, fake_logits):
 # --- Penalties ---------------------------------------------------------------------
 
 
-def _per_example_squared_gradient_norm(critic_fn: Callable, inputs):
-    """Squared L2 norm of d sum(critic_fn(inputs)) / d inputs for each example, [B] float32.
+def _outputs_and_squared_gradient_norms(critic_fn: Callable, inputs, scale=1.0):
+    """critic_fn(inputs) (float32) and the squared L2 norm of d sum(critic_fn(inputs)) / d inputs per example, [B].
 
     Summing the outputs before differentiating gives each example its own
-    gradient, because the critic treats examples independently (it must not use
-    batch statistics; use layer or instance normalisation in a penalised critic).
+    gradient when the critic treats examples independently (no batch
+    statistics; use layer or instance normalisation in a penalised critic).
+    With batch normalisation in training mode, example b's gradient also
+    carries the dependence of the other examples' outputs on x_b through the
+    batch statistics: it is the gradient of the batch-normalised function the
+    critic computes on that batch.
+
+    `scale` multiplies the differentiated sum and divides the gradient again:
+    pass a mixed-precision loss scale so that float16 gradients do not underflow.
     """
+    scale = ops.cast(scale, "float32")
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         outputs = _f32(critic_fn(inputs))  # [B, ...]
-        total = ops.sum(outputs)
-    gradients = _f32(tape.gradient(total, inputs))  # [B, H, W, C]
-    return ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1)
+        total = ops.sum(outputs) * scale
+    gradients = _f32(tape.gradient(total, inputs)) / scale  # [B, H, W, C]
+    return outputs, ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1)
+
+
+def _per_example_squared_gradient_norm(critic_fn: Callable, inputs):
+    """Squared L2 norm of d sum(critic_fn(inputs)) / d inputs for each example, [B] float32."""
+    return _outputs_and_squared_gradient_norms(critic_fn, inputs)[1]
 
 
 def gradient_penalty(
@@ -312,8 +326,27 @@ def r1_penalty(critic_fn: Callable, real):
     Returns:
       Float32 scalar, unweighted: the paper's regulariser is ``gamma / 2`` times this.
     """
-    real = _f32(real)
-    return ops.mean(_per_example_squared_gradient_norm(critic_fn, real))  # mean_b sum_i g_bi^2
+    return outputs_and_r1_penalty(critic_fn, real)[1]
+
+
+def outputs_and_r1_penalty(critic_fn: Callable, real, scale=1.0):
+    """The discriminator's outputs on `real` and `r1_penalty`, from ONE forward pass.
+
+    A discriminator step that penalises R1 needs D(x) for its loss anyway;
+    recording that pass for the input gradient avoids a second forward pass
+    (and, with batch normalisation, a second update of its moving statistics).
+
+    Args:
+      critic_fn: Callable mapping a batch [B, H, W, C] to discriminator logits [B, ...].
+      real: Real samples, [B, H, W, C].
+      scale: Multiplies the differentiated sum of outputs, and divides the
+        gradient again (a loss scale under mixed_float16; 1 otherwise).
+
+    Returns:
+      (outputs [B, ...] float32, unweighted penalty: float32 scalar).
+    """
+    outputs, squared_norms = _outputs_and_squared_gradient_norms(critic_fn, _f32(real), scale)
+    return outputs, ops.mean(squared_norms)  # mean_b sum_i g_bi^2
 
 
 # --- Reconstruction ----------------------------------------------------------------

@@ -25,7 +25,9 @@ Options beyond the paper: image sizes 16, 32, 64, 128, ... (any power of two
 other adversarial losses from `common.losses`, an exponential moving average of
 the generator (`ema_decay > 0`), one-sided label smoothing (`real_label < 1`),
 a linear learning-rate decay to 0 over the
-last part of the run (`decay_start_fraction < 1`), and synchronised batch normalisation across
+last part of the run (`decay_start_fraction < 1`), an R1 penalty on the
+discriminator's input gradient at real images (`r1_gamma > 0`, Mescheder et
+al. 2018), and synchronised batch normalisation across
 replicas (`sync_batch_norm`, on by default so that N replicas normalise with the
 statistics of the global batch, as one device would).
 """
@@ -68,6 +70,10 @@ class DCGANConfig:
       reuse_fakes: The generator update reuses the discriminator update's fakes
         (one generator forward pass per step, as the reference code); False draws
         fresh z for it and generates again.
+      r1_gamma: Weight gamma of the R1 penalty (gamma / 2) E[||grad_x D(x)||^2] on
+        real images, added to the discriminator loss (Mescheder et al. 2018,
+        eq. 9); 0 (the paper) for none. With batch normalisation in D the
+        gradient is that of D on the whole real batch (`common.losses`).
       seed: Seed of weight initialisation and of the latent noise.
       upsample: "transpose" (`keras.layers.Conv2DTranspose`) or "subpixel"
         (`common.layers.SubPixelConv2DTranspose`): the same function and
@@ -95,6 +101,7 @@ class DCGANConfig:
     decay_start_fraction: float = 1.0
     real_label: float = 1.0
     reuse_fakes: bool = True
+    r1_gamma: float = 0.0
     seed: int = 0
     upsample: str = "transpose"
     sync_batch_norm: bool = True
@@ -133,6 +140,8 @@ class DCGANConfig:
         if self.real_label != 1.0 and self.loss not in ("non_saturating", "minimax"):
             raise ValueError(f"real_label smooths the cross-entropy losses (non_saturating, minimax); loss "
                              f"{self.loss!r} has no labels. Drop --real_label or pick one of those losses.")
+        if not self.r1_gamma >= 0.0:
+            raise ValueError(f"r1_gamma must be >= 0 (0 turns the R1 penalty off); got {self.r1_gamma!r}.")
         if self.bn_gamma_stddev < 0 or self.leaky_relu_slope < 0:
             raise ValueError("bn_gamma_stddev and leaky_relu_slope must be >= 0; got "
                              f"{self.bn_gamma_stddev!r} and {self.leaky_relu_slope!r}.")

@@ -12,14 +12,18 @@ off, the generator step draws fresh z). Losses are looked up by name in `common.
 Deviations: none. Beyond the paper, all off by default: an exponential moving
 average of the generator (``config.ema_decay > 0``, `common.ema`), used by
 `sample`; one-sided label smoothing (``config.real_label < 1``); a linear
-learning-rate decay over the end of the run (``config.decay_start_fraction < 1``).
+learning-rate decay over the end of the run (``config.decay_start_fraction < 1``);
+the R1 penalty on D's input gradient at real images (``config.r1_gamma > 0``,
+Mescheder et al. 2018, computed in `AdversarialModel.train_step`).
 
 Reported metrics (means over the steps of an epoch, averaged across replicas):
 ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean of sigmoid(logit) on
 real and generated images in the discriminator step (D(x) and D(G(z)) of the
 sigmoid cross-entropy losses, 0.5 when D cannot tell); ``d_grad_norm`` and ``g_grad_norm``, the global L2 norm of each
 network's gradient of its (unscaled) loss on this replica's batch (steps whose
-gradients are not finite, which a `LossScaleOptimizer` skips, are left out).
+gradients are not finite, which a `LossScaleOptimizer` skips, are left out);
+with ``r1_gamma > 0`` also ``r1``, the unweighted penalty E[||grad_x D(x)||^2]
+(``d_loss`` stays the adversarial loss without it).
 """
 
 from __future__ import annotations

@@ -214,6 +214,35 @@ def test_r1_penalty_closed_forms():
     assert float(losses.r1_penalty(quadratic_critic, tf.constant(real))) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_outputs_and_r1_penalty_share_one_forward_pass():
+    real = RNG.standard_normal((3, 4, 4, 2)).astype(np.float32)
+    calls = []
+
+    def counted_critic(x):
+        calls.append(1)
+        return quadratic_critic(x)
+
+    outputs, penalty = losses.outputs_and_r1_penalty(counted_critic, tf.constant(real))
+    assert len(calls) == 1
+    np.testing.assert_allclose(outputs, 0.5 * np.sum(real.reshape(3, -1) ** 2, axis=1), rtol=1e-6)
+    assert float(penalty) == pytest.approx(float(np.mean(np.sum(real.reshape(3, -1) ** 2, axis=1))), rel=1e-5)
+    # A loss scale multiplies the differentiated sum and is divided out again.
+    _, scaled = losses.outputs_and_r1_penalty(quadratic_critic, tf.constant(real), scale=1024.0)
+    assert float(scaled) == pytest.approx(float(penalty), rel=1e-6)
+
+
+def test_r1_of_a_batch_normalised_critic_is_the_gradient_of_its_summed_outputs():
+    # With batch statistics, example b's gradient includes how the other outputs move with x_b:
+    # (x_b - mean) / std summed over the batch is 0 for every input, so the gradient is 0.
+    def batch_standardising_critic(x):
+        flat = tf.reshape(x, (tf.shape(x)[0], -1))[:, :1]  # [B, 1]: one pixel
+        mean, variance = tf.nn.moments(flat, axes=[0], keepdims=True)
+        return (flat - mean) / tf.sqrt(variance + 1e-3)
+
+    real = tf.constant(RNG.standard_normal((4, 2, 2, 1)).astype(np.float32))
+    assert float(losses.r1_penalty(batch_standardising_critic, real)) == pytest.approx(0.0, abs=1e-8)
+
+
 # --- Distribution -------------------------------------------------------------------------
 
 

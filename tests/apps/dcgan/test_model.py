@@ -39,9 +39,10 @@ def norm(gradients):
     return float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in gradients)))
 
 
-@pytest.mark.parametrize("channels,reuse_fakes", [(1, True), (3, True), (1, False)])
-def test_train_step_matches_reference_computation(channels, reuse_fakes):
-    config = DCGANConfig(channels=channels, seed=5, reuse_fakes=reuse_fakes, **TINY)
+@pytest.mark.parametrize("channels,reuse_fakes,r1_gamma", [(1, True, 0.0), (3, True, 0.0), (1, False, 0.0),
+                                                           (1, True, 3.0)])
+def test_train_step_matches_reference_computation(channels, reuse_fakes, r1_gamma):
+    config = DCGANConfig(channels=channels, seed=5, reuse_fakes=reuse_fakes, r1_gamma=r1_gamma, **TINY)
     model = compiled_model(config)
     batch = real_batch(channels=channels)
     generator_before, discriminator_before = copy_of(model.generator), copy_of(model.discriminator)
@@ -53,12 +54,25 @@ def test_train_step_matches_reference_computation(channels, reuse_fakes):
     noise = keras.random.SeedGenerator(config.seed)
     z1 = keras.random.normal((2, 8), seed=noise)
     fake_images = generator_before(z1, training=True)
+    real = batch["image"]
     with tf.GradientTape() as tape:
-        real_logits = discriminator_before(batch["image"], training=True)
+        # R1: the full Jacobian of the real logits [B, 1] w.r.t. the real batch, summed
+        # over the logits (batch norm couples the examples), squared and summed per example.
+        with tf.GradientTape() as input_tape:
+            input_tape.watch(real)
+            real_logits = discriminator_before(real, training=True)
+        jacobian = input_tape.jacobian(real_logits, real)  # [B, 1, B, H, W, C]
+        input_gradient = tf.reduce_sum(jacobian, axis=[0, 1])  # [B, H, W, C]
+        r1 = tf.reduce_mean(tf.reduce_sum(tf.square(input_gradient), axis=[1, 2, 3]))
         fake_logits = discriminator_before(fake_images, training=True)
         d_loss = losses.non_saturating_discriminator_loss(real_logits, fake_logits)
-    d_grad_norm = norm(tape.gradient(d_loss, discriminator_before.trainable_weights))
+        d_total = d_loss + r1_gamma / 2 * r1
+    d_grad_norm = norm(tape.gradient(d_total, discriminator_before.trainable_weights))
     assert logs["d_loss"] == pytest.approx(float(d_loss), rel=1e-5)
+    if r1_gamma:
+        assert float(r1) > 0 and logs["r1"] == pytest.approx(float(r1), rel=1e-4)
+    else:
+        assert "r1" not in logs
     assert logs["d_real"] == pytest.approx(float(tf.reduce_mean(tf.sigmoid(real_logits))), rel=1e-5)
     assert logs["d_fake"] == pytest.approx(float(tf.reduce_mean(tf.sigmoid(fake_logits))), rel=1e-5)
     assert logs["d_grad_norm"] == pytest.approx(d_grad_norm, rel=1e-4)
@@ -121,8 +135,9 @@ def test_ema_generator_is_averaged_and_used_for_samples():
     assert build_model(DCGANConfig(**TINY)).ema is None
 
 
-def test_loss_scale_optimizer_reports_unscaled_gradient_norms():
-    config = DCGANConfig(seed=2, **TINY)
+@pytest.mark.parametrize("r1_gamma", [0.0, 1.0])
+def test_loss_scale_optimizer_reports_unscaled_gradient_norms(r1_gamma):
+    config = DCGANConfig(seed=2, r1_gamma=r1_gamma, **TINY)
     plain = compiled_model(config)
     scaled = compiled_model(config, [keras.optimizers.LossScaleOptimizer(o) for o in make_optimizers(config)])
     plain_logs, scaled_logs = plain.train_step(real_batch()), scaled.train_step(real_batch())
@@ -130,10 +145,13 @@ def test_loss_scale_optimizer_reports_unscaled_gradient_norms():
         assert float(scaled_logs[name]) == pytest.approx(float(plain_logs[name]), rel=1e-4), name
 
 
-def test_two_replicas_take_the_same_step_as_one_device():
+@pytest.mark.parametrize("r1_gamma", [0.0, 10.0])
+def test_two_replicas_take_the_same_step_as_one_device(r1_gamma):
     # Global batch 4: one device, or two replicas of 2 with synchronised batch norm,
     # per-replica slices of one noise draw and losses divided by the replica count.
-    config = DCGANConfig(seed=4, **TINY)
+    # With R1, each replica's input gradient flows back through the synchronised
+    # batch statistics, so it is the gradient of the global batch's summed logits.
+    config = DCGANConfig(seed=4, r1_gamma=r1_gamma, **TINY)
     batch = real_batch(batch_size=4)
     single_model = compiled_model(config, (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)))
     single = {name: float(value) for name, value in single_model.train_step(batch).items()}
@@ -141,7 +159,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
     with strategy.scope():
         mirrored_model = compiled_model(config, (keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)))
     history = mirrored_model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0, shuffle=False).history
-    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+    for name in ("d_loss", "g_loss", "d_real", "d_fake") + (("r1",) if r1_gamma else ()):
         assert history[name][0] == pytest.approx(single[name], rel=1e-5), name
     single_weights = values(single_model.generator.weights + single_model.discriminator.weights)
     mirrored_weights = values(mirrored_model.generator.weights + mirrored_model.discriminator.weights)

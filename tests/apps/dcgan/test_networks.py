@@ -117,6 +117,8 @@ def test_mixed_precision_keeps_images_and_logits_float32():
         (dict(decay_start_fraction=1.5), "decay_start_fraction must be in .0, 1."),
         (dict(real_label=0.0), "real_label must be in .0, 1."),
         (dict(real_label=0.9, loss="hinge"), "loss 'hinge' has no labels"),
+        (dict(r1_gamma=-1.0), "r1_gamma must be >= 0 .0 turns the R1 penalty off."),
+        (dict(r1_gamma=float("nan")), "r1_gamma must be >= 0"),
     ],
 )
 def test_config_errors_say_what_to_do(kwargs, message):
@@ -130,6 +132,7 @@ def test_config_defaults_are_the_papers():
     assert (config.learning_rate, config.beta_1, config.batch_size, config.init_stddev) == (2e-4, 0.5, 128, 0.02)
     assert (config.leaky_relu_slope, config.loss, config.ema_decay) == (0.2, "non_saturating", 0.0)
     assert (config.decay_start_fraction, config.real_label, config.reuse_fakes) == (1.0, 1.0, True)
+    assert config.r1_gamma == 0.0
     with pytest.raises(Exception):
         config.image_size = 32  # frozen
 
