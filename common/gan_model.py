@@ -57,8 +57,8 @@ class AdversarialModel(keras.Model):
         if config.ema_decay > 0:
             self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
         self.r1_gamma = float(getattr(config, "r1_gamma", 0.0))
-        self._tracked = self.TRACKED + (("r1",) if self.r1_gamma > 0 else ())
-        for name in self._tracked:
+        self._reported_names = self.TRACKED + (("r1",) if self.r1_gamma > 0 else ())
+        for name in self._reported_names:
             setattr(self, f"{name}_tracker", keras.metrics.Mean(name=name))
         self.built = True  # both networks are built; there is no call() to trace
 
@@ -72,7 +72,7 @@ class AdversarialModel(keras.Model):
 
     @property
     def metrics(self):
-        return [getattr(self, f"{name}_tracker") for name in self._tracked]
+        return [getattr(self, f"{name}_tracker") for name in self._reported_names]
 
     def sample(self, z, training=False):
         """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
