@@ -1,7 +1,5 @@
 """DCGAN config validation and networks: shapes, parameter counts, initialisers (apps/dcgan)."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
@@ -9,8 +7,6 @@ import pytest
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
 from common.layers import SubPixelConv2DTranspose
-from common import runtime
-from common.runtime_config import RuntimeConfig, field_defaults, resolved_config
 
 
 @pytest.mark.parametrize("image_size", [32, 64])
@@ -135,16 +131,3 @@ def test_config_defaults_are_the_papers():
     assert config.r1_gamma == 0.0
     with pytest.raises(Exception):
         config.image_size = 32  # frozen
-
-
-def test_a_run_from_before_reuse_fakes_resumes_only_with_fresh_z(tmp_path):
-    """config.json without reuse_fakes was written when the generator step drew fresh z."""
-    run = RuntimeConfig(model_dir=str(tmp_path))
-    old = resolved_config("dcgan", DCGANConfig(reuse_fakes=False), run)
-    del old["model"]["reuse_fakes"]
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    defaults = field_defaults(DCGANConfig)
-    with pytest.raises(runtime.ConfigMismatchError, match="--reuse_fakes: False in the model directory, True now"):
-        runtime.check_model_dir(str(tmp_path), resolved_config("dcgan", DCGANConfig(), run), defaults)
-    assert runtime.check_model_dir(
-        str(tmp_path), resolved_config("dcgan", DCGANConfig(reuse_fakes=False), run), defaults) == old

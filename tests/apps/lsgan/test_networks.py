@@ -1,14 +1,10 @@
 """LSGAN config validation and networks: Figure 3's layer list, shapes, parameter counts (apps/lsgan)."""
 
-import json
-
 import numpy as np
 import pytest
 
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.networks import build_discriminator, build_generator, generator_layers
-from common import runtime
-from common.runtime_config import RuntimeConfig, field_defaults, resolved_config
 
 
 def trainable_count(model):
@@ -95,16 +91,3 @@ def test_config_defaults_are_the_papers():
     assert LSGANConfig(coding="-1-1-0").targets == (-1.0, 1.0, 0.0)
     with pytest.raises(Exception):
         config.coding = "-1-1-0"  # frozen
-
-
-def test_a_run_from_before_reuse_fakes_resumes_only_with_fresh_z(tmp_path):
-    """config.json without reuse_fakes was written when the generator step drew fresh z."""
-    run = RuntimeConfig(model_dir=str(tmp_path))
-    old = resolved_config("lsgan", LSGANConfig(reuse_fakes=False), run)
-    del old["model"]["reuse_fakes"]
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    defaults = field_defaults(LSGANConfig)
-    with pytest.raises(runtime.ConfigMismatchError, match="--reuse_fakes: False in the model directory, True now"):
-        runtime.check_model_dir(str(tmp_path), resolved_config("lsgan", LSGANConfig(), run), defaults)
-    assert runtime.check_model_dir(
-        str(tmp_path), resolved_config("lsgan", LSGANConfig(reuse_fakes=False), run), defaults) == old
