@@ -24,6 +24,7 @@ from absl import app, flags
 from common import checkpointing
 from common import export as export_lib
 from common import runtime
+from common import runtime_config
 
 
 def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -49,7 +50,8 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
     with runtime.exit_on_user_error():
         try:
             model, path = runtime.restore_for_inference_with_path(
-                model_dir, lambda fields: build_model(config_class(**fields)))
+                model_dir, lambda fields: build_model(config_class(**fields)),
+                runtime_config.field_defaults(config_class))
         except TypeError as error:  # config.json fields unknown to this config class
             raise runtime.ConfigError(
                 f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None

@@ -521,7 +521,8 @@ def _remove_worker_dir(model_dir: str, strategy) -> None:
             pass
 
 
-def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras.Model]) -> keras.Model:
+def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras.Model],
+                          model_defaults: Mapping | None = None) -> keras.Model:
     """Builds the model from `model_dir/config.json` and loads the newest readable checkpoint.
 
     Args:
@@ -529,21 +530,27 @@ def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras
       build_model: the "model" section of config.json (a dict of the app's config
         fields) -> uncompiled model. It is built under the float32 policy: the
         variables of a mixed-precision run are float32 too.
+      model_defaults: values for the model fields config.json lacks (a run
+        written before the field existed), normally
+        `runtime_config.field_defaults(config_class)`, so that such a run is
+        rebuilt as it was trained (`VALUES_BEFORE_FIELD`) rather than with
+        today's default. Fields config.json has always win.
 
     Raises:
       FileNotFoundError when the directory has no config.json or no checkpoint;
       checkpointing.CheckpointError when no checkpoint fits the model.
     """
-    return restore_for_inference_with_path(model_dir, build_model)[0]
+    return restore_for_inference_with_path(model_dir, build_model, model_defaults)[0]
 
 
-def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mapping], keras.Model]):
+def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mapping], keras.Model],
+                                    model_defaults: Mapping | None = None):
     """`restore_for_inference`, also returning the restored checkpoint's path."""
     saved = read_saved_config(model_dir)
     if saved is None:
         raise FileNotFoundError(f"{model_dir} has no {CONFIG_FILENAME}; pass the --model_dir of a training run.")
     with precision_lib.dtype_policy("float32"):
-        model = build_model(saved["model"])
+        model = build_model({**(model_defaults or {}), **saved["model"]})
     path = checkpointing.restore_latest(
         checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
     if path is None:

@@ -56,9 +56,11 @@ def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 def _restore(model_dir: str, config_class: type, build_model: Callable):
     from common import runtime
+    from common.runtime_config import field_defaults
 
     try:
-        return runtime.restore_for_inference_with_path(model_dir, lambda fields: build_model(config_class(**fields)))
+        return runtime.restore_for_inference_with_path(
+            model_dir, lambda fields: build_model(config_class(**fields)), field_defaults(config_class))
     except TypeError as error:  # config.json fields unknown to this config class
         raise runtime.ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
 

@@ -20,6 +20,7 @@ from common import checkpointing
 from common import export as export_lib
 from common import pair_export
 from common import runtime
+from common.runtime_config import field_defaults
 
 flags.DEFINE_string("model_dir", None, "Directory of the CoGAN training run to export.")
 flags.DEFINE_string("export_dir", None, "TF Serving model folder; the export becomes its next numbered version.")
@@ -41,7 +42,7 @@ def main(argv):
                                       f"with python -m apps.{saved.get('app')}.export.")
         try:
             model, path = runtime.restore_for_inference_with_path(
-                FLAGS.model_dir, lambda fields: build_model(CoGANConfig(**fields)))
+                FLAGS.model_dir, lambda fields: build_model(CoGANConfig(**fields)), field_defaults(CoGANConfig))
         except TypeError as error:  # config.json fields unknown to CoGANConfig: another app's run
             raise runtime.ConfigError(
                 f"{FLAGS.model_dir}/config.json does not fit CoGANConfig: {error}. Pass a CoGAN run.") from None

@@ -236,6 +236,23 @@ def test_restore_for_inference_loads_the_latest_generator(trained):
     np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
 
 
+def test_restore_for_inference_fills_fields_config_json_lacks_from_model_defaults(trained):
+    model_dir, result = trained
+    seen = []
+
+    def build(fields):
+        seen.append(dict(fields))
+        return build_tiny_gan({k: v for k, v in fields.items() if k != "added_later"})
+
+    restored = runtime.restore_for_inference(
+        str(model_dir), build, model_defaults={"added_later": "as before", "latent_dim": 999})
+    saved = runtime.read_saved_config(str(model_dir))["model"]
+    assert "added_later" not in saved
+    assert seen == [{**saved, "added_later": "as before"}]  # config.json's own latent_dim wins
+    z = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
+
+
 def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
     run_tiny(tmp_path, steps=4, checkpoint_every=2)
     (data_file,) = glob.glob(str(tmp_path / "ckpt-4.data-*"))
