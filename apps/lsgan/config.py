@@ -58,6 +58,10 @@ class LSGANConfig:
       reuse_fakes: The generator update reuses the discriminator update's fakes (the
         same z, one generator forward pass per step, as DCGAN's reference code);
         False draws fresh z for it and generates again.
+      r1_gamma: Weight gamma of the R1 penalty (gamma / 2) E[||grad_x D(x)||^2] on
+        real images, added to the discriminator loss (Mescheder et al. 2018,
+        eq. 9, https://arxiv.org/abs/1801.04406); 0 (the paper) for none. Not
+        part of LSGAN; `common.gan_model.AdversarialModel` applies it.
       seed: Seed of weight initialisation and of the latent noise.
       sync_batch_norm: Batch normalisation with statistics of the global batch across replicas.
     """
@@ -77,6 +81,7 @@ class LSGANConfig:
     leaky_relu_slope: float = 0.2
     ema_decay: float = 0.0
     reuse_fakes: bool = True
+    r1_gamma: float = 0.0
     seed: int = 0
     sync_batch_norm: bool = True
 
@@ -109,6 +114,8 @@ class LSGANConfig:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
         if self.leaky_relu_slope < 0:
             raise ValueError(f"leaky_relu_slope must be >= 0; got {self.leaky_relu_slope!r}.")
+        if not self.r1_gamma >= 0.0:
+            raise ValueError(f"r1_gamma must be >= 0 (0 turns the R1 penalty off); got {self.r1_gamma!r}.")
 
     @property
     def num_upsamplings(self) -> int:

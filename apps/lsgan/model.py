@@ -18,7 +18,8 @@ it off, on a fresh draw of z.
 
 Deviations: none in the losses or the update order. Beyond the paper: an
 exponential moving average of the generator (``config.ema_decay > 0``,
-`common.ema`), used by `sample`.
+`common.ema`), used by `sample`; the R1 penalty on the discriminator
+(``config.r1_gamma > 0``, Mescheder et al. 2018, logged as ``r1``).
 
 Reported metrics: ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean
 raw discriminator output on real and generated images in the discriminator step

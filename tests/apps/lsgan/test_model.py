@@ -63,6 +63,30 @@ def test_losses_with_a_fixed_discriminator_output_by_hand(coding, d_loss, g_loss
     assert logs["g_grad_norm"] == 0.0  # a constant D passes no gradient to G
 
 
+def linear_discriminator(weight, bias):
+    """D(x) = weight * sum(x) + bias: its input gradient is `weight` at every pixel."""
+    images = keras.Input((16, 16, 1))
+    outputs = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(weight),
+                                 bias_initializer=keras.initializers.Constant(bias))(keras.layers.Flatten()(images))
+    return keras.Model(images, outputs)
+
+
+def test_r1_penalty_by_hand():
+    """D(x) = w . x + b: grad_x D = w, so R1 = ||w||^2 = 256 * 0.01^2 and it adds gamma * w to D's kernel gradient."""
+    kernels, logs = {}, {}
+    for gamma in (0.0, 3.0):
+        config = LSGANConfig(r1_gamma=gamma, **TINY)
+        model = LSGAN(build_model(config).generator, linear_discriminator(0.01, 0.25), config)
+        model.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.5))  # G fixed: same fakes both times
+        logs[gamma] = {name: float(value) for name, value in model.train_step(real_batch()).items()}
+        kernels[gamma] = model.discriminator.trainable_weights[0].numpy()
+    assert "r1" not in logs[0.0]
+    assert logs[3.0]["r1"] == pytest.approx(256 * 0.01**2, rel=1e-5)
+    assert logs[3.0]["d_loss"] == pytest.approx(logs[0.0]["d_loss"], rel=1e-6)  # d_loss excludes the penalty
+    # Kernel after SGD(0.5): w - 0.5 (dL/dw + gamma w); the loss part is the same in both runs.
+    np.testing.assert_allclose(kernels[0.0] - kernels[3.0], 0.5 * 3.0 * 0.01, rtol=1e-4)
+
+
 @pytest.mark.parametrize("reuse_fakes", [True, False])
 def test_train_step_matches_reference_computation(reuse_fakes):
     config = LSGANConfig(coding="-1-1-0", seed=5, reuse_fakes=reuse_fakes, **TINY)

@@ -77,6 +77,7 @@ def test_parameter_counts_of_lsgan_64_by_hand():
         (dict(ema_decay=1.0), "ema_decay must be in"),
         (dict(latent_dim=0), "latent_dim must be a positive integer"),
         (dict(learning_rate=0.0), "learning_rate must be > 0"),
+        (dict(r1_gamma=-0.5), "r1_gamma must be >= 0 .0 turns the R1 penalty off."),
     ],
 )
 def test_config_errors_say_what_to_do(kwargs, message):
