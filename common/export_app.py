@@ -24,7 +24,6 @@ from absl import app, flags
 from common import checkpointing
 from common import export as export_lib
 from common import runtime
-from common import runtime_config
 
 
 def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -48,13 +47,7 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
     if not model_dir or not export_dir:
         raise app.UsageError("Pass --model_dir (a training run) and --export_dir (where to write).")
     with runtime.exit_on_user_error():
-        try:
-            model, path = runtime.restore_for_inference_with_path(
-                model_dir, lambda fields: build_model(config_class(**fields)),
-                runtime_config.field_defaults(config_class))
-        except TypeError as error:  # config.json fields unknown to this config class
-            raise runtime.ConfigError(
-                f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
+        model, path = runtime.restore_app_for_inference(model_dir, config_class, build_model)
         use_ema = flag_values.ema and model.ema is not None
         generator = model.ema.shadow if use_ema else model.generator
         step = checkpointing.checkpoint_step(path)

@@ -559,6 +559,23 @@ def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mappi
     return model, path
 
 
+def restore_app_for_inference(model_dir: str, config_class: type, build_model: Callable[[Any], keras.Model]):
+    """An app's model and checkpoint path, `restore_for_inference_with_path` built from its config class.
+
+    The model section of config.json becomes ``config_class(**fields)``; fields
+    it lacks take the values they had before they existed
+    (`runtime_config.field_defaults`, which honours ``VALUES_BEFORE_FIELD``).
+
+    Raises:
+      ConfigError when config.json has fields `config_class` does not know (another app's run).
+    """
+    try:
+        return restore_for_inference_with_path(
+            model_dir, lambda fields: build_model(config_class(**fields)), field_defaults(config_class))
+    except TypeError as error:  # config.json fields unknown to this config class
+        raise ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
+
+
 @contextlib.contextmanager
 def exit_on_user_error():
     """For a script's main(): errors a user can fix end the process with their message, no traceback.

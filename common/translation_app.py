@@ -54,17 +54,6 @@ def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_boolean("overwrite", False, "Replace an existing --version.", flag_values=flag_values)
 
 
-def _restore(model_dir: str, config_class: type, build_model: Callable):
-    from common import runtime
-    from common.runtime_config import field_defaults
-
-    try:
-        return runtime.restore_for_inference_with_path(
-            model_dir, lambda fields: build_model(config_class(**fields)), field_defaults(config_class))
-    except TypeError as error:  # config.json fields unknown to this config class
-        raise runtime.ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
-
-
 def _channels(model) -> int:
     """Image channels of a translation model: its config's `channels`, else its first translator's input."""
     channels = getattr(getattr(model, "config", None), "channels", None)
@@ -85,7 +74,7 @@ def export_main(argv, app_name: str, config_class: type, build_model: Callable,
     if not model_dir or not export_dir:
         raise app.UsageError("Pass --model_dir (a training run) and --export_dir (where to write).")
     with runtime.exit_on_user_error():
-        model, path = _restore(model_dir, config_class, build_model)
+        model, path = runtime.restore_app_for_inference(model_dir, config_class, build_model)
         step = checkpointing.checkpoint_step(path)
         try:
             written = translation.export_translators(
@@ -246,11 +235,11 @@ def _translator(flag_values, app_name, config_class, build_model):
     import tensorflow as tf
 
     from common import translation
-    from common.runtime import ConfigError
+    from common.runtime import ConfigError, restore_app_for_inference
 
     direction = flag_values.direction
     if flag_values.model_dir:
-        model, path = _restore(flag_values.model_dir, config_class, build_model)
+        model, path = restore_app_for_inference(flag_values.model_dir, config_class, build_model)
         network = model.translators()[direction]
 
         def translate(images):

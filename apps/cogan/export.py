@@ -20,7 +20,6 @@ from common import checkpointing
 from common import export as export_lib
 from common import pair_export
 from common import runtime
-from common.runtime_config import field_defaults
 
 flags.DEFINE_string("model_dir", None, "Directory of the CoGAN training run to export.")
 flags.DEFINE_string("export_dir", None, "TF Serving model folder; the export becomes its next numbered version.")
@@ -40,12 +39,7 @@ def main(argv):
         if saved is not None and saved.get("app") != "cogan":
             raise runtime.ConfigError(f"{FLAGS.model_dir} is a run of {saved.get('app')!r}, not of cogan: export it "
                                       f"with python -m apps.{saved.get('app')}.export.")
-        try:
-            model, path = runtime.restore_for_inference_with_path(
-                FLAGS.model_dir, lambda fields: build_model(CoGANConfig(**fields)), field_defaults(CoGANConfig))
-        except TypeError as error:  # config.json fields unknown to CoGANConfig: another app's run
-            raise runtime.ConfigError(
-                f"{FLAGS.model_dir}/config.json does not fit CoGANConfig: {error}. Pass a CoGAN run.") from None
+        model, path = runtime.restore_app_for_inference(FLAGS.model_dir, CoGANConfig, build_model)
         step = checkpointing.checkpoint_step(path)
         try:
             written = pair_export.export_pair_generator(

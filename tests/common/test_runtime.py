@@ -12,6 +12,7 @@ import glob
 import io
 import json
 import os
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -236,21 +237,38 @@ def test_restore_for_inference_loads_the_latest_generator(trained):
     np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
 
 
-def test_restore_for_inference_fills_fields_config_json_lacks_from_model_defaults(trained):
+@dataclasses.dataclass(frozen=True)
+class LaterConfig(TinyConfig):
+    """TinyConfig plus a field its saved runs lack, which had another value before it existed."""
+
+    latent_dim: int = 7  # today's default differs from the run's: config.json's 4 must win
+    added_later: str = "now"
+    VALUES_BEFORE_FIELD: ClassVar[dict] = {"added_later": "before"}
+
+
+def test_an_app_restores_a_run_written_before_a_field_with_the_value_it_had(trained):
     model_dir, result = trained
-    seen = []
+    assert "added_later" not in runtime.read_saved_config(str(model_dir))["model"]
+    built = []
 
-    def build(fields):
-        seen.append(dict(fields))
-        return build_tiny_gan({k: v for k, v in fields.items() if k != "added_later"})
+    def build(config):
+        built.append(config)
+        return build_tiny_gan(config)
 
-    restored = runtime.restore_for_inference(
-        str(model_dir), build, model_defaults={"added_later": "as before", "latent_dim": 999})
-    saved = runtime.read_saved_config(str(model_dir))["model"]
-    assert "added_later" not in saved
-    assert seen == [{**saved, "added_later": "as before"}]  # config.json's own latent_dim wins
+    restored, path = runtime.restore_app_for_inference(str(model_dir), LaterConfig, build)
+    assert [(config.added_later, config.latent_dim) for config in built] == [("before", 4)]
+    assert checkpointing.checkpoint_step(path) == result.step
     z = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(np.array(restored.sample(z)), np.array(result.model.sample(z)))
+
+
+def test_an_app_refuses_another_apps_run(trained):
+    @dataclasses.dataclass(frozen=True)
+    class OtherConfig:
+        latent_dim: int = 4
+
+    with pytest.raises(runtime.ConfigError, match="config.json does not fit OtherConfig"):
+        runtime.restore_app_for_inference(str(trained[0]), OtherConfig, build_tiny_gan)
 
 
 def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
