@@ -37,8 +37,11 @@ the manifest checksum, that image size and the seed as well, so runs trained at
 different resolutions never share real statistics.
 
 An app's evaluate.py declares the flags with `define_evaluate_flags()` and calls
-`main(argv, build_model)`; `run_evaluation(EvaluateOptions(...), build_model)` is
-the same without flags (for tests and scripts).
+`main(argv, build_model, model_defaults)`; `run_evaluation(EvaluateOptions(...),
+build_model, model_defaults=...)` is the same without flags (for tests and
+scripts). `model_defaults` (`runtime_config.field_defaults(AppConfig)`) fills in
+the fields a run's config.json predates with the values they had before they
+existed, as resume and export do.
 """
 
 from __future__ import annotations
@@ -302,8 +305,12 @@ def _checkpoint_directory(model_dir: str, checkpoint: str) -> str | None:
     return directory
 
 
-def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpoint: str | None = None):
-    """(model, checkpoint path): the newest checkpoint, `checkpoint` ("best" or a path) when given."""
+def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpoint: str | None = None,
+                  model_defaults: Mapping | None = None):
+    """(model, checkpoint path): the newest checkpoint, `checkpoint` ("best" or a path) when given.
+
+    `model_defaults` fills in the model fields config.json lacks (see `runtime_config.field_defaults`).
+    """
     from common import checkpointing, precision as precision_lib, runtime
     from common.runtime_config import CONFIG_FILENAME, read_saved_config
 
@@ -323,10 +330,10 @@ def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpo
     if checkpoint is None:
         if not checkpointing.has_checkpoints(model_dir):
             raise EvaluateAppError(f"{model_dir} has no checkpoint yet; train first.")
-        return runtime.restore_for_inference_with_path(model_dir, build)
+        return runtime.restore_for_inference_with_path(model_dir, build, model_defaults)
     directory = _checkpoint_directory(model_dir, checkpoint)
     with precision_lib.dtype_policy("float32"):
-        model = build(saved["model"])
+        model = build({**(model_defaults or {}), **saved["model"]})
     target = checkpointing.inference_checkpoint(model)
     if directory is not None:
         path = checkpointing.restore_latest(target, directory, partial=True, quarantine=False)
@@ -384,10 +391,11 @@ def real_data_key(checksum: str, image_size, channels, seed: int) -> str:
 
 
 def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], Any], *,
-                   stream=None) -> dict:
+                   model_defaults: Mapping | None = None, stream=None) -> dict:
     """Evaluates the run in `options.model_dir`; prints the table, writes the JSON, returns the report.
 
     `build_model`: the "model" section of config.json (a dict) -> the app's model.
+    `model_defaults`: values for the model fields config.json lacks (`runtime_config.field_defaults`).
     Raises EvaluateAppError (and data.DataError) for anything the user can fix, before
     any network is built.
     """
@@ -440,7 +448,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     import keras
 
     keras.utils.set_random_seed(options.seed)
-    model, path = restore_model(options.model_dir, build_model, options.checkpoint)
+    model, path = restore_model(options.model_dir, build_model, options.checkpoint, model_defaults)
     step = checkpointing.checkpoint_step(path)
     extractor, facts = build_feature_extractor(
         kind, data=data, image_size=image_size, channels=channels, classifier_path=classifier_path,
@@ -546,11 +554,12 @@ def format_table(report: Mapping) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def main(argv, build_model: Callable[[Mapping], Any], flag_values=None) -> dict:
+def main(argv, build_model: Callable[[Mapping], Any], model_defaults: Mapping | None = None,
+         flag_values=None) -> dict:
     """An app's evaluate `main`: reads the flags, runs `run_evaluation`, exits cleanly on user errors."""
     from common import flags as flags_lib
     from common import runtime
 
     flags_lib.check_no_positional_args(argv)
     with runtime.exit_on_user_error():
-        return run_evaluation(options_from_flags(flag_values), build_model)
+        return run_evaluation(options_from_flags(flag_values), build_model, model_defaults=model_defaults)

@@ -11,12 +11,13 @@ from absl import app
 from apps.gan.config import GANConfig
 from apps.gan.model import build_model
 from common import evaluate_app
+from common.runtime_config import field_defaults
 
 evaluate_app.define_evaluate_flags()
 
 
 def main(argv):
-    evaluate_app.main(argv, lambda fields: build_model(GANConfig(**fields)))
+    evaluate_app.main(argv, lambda fields: build_model(GANConfig(**fields)), field_defaults(GANConfig))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from absl import app
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model
 from common import evaluate_app
+from common.runtime_config import field_defaults
 
 evaluate_app.define_evaluate_flags()
 
 
 def main(argv):
-    evaluate_app.main(argv, lambda fields: build_model(WGANGPConfig(**fields)))
+    evaluate_app.main(argv, lambda fields: build_model(WGANGPConfig(**fields)), field_defaults(WGANGPConfig))
 
 
 if __name__ == "__main__":

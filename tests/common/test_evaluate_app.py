@@ -8,6 +8,7 @@ meaningless, the plumbing (flags, files, keys, errors) is what is checked.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from absl import flags
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
 from common import evaluate_app, runtime
-from common.runtime_config import RuntimeConfig
+from common.runtime_config import RuntimeConfig, field_defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = dict(image_size=16, channels=1, base_filters=4, latent_dim=8, batch_size=8, ema_decay=0.9)
@@ -154,6 +155,32 @@ def test_restore_model_by_checkpoint_path_matches_the_newest(tiny_run):
                                                         newest.generator.get_weights()))
 
 
+def test_restore_model_gives_fields_a_run_predates_their_earlier_values(tiny_run, tmp_path):
+    # A run written before DCGANConfig had `reuse_fakes` drew fresh z for the generator
+    # step (VALUES_BEFORE_FIELD); evaluating it must rebuild that model, not today's default.
+    model_dir = str(tmp_path / "old_run")
+    shutil.copytree(tiny_run["model_dir"], model_dir)
+    config_path = os.path.join(model_dir, "config.json")
+    with open(config_path) as f:
+        saved = json.load(f)
+    del saved["model"]["reuse_fakes"]
+    with open(config_path, "w") as f:
+        json.dump(saved, f)
+    built = []
+
+    def build_recording(fields):
+        built.append(DCGANConfig(**fields))
+        return build_model(built[-1])
+
+    defaults = field_defaults(DCGANConfig)
+    evaluate_app.restore_model(model_dir, build_recording, model_defaults=defaults)
+    evaluate_app.restore_model(model_dir, build_recording, checkpoint=os.path.join(model_dir, "ckpt-2"),
+                               model_defaults=defaults)
+    assert [config.reuse_fakes for config in built] == [False, False]
+    assert DCGANConfig().reuse_fakes  # today's default, which the run never used
+    assert built[0].latent_dim == TINY["latent_dim"]  # config.json's values still win
+
+
 def test_default_classifier_path_is_keyed_by_dataset_and_size(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = evaluate_app.default_classifier_path("mnist", "ab" * 32, 32, 1)
@@ -168,7 +195,7 @@ def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsy
     flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--num_samples=20", "--batch_size=20",
                  f"--output={output}", f"--classifier_path={tiny_run['classifier']}", "--train_classifier",
                  "--classifier_epochs=1", f"--cache_dir={tiny_run['cache']}", "--seed=3", "--noema"])
-    report = evaluate_app.main(["evaluate"], build_fields, flag_values)
+    report = evaluate_app.main(["evaluate"], build_fields, flag_values=flag_values)
     with open(output) as file:
         saved = json.load(file)
     assert (saved["num_generated"], saved["seed"], saved["ema"], saved["checkpoint_step"]) == (20, 3, False, 2)
@@ -176,7 +203,7 @@ def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsy
     flag_values.unparse_flags()
     flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--feature_network=fid_inception"])
     with pytest.raises(SystemExit) as exit_info:
-        evaluate_app.main(["evaluate"], build_fields, flag_values)
+        evaluate_app.main(["evaluate"], build_fields, flag_values=flag_values)
     assert exit_info.value.code == 2
     assert "--fid_weights=" in capsys.readouterr().err
 
