@@ -37,11 +37,11 @@ the manifest checksum, that image size and the seed as well, so runs trained at
 different resolutions never share real statistics.
 
 An app's evaluate.py declares the flags with `define_evaluate_flags()` and calls
-`main(argv, build_model, model_defaults)`; `run_evaluation(EvaluateOptions(...),
-build_model, model_defaults=...)` is the same without flags (for tests and
-scripts). `model_defaults` (`runtime_config.field_defaults(AppConfig)`) fills in
-the fields a run's config.json predates with the values they had before they
-existed, as resume and export do.
+`main(argv, config_class=AppConfig, build_model=build_model)`, which rebuilds
+the run's model as export does: fields its config.json predates take the values
+they had before they existed (`runtime_config.field_defaults`).
+`run_evaluation(EvaluateOptions(...), build_fields, model_defaults=...)` is the
+same without flags (for tests and scripts).
 """
 
 from __future__ import annotations
@@ -554,12 +554,16 @@ def format_table(report: Mapping) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def main(argv, build_model: Callable[[Mapping], Any], model_defaults: Mapping | None = None,
-         flag_values=None) -> dict:
-    """An app's evaluate `main`: reads the flags, runs `run_evaluation`, exits cleanly on user errors."""
+def main(argv, *, config_class: type, build_model: Callable[[Any], Any], flag_values=None) -> dict:
+    """An app's evaluate `main`: reads the flags, runs `run_evaluation`, exits cleanly on user errors.
+
+    `config_class`: the app's config dataclass; `build_model`: an instance of it -> the app's model.
+    """
     from common import flags as flags_lib
     from common import runtime
+    from common.runtime_config import field_defaults
 
     flags_lib.check_no_positional_args(argv)
     with runtime.exit_on_user_error():
-        return run_evaluation(options_from_flags(flag_values), build_model, model_defaults=model_defaults)
+        return run_evaluation(options_from_flags(flag_values), lambda fields: build_model(config_class(**fields)),
+                              model_defaults=field_defaults(config_class))

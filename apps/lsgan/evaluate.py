@@ -11,13 +11,12 @@ from absl import app
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.model import build_model
 from common import evaluate_app
-from common.runtime_config import field_defaults
 
 evaluate_app.define_evaluate_flags()
 
 
 def main(argv):
-    evaluate_app.main(argv, lambda fields: build_model(LSGANConfig(**fields)), field_defaults(LSGANConfig))
+    evaluate_app.main(argv, config_class=LSGANConfig, build_model=build_model)
 
 
 if __name__ == "__main__":

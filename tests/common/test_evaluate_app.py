@@ -155,17 +155,24 @@ def test_restore_model_by_checkpoint_path_matches_the_newest(tiny_run):
                                                         newest.generator.get_weights()))
 
 
-def test_restore_model_gives_fields_a_run_predates_their_earlier_values(tiny_run, tmp_path):
-    # A run written before DCGANConfig had `reuse_fakes` drew fresh z for the generator
-    # step (VALUES_BEFORE_FIELD); evaluating it must rebuild that model, not today's default.
-    model_dir = str(tmp_path / "old_run")
-    shutil.copytree(tiny_run["model_dir"], model_dir)
-    config_path = os.path.join(model_dir, "config.json")
+def copy_as_run_before_reuse_fakes(model_dir, destination):
+    """A copy of a run whose config.json lacks `reuse_fakes`, as runs written before the field existed.
+
+    Such runs drew fresh z for the generator step (DCGANConfig.VALUES_BEFORE_FIELD):
+    evaluating one must rebuild that model, not today's default (reuse_fakes=True).
+    """
+    shutil.copytree(model_dir, destination)
+    config_path = os.path.join(destination, "config.json")
     with open(config_path) as f:
         saved = json.load(f)
     del saved["model"]["reuse_fakes"]
     with open(config_path, "w") as f:
         json.dump(saved, f)
+    return str(destination)
+
+
+def test_restore_model_gives_fields_a_run_predates_their_earlier_values(tiny_run, tmp_path):
+    model_dir = copy_as_run_before_reuse_fakes(tiny_run["model_dir"], tmp_path / "old_run")
     built = []
 
     def build_recording(fields):
@@ -188,22 +195,35 @@ def test_default_classifier_path_is_keyed_by_dataset_and_size(monkeypatch, tmp_p
     assert path != evaluate_app.default_classifier_path("mnist", "ab" * 32, 64, 1)
 
 
-def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsys):
+def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsys, tmp_path):
+    # The run predates `reuse_fakes`: main rebuilds it with the value the field had then.
+    model_dir = copy_as_run_before_reuse_fakes(tiny_run["model_dir"], tmp_path / "old_run")
+    built = []
+
+    def build_recording(config):
+        built.append(config)
+        return build_model(config)
+
+    def evaluate(flag_values):
+        return evaluate_app.main(["evaluate"], config_class=DCGANConfig, build_model=build_recording,
+                                 flag_values=flag_values)
+
     flag_values = flags.FlagValues()
     evaluate_app.define_evaluate_flags(flag_values)
     output = os.path.join(tiny_run["root"], "flags.json")
-    flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--num_samples=20", "--batch_size=20",
+    flag_values(["evaluate", f"--model_dir={model_dir}", "--num_samples=20", "--batch_size=20",
                  f"--output={output}", f"--classifier_path={tiny_run['classifier']}", "--train_classifier",
                  "--classifier_epochs=1", f"--cache_dir={tiny_run['cache']}", "--seed=3", "--noema"])
-    report = evaluate_app.main(["evaluate"], build_fields, flag_values=flag_values)
+    report = evaluate(flag_values)
+    assert [config.reuse_fakes for config in built] == [False]
     with open(output) as file:
         saved = json.load(file)
     assert (saved["num_generated"], saved["seed"], saved["ema"], saved["checkpoint_step"]) == (20, 3, False, 2)
     assert report["fid"] == saved["fid"]
     flag_values.unparse_flags()
-    flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--feature_network=fid_inception"])
+    flag_values(["evaluate", f"--model_dir={model_dir}", "--feature_network=fid_inception"])
     with pytest.raises(SystemExit) as exit_info:
-        evaluate_app.main(["evaluate"], build_fields, flag_values=flag_values)
+        evaluate(flag_values)
     assert exit_info.value.code == 2
     assert "--fid_weights=" in capsys.readouterr().err
 
