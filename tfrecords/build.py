@@ -640,7 +640,7 @@ def define_flags() -> None:
     flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
     flags.DEFINE_bool("paired", False, "Two-domain builds: store aligned pairs, matching each image of domain A with "
                       "the image of the same path (any extension) in domain B, e.g. a/001.jpg with b/001.png; read "
-                      "them with common.data.load_paired.")
+                      "them with common.data.reader.load_paired.")
 
 
 def main(argv: list[str]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common import data as data_lib
+from common.data import reader as data_lib
 
 __all__ = ["edge_map", "invert", "TRANSFORMS", "pair_dataset", "pair_dataset_fn"]
 
@@ -63,7 +63,7 @@ def pair_dataset(data, *, pairing: str, image_size: int, channels: int, batch_si
     """Repeated batches {"image_a", "image_b"} of unpaired digits and transformed digits.
 
     Args:
-      data: a digit dataset for `common.data.load_dataset` (None: the default digits).
+      data: a digit dataset for `common.data.reader.load_dataset` (None: the default digits).
       pairing: "edge" or "invert" (`TRANSFORMS`), applied to domain b.
       image_size, channels: what images are resized / converted to.
       batch_size: images per domain in a batch of this input pipeline.
@@ -77,7 +77,7 @@ def pair_dataset(data, *, pairing: str, image_size: int, channels: int, batch_si
       A repeated `tf.data.Dataset` of dicts with float32 [batch_size, H, W, C] "image_a" and "image_b".
 
     Raises:
-      common.data.DataError: the dataset cannot be read, or is too small to split.
+      common.data.reader.DataError: the dataset cannot be read, or is too small to split.
     """
     if pairing not in TRANSFORMS:
         raise data_lib.DataError(f"pairing must be one of {', '.join(TRANSFORMS)}; got {pairing!r}.")
@@ -108,7 +108,7 @@ def pair_dataset(data, *, pairing: str, image_size: int, channels: int, batch_si
 
 
 def pair_dataset_fn(run, config):
-    """`common.runtime.train`'s dataset_fn: per-replica batches of `pair_dataset(run.data, ...)`."""
+    """`common.training.runtime.train`'s dataset_fn: per-replica batches of `pair_dataset(run.data, ...)`."""
 
     def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
         return pair_dataset(

@@ -2,7 +2,7 @@
 
 `python -m apps.cogan.export --model_dir=runs/cogan --export_dir=exports/cogan`
 restores the run's newest checkpoint and writes the coupled generator as the
-next version folder of `exports/cogan` with `common.pair_export` (TF Serving
+next version folder of `exports/cogan` with `common.export.pair_export` (TF Serving
 layout, parity check in a fresh load before the folder becomes visible):
 
     serving_default(z float32 [B, latent_dim]) -> images_a uint8, images_b uint8 [B, H, W, C]
@@ -16,10 +16,10 @@ from absl import app, flags
 
 from apps.cogan.config import CoGANConfig
 from apps.cogan.model import build_model
-from common import checkpointing
-from common import export as export_lib
-from common import pair_export
-from common import runtime
+from common.training import checkpointing
+from common.export import generator_export as export_lib
+from common.export import pair_export
+from common.training import runtime
 
 flags.DEFINE_string("model_dir", None, "Directory of the CoGAN training run to export.")
 flags.DEFINE_string("export_dir", None, "TF Serving model folder; the export becomes its next numbered version.")

@@ -9,7 +9,7 @@ of each domain, summed over the two domains:
     d_loss = [-log D_a(x_a) - log(1 - D_a(G_a(z)))] + [the same for b]
     g_loss = [-log D_a(G_a(z))] + [-log D_b(G_b(z))]        (non-saturating)
 
-(`common.losses.non_saturating_*`; the sum and the mean of the two domains
+(`common.nn.losses.non_saturating_*`; the sum and the mean of the two domains
 differ by a constant factor, which Adam's update does not see). Because the
 shared layers are single Keras objects, the gradient of a shared variable
 is the sum of what both domains ask of it, and it is updated once per step:
@@ -29,8 +29,8 @@ sigmoid(logit) on real and generated images in the discriminator step;
 of its unscaled loss (weight decay included) on this replica's batch.
 
 Distribution and mixed precision follow the runtime's protocol
-(`common.runtime`): each replica differentiates its loss divided by the number
-of replicas (`common.losses.scale_for_replicas`) and multiplied by the loss
+(`common.training.runtime`): each replica differentiates its loss divided by the number
+of replicas (`common.nn.losses.scale_for_replicas`) and multiplied by the loss
 scale (`optimizer.scale_loss`); z is this replica's rows of one global draw.
 """
 
@@ -42,7 +42,8 @@ from keras import ops
 
 from apps.cogan.config import CoGANConfig
 from apps.cogan.networks import CoupledNetworks, build_networks
-from common import gan_step, losses
+from common.models import gan_step
+from common.nn import losses
 
 __all__ = ["CoGAN", "build_model", "make_optimizers", "unique_variables", "l2_penalty"]
 
@@ -58,7 +59,7 @@ def unique_variables(variables):
 
 
 def l2_penalty(variables, weight_decay: float):
-    """0.5 * weight_decay * sum of squares of the kernels among `variables` (`common.losses.l2_penalty`)."""
+    """0.5 * weight_decay * sum of squares of the kernels among `variables` (`common.nn.losses.l2_penalty`)."""
     return losses.l2_penalty([v for v in variables if v.name == "kernel"], weight_decay)
 
 

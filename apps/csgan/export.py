@@ -5,20 +5,20 @@ writes the generators of the run's newest checkpoint as the next version
 folder of `exports/csgan`, with signatures `a_to_b` (also
 `serving_default`) and `b_to_a`: uint8 images [batch, H, W, 3] of any H and W
 divisible by 4 in, uint8 images of the same size out (plus `a_to_b_float` and
-`b_to_a_float`); see `common.translation` and `--helpfull`.
+`b_to_a_float`); see `common.export.translator_export` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.csgan.config import CSGANConfig
 from apps.csgan.model import build_model
-from common import translation_app
+from common.export import translator_commands
 
-translation_app.define_export_flags()
+translator_commands.define_export_flags()
 
 
 def main(argv):
-    translation_app.export_main(argv, "csgan", CSGANConfig, build_model)
+    translator_commands.export_main(argv, "csgan", CSGANConfig, build_model)
 
 
 if __name__ == "__main__":

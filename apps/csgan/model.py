@@ -24,7 +24,7 @@ from keras import ops
 from apps.csgan.config import CSGANConfig
 from apps.cyclegan.model import CycleGAN, make_optimizers
 from apps.cyclegan.networks import build_discriminator, build_generator
-from common import losses
+from common.nn import losses
 
 __all__ = ["CSGAN", "build_model", "make_optimizers"]
 

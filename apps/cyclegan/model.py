@@ -3,7 +3,7 @@
 `CycleGAN` holds two generators, ``generator_ab`` (G: A -> B) and
 ``generator_ba`` (F: B -> A), two PatchGAN discriminators, ``discriminator_a``
 (real A vs F(b)) and ``discriminator_b`` (real B vs G(a)), and one history of
-generated images per domain (`common.image_pool.ImagePool`). One optimizer
+generated images per domain (`common.nn.image_pool.ImagePool`). One optimizer
 updates both generators and one both discriminators, as the reference code
 does (junyanz/pytorch-CycleGAN-and-pix2pix, models/cycle_gan_model.py).
 
@@ -15,9 +15,9 @@ Objective (section 3 and 4 of the paper, least-squares form):
     L_D_A = 0.5 * (E[(D_A(a) - 1)^2] + E[D_A(F(b)_pool)^2])                   halved (section 4)
     L_D_B = 0.5 * (E[(D_B(b) - 1)^2] + E[D_B(G(a)_pool)^2])
 
-`common.losses.least_squares_discriminator_loss` is exactly L_D (it carries
+`common.nn.losses.least_squares_discriminator_loss` is exactly L_D (it carries
 the 0.5); the generator's adversarial term is twice
-`common.losses.least_squares_generator_loss` (which carries a 0.5 too), i.e.
+`common.nn.losses.least_squares_generator_loss` (which carries a 0.5 too), i.e.
 the reference code's MSE against 1. Means run over every patch score.
 
 Reported metrics (every term separately; the g_* terms sum to ``g_loss`` and
@@ -42,10 +42,11 @@ from keras import ops
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.networks import build_discriminator, build_generator
-from common import gan_step, losses
-from common.image_pool import ImagePool
-from common.schedules import ConstantThenLinearDecay
-from common.two_domain import SIZE_MULTIPLE, cycle_consistency_loss, identity_loss
+from common.models import gan_step
+from common.nn import losses
+from common.nn.image_pool import ImagePool
+from common.nn.schedules import ConstantThenLinearDecay
+from common.nn.translation_networks import SIZE_MULTIPLE, cycle_consistency_loss, identity_loss
 
 __all__ = ["CycleGAN", "build_model", "make_optimizers"]
 
@@ -112,7 +113,7 @@ class CycleGAN(keras.Model):
         return list(self.trackers.values())
 
     def translators(self) -> dict:
-        """{"a_to_b": G, "b_to_a": F}: models mapping [-1, 1] images to [-1, 1] images (`common.translation`)."""
+        """{"a_to_b": G, "b_to_a": F}: models mapping [-1, 1] images to [-1, 1] images (`common.export.translator_export`)."""
         return {"a_to_b": self.generator_ab, "b_to_a": self.generator_ba}
 
     def translate(self, real_a, real_b, training=False) -> dict:
@@ -169,7 +170,7 @@ class CycleGAN(keras.Model):
         4. Update the trackers with the unscaled terms and return them.
 
         The differentiated losses are divided by the number of replicas and
-        scaled by the optimizer's loss scale (`common.gan_model` does the same).
+        scaled by the optimizer's loss scale (`common.models.adversarial_model` does the same).
         """
         if isinstance(batch, (tuple, list)):
             batch = batch[0]

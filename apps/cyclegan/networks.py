@@ -2,10 +2,10 @@
 
 Two ResNet generators, G: A -> B and F: B -> A, and two 70x70 PatchGAN
 discriminators, D_A (real A vs F(b)) and D_B (real B vs G(a)); the layers,
-shapes and parameter counts are in `common.two_domain`. Each network gets its
+shapes and parameter counts are in `common.nn.translation_networks`. Each network gets its
 own range of weight seeds, so the same config builds the same four networks.
 
-Deviations: none (see `common.two_domain`).
+Deviations: none (see `common.nn.translation_networks`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from apps.cyclegan.config import CycleGANConfig
-from common.two_domain import build_patch_discriminator, build_resnet_generator
+from common.nn.translation_networks import build_patch_discriminator, build_resnet_generator
 
 __all__ = ["build_generator", "build_discriminator"]
 

@@ -2,20 +2,20 @@
 
 `python -m apps.cyclegan.translate --model_dir=runs/cyclegan --input_dir=photos --output_dir=out --direction=a_to_b`
 (or `--export_dir=exports/cyclegan` instead of `--model_dir`) writes one PNG of
-the input's size per .png/.jpg image; see `common.translation_app` and `--helpfull`.
+the input's size per .png/.jpg image; see `common.export.translator_commands` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import build_model
-from common import translation_app
+from common.export import translator_commands
 
-translation_app.define_translate_flags()
+translator_commands.define_translate_flags()
 
 
 def main(argv):
-    translation_app.translate_main(argv, "cyclegan", CycleGANConfig, build_model)
+    translator_commands.translate_main(argv, "cyclegan", CycleGANConfig, build_model)
 
 
 if __name__ == "__main__":

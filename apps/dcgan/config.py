@@ -22,7 +22,7 @@ where the paper is silent, those of the authors' reference code
 
 Options beyond the paper: image sizes 16, 32, 64, 128, ... (any power of two
 >= 16; one fractionally-strided layer per doubling above 4x4), 1 or 3 channels,
-other adversarial losses from `common.losses`, an exponential moving average of
+other adversarial losses from `common.nn.losses`, an exponential moving average of
 the generator (`ema_decay > 0`), one-sided label smoothing (`real_label < 1`),
 a linear learning-rate decay to 0 over the
 last part of the run (`decay_start_fraction < 1`), an R1 penalty on the
@@ -59,10 +59,10 @@ class DCGANConfig:
       bn_gamma_stddev: Standard deviation of the N(1, s) batch-norm scale initialiser.
       bn_momentum, bn_epsilon: Batch-normalisation moving-average momentum and epsilon.
       leaky_relu_slope: Negative slope of the discriminator's LeakyReLU.
-      loss: Adversarial loss, one of `LOSSES` (functions in `common.losses`).
+      loss: Adversarial loss, one of `LOSSES` (functions in `common.nn.losses`).
       ema_decay: Decay of the generator's exponential moving average; 0 turns it off.
       decay_start_fraction: Fraction of the run's steps after which both learning
-        rates decay linearly to 0 at the last step (`common.schedules.ConstantThenLinearDecay`);
+        rates decay linearly to 0 at the last step (`common.nn.schedules.ConstantThenLinearDecay`);
         1.0 (the paper) keeps them constant.
       real_label: Discriminator target for real images with the cross-entropy losses
         ("non_saturating", "minimax"); below 1 is one-sided label smoothing
@@ -73,10 +73,10 @@ class DCGANConfig:
       r1_gamma: Weight gamma of the R1 penalty (gamma / 2) E[||grad_x D(x)||^2] on
         real images, added to the discriminator loss (Mescheder et al. 2018,
         eq. 9); 0 (the paper) for none. With batch normalisation in D the
-        gradient is that of D on the whole real batch (`common.losses`).
+        gradient is that of D on the whole real batch (`common.nn.losses`).
       seed: Seed of weight initialisation and of the latent noise.
       upsample: "transpose" (`keras.layers.Conv2DTranspose`) or "subpixel"
-        (`common.layers.SubPixelConv2DTranspose`): the same function and
+        (`common.nn.layers.SubPixelConv2DTranspose`): the same function and
         weights; the transposed convolution measured faster on CPU
         (tests/benchmarks/upsample_conv.py, numbers in the README).
       sync_batch_norm: Batch normalisation with statistics of the global batch
@@ -107,7 +107,7 @@ class DCGANConfig:
     sync_batch_norm: bool = True
 
     # Runs written before `reuse_fakes` existed drew fresh z for the generator update:
-    # resuming one needs --reuse_fakes=false (common.runtime_config.field_defaults).
+    # resuming one needs --reuse_fakes=false (common.training.runtime_config.field_defaults).
     VALUES_BEFORE_FIELD: ClassVar[dict] = {"reuse_fakes": False}
 
     def __post_init__(self):

@@ -1,16 +1,16 @@
 """DCGAN training model (Radford et al. 2015, https://arxiv.org/abs/1511.06434).
 
-`DCGAN` is an `AdversarialModel` (`common.gan_model`) whose `train_step` alternates one discriminator and
+`DCGAN` is an `AdversarialModel` (`common.models.adversarial_model`) whose `train_step` alternates one discriminator and
 one generator update per batch, as in the paper (section 4) and its reference
 code: the discriminator sees a batch of real images and a batch of generated
 ones in two separate forward passes (separate batch-normalisation statistics),
 then the generator is updated on the same batch of fakes (same z) through the
 updated discriminator, as the reference code does (``config.reuse_fakes``;
-off, the generator step draws fresh z). Losses are looked up by name in `common.losses`
+off, the generator step draws fresh z). Losses are looked up by name in `common.nn.losses`
 (``config.loss``; the paper uses the non-saturating generator loss).
 
 Deviations: none. Beyond the paper, all off by default: an exponential moving
-average of the generator (``config.ema_decay > 0``, `common.ema`), used by
+average of the generator (``config.ema_decay > 0``, `common.nn.ema`), used by
 `sample`; one-sided label smoothing (``config.real_label < 1``); a linear
 learning-rate decay over the end of the run (``config.decay_start_fraction < 1``);
 the R1 penalty on D's input gradient at real images (``config.r1_gamma > 0``,
@@ -34,9 +34,9 @@ import keras
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
-from common import losses
-from common.gan_model import AdversarialModel
-from common.schedules import ConstantThenLinearDecay
+from common.nn import losses
+from common.models.adversarial_model import AdversarialModel
+from common.nn.schedules import ConstantThenLinearDecay
 
 __all__ = ["DCGAN", "build_model", "make_optimizers"]
 

@@ -18,7 +18,7 @@ Discriminator, the mirror image:
 
 Other sizes add or remove one stride-2 block per factor of two; the widest layer
 has ``base_filters * image_size / 8`` channels. "up-conv" is
-`common.layers.SubPixelConv2DTranspose` or `keras.layers.Conv2DTranspose`
+`common.nn.layers.SubPixelConv2DTranspose` or `keras.layers.Conv2DTranspose`
 (``config.upsample``): the same function and weights.
 
 Deviations from the paper: none in the architecture. Details it leaves open
@@ -46,7 +46,7 @@ import keras
 from keras import layers
 
 from apps.dcgan.config import DCGANConfig
-from common.layers import SubPixelConv2DTranspose
+from common.nn.layers import SubPixelConv2DTranspose
 
 __all__ = ["build_generator", "build_discriminator"]
 

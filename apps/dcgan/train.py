@@ -1,7 +1,7 @@
 """Train DCGAN: `python -m apps.dcgan.train --data=data/faces --model_dir=runs/dcgan --image_size=64`.
 
 Flags: the shared runtime flags, one flag per field of `DCGANConfig`, and the
-in-training evaluation flags (`common.train_app`); see `--helpfull`. Interrupt
+in-training evaluation flags (`common.training.train_command`); see `--helpfull`. Interrupt
 with Ctrl-C (a checkpoint is saved) and run the same command again to resume.
 """
 
@@ -9,9 +9,10 @@ from absl import app
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
-from common import runtime, train_app
+from common.training import runtime
+from common.training import train_command
 
-train_app.define_train_flags(DCGANConfig)
+train_command.define_train_flags(DCGANConfig)
 
 
 def train_options(run, config):
@@ -25,7 +26,7 @@ def train_options(run, config):
 
 
 def main(argv):
-    train_app.main(argv, app_name="dcgan", config_class=DCGANConfig, build_model=build_model,
+    train_command.main(argv, app_name="dcgan", config_class=DCGANConfig, build_model=build_model,
                    make_optimizers=make_optimizers, train_options=train_options)
 
 

@@ -26,7 +26,7 @@ reference code (github.com/SKTBrain/DiscoGAN, `discogan/model.py` and
 
 Options beyond the paper: other image sizes (any multiple of 16; the
 generators are fully convolutional), 1 or 3 channels, the base width, other
-adversarial losses from `common.losses`, the reconstruction distance and
+adversarial losses from `common.nn.losses`, the reconstruction distance and
 weight, and synchronised batch normalisation across replicas
 (``sync_batch_norm``, on by default so that N replicas normalise with the
 statistics of the global batch, as one device would).
@@ -62,7 +62,7 @@ class DiscoGANConfig:
       weight_decay: L2 penalty coefficient: ``weight_decay * w`` is added to the
         gradient of every trainable weight (PyTorch Adam's coupled weight decay,
         as in the reference code); 0 turns it off.
-      loss: Adversarial loss, one of `LOSSES` (functions in `common.losses`);
+      loss: Adversarial loss, one of `LOSSES` (functions in `common.nn.losses`);
         the paper's is the standard GAN loss with the non-saturating generator term.
       reconstruction_distance: d of L_CONST: "mse" (reference code), "l1" or
         "huber" (delta 1). It is measured on images mapped to [0, 1], the pixel

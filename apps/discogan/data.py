@@ -1,17 +1,17 @@
 """DiscoGAN's input: unpaired batches {"a": images of domain A, "b": images of domain B}.
 
-`train_options(run, config)` gives `common.runtime.train` a `dataset_fn` over
-`common.data.load_unpaired(run.data)` (each domain shuffled on its own, with
+`train_options(run, config)` gives `common.training.runtime.train` a `dataset_fn` over
+`common.data.reader.load_unpaired(run.data)` (each domain shuffled on its own, with
 seeds ``run.seed`` and ``run.seed + 1``), resized and centre-cropped to
 ``config.image_size`` and converted to ``config.channels``. Without ``--data``
 it trains on the offline default two-domain dataset
-(`common.default_data.default_dataset("two_domain")`: colour photo crops as A,
+(`common.data.default_datasets.default_dataset("two_domain")`: colour photo crops as A,
 sepia-toned crops as B). An epoch (``--epochs``) is one pass over the smaller
 domain, as in the reference code (``min(len(A), len(B)) // batch_size`` batches).
 The reference code applies no augmentation; neither does this pipeline.
 
 With ``--model_dir`` and ``--sample_every`` the run also writes TensorBoard
-image rows (`common.translation_training.TranslationImageWriter`): real A |
+image rows (`common.training.translator_training.TranslationImageWriter`): real A |
 G_AB(A) | G_BA(G_AB(A)), and the same from B, for fixed images of the test
 split (train when there is none).
 """
@@ -22,16 +22,17 @@ import os
 
 import tensorflow as tf
 
-from common import data as data_lib
-from common import runtime, translation_training
-from common.runtime_config import ConfigError
+from common.data import reader as data_lib
+from common.training import runtime
+from common.training import translator_training
+from common.training.runtime_config import ConfigError
 
 __all__ = ["resolve_data", "dataset_fn", "num_train_examples", "train_options"]
 
 
 def resolve_data(data: str | None) -> str:
     """`data`, or the folder of the default two-domain dataset (built on first use) when it is None."""
-    return translation_training.resolve_data(data)
+    return translator_training.resolve_data(data)
 
 
 def dataset_fn(run, config):
@@ -64,12 +65,12 @@ def num_train_examples(data: str | None) -> int:
 
 
 def train_options(run, config) -> dict:
-    """`common.train_app` options of DiscoGAN: the unpaired dataset, its epoch size, TensorBoard image rows."""
+    """`common.training.train_command` options of DiscoGAN: the unpaired dataset, its epoch size, TensorBoard image rows."""
     options = {"dataset_fn": dataset_fn(run, config), "num_examples": lambda: num_train_examples(run.data),
                "extra_callbacks": []}
     if run.model_dir and not run.dry_run and run.sample_every:
-        images_a, images_b = translation_training.fixed_images(
-            run.data, config, min(run.num_samples, translation_training.MAX_SAMPLE_ROWS))
-        options["extra_callbacks"].append(translation_training.TranslationImageWriter(
+        images_a, images_b = translator_training.fixed_images(
+            run.data, config, min(run.num_samples, translator_training.MAX_SAMPLE_ROWS))
+        options["extra_callbacks"].append(translator_training.TranslationImageWriter(
             os.path.join(run.model_dir, runtime.TENSORBOARD_DIR), images_a, images_b, run.sample_every))
     return options

@@ -6,20 +6,20 @@ of `exports/discogan`, with signatures `a_to_b` (also `serving_default`) and
 `b_to_a`: uint8 images [batch, H, W, C] of any H and W divisible by 16 in,
 uint8 images of the same size out (plus `a_to_b_float` and `b_to_a_float` on
 [-1, 1] floats). The generators run in inference mode (batch normalisation
-with its moving statistics). See `common.translation` and `--helpfull`.
+with its moving statistics). See `common.export.translator_export` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import build_model
-from common import translation_app
+from common.export import translator_commands
 
-translation_app.define_export_flags()
+translator_commands.define_export_flags()
 
 
 def main(argv):
-    translation_app.export_main(argv, "discogan", DiscoGANConfig, build_model)
+    translator_commands.export_main(argv, "discogan", DiscoGANConfig, build_model)
 
 
 if __name__ == "__main__":

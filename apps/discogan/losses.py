@@ -9,15 +9,15 @@ distance here first maps both images to [0, 1] with ``(x + 1) / 2``, so that a
 reconstruction weight means the same as in the reference code (the MSE on
 [-1, 1] would be 4 times larger, the L1 2 times).
 
-The adversarial terms are `common.losses` functions; the L1 distance reuses
-`common.losses.mean_absolute_error`.
+The adversarial terms are `common.nn.losses` functions; the L1 distance reuses
+`common.nn.losses.mean_absolute_error`.
 """
 
 from __future__ import annotations
 
 from keras import ops
 
-from common import losses
+from common.nn import losses
 
 __all__ = ["to_unit_range", "mean_squared_error", "huber", "reconstruction_distance", "DISTANCES", "l2_penalty"]
 

@@ -12,7 +12,7 @@ paper's (section 2, "Model"):
 
 with w = ``config.reconstruction_weight`` (1 in the paper) and d
 ``config.reconstruction_distance`` (`apps.discogan.losses`). The adversarial
-terms are `common.losses` functions selected by ``config.loss``.
+terms are `common.nn.losses` functions selected by ``config.loss``.
 
 Update order: both generators are updated together on L_G, then both
 discriminators on L_D, with the translated images of the generator step (made
@@ -39,7 +39,7 @@ unscaled loss (weight decay included) on this replica's batch (steps whose gradi
 which a `LossScaleOptimizer` skips, are left out).
 
 Distribution and precision: every loss a replica differentiates is divided by
-the number of replicas (`common.losses.scale_for_replicas`) and scaled by the
+the number of replicas (`common.nn.losses.scale_for_replicas`) and scaled by the
 optimizer's loss scale; images and logits leave the networks in float32.
 """
 
@@ -52,7 +52,8 @@ from keras import ops
 from apps.discogan import losses as disco_losses
 from apps.discogan.config import SIZE_MULTIPLE, DiscoGANConfig
 from apps.discogan.networks import build_discriminator, build_generator
-from common import gan_step, losses
+from common.models import gan_step
+from common.nn import losses
 
 __all__ = ["DiscoGAN", "build_model", "make_optimizers"]
 
@@ -73,7 +74,7 @@ class DiscoGAN(keras.Model):
     TRACKED = ("g_loss", "d_loss", "gan_a", "gan_b", "recon_a", "recon_b", "d_loss_a", "d_loss_b",
                "d_real_a", "d_fake_a", "d_real_b", "d_fake_b", "g_grad_norm", "d_grad_norm")
 
-    # Translation-model protocol (common.translation): image sides must be multiples of this.
+    # Translation-model protocol (common.export.translator_export): image sides must be multiples of this.
     size_multiple = SIZE_MULTIPLE
 
     def __init__(self, generator_ab: keras.Model, generator_ba: keras.Model, discriminator_a: keras.Model,

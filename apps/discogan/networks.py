@@ -30,7 +30,7 @@ Deviations from the paper and the reference code:
 - tanh output on images in [-1, 1], the suite's pixel range; the reference
   code ends with a sigmoid on images in [0, 1].
 - The discriminator returns the logit; the reference code applies a sigmoid
-  and a binary cross entropy, which is the same loss (`common.losses`
+  and a binary cross entropy, which is the same loss (`common.nn.losses`
   computes it from logits with softplus, which stays finite).
 - The paper uses four or five layers "depending on the domain"; the reference
   code's five-layer variant (``extra_layers``: a 4x4 valid convolution to a

@@ -4,7 +4,7 @@
 --domains=a_dir,b_dir --output=...`); without it the run uses the offline
 default two-domain dataset (colour photos -> sepia). Flags: the shared runtime
 flags, one flag per field of `DiscoGANConfig`, and the evaluation flags
-(`common.train_app`); see `--helpfull`. Interrupt with Ctrl-C (a checkpoint is
+(`common.training.train_command`); see `--helpfull`. Interrupt with Ctrl-C (a checkpoint is
 saved) and run the same command again to resume.
 """
 
@@ -13,13 +13,13 @@ from absl import app
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.data import train_options
 from apps.discogan.model import build_model, make_optimizers
-from common import train_app
+from common.training import train_command
 
-train_app.define_train_flags(DiscoGANConfig)
+train_command.define_train_flags(DiscoGANConfig)
 
 
 def main(argv):
-    train_app.main(argv, app_name="discogan", config_class=DiscoGANConfig, build_model=build_model,
+    train_command.main(argv, app_name="discogan", config_class=DiscoGANConfig, build_model=build_model,
                    make_optimizers=make_optimizers, train_options=train_options)
 
 

@@ -5,20 +5,20 @@
 the input's size per .png/.jpg image. Sides that are not multiples of 16 are
 padded by reflection (bottom and right) before translation and cropped after;
 `--resize_to=64` first resizes the shorter side to the training size. See
-`common.translation_app` and `--helpfull`.
+`common.export.translator_commands` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import build_model
-from common import translation_app
+from common.export import translator_commands
 
-translation_app.define_translate_flags()
+translator_commands.define_translate_flags()
 
 
 def main(argv):
-    translation_app.translate_main(argv, "discogan", DiscoGANConfig, build_model)
+    translator_commands.translate_main(argv, "discogan", DiscoGANConfig, build_model)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ k discriminator steps (``config.d_steps``), each on its own m real images
 (the batch is split into k parts of m = batch_size / k) and m fresh latents,
 then one generator step on m fresh latents through the updated discriminator.
 The discriminator minimises the sigmoid cross entropy
-(`common.losses.non_saturating_discriminator_loss`, eq. 1); the generator
+(`common.nn.losses.non_saturating_discriminator_loss`, eq. 1); the generator
 minimises ``-log D(G(z))`` ("non_saturating", what the paper recommends and
 its code does) or ``log(1 - D(G(z)))`` ("minimax", eq. 1 as written),
 ``config.generator_loss``.
@@ -15,7 +15,7 @@ both networks at once from one set of samples (simultaneous gradient steps, k = 
 this model alternates as Algorithm 1 does, with a fresh draw of z for the
 generator step. Dropout in the discriminator is active in both steps, as in the
 code. Beyond the paper: an exponential moving average of the generator
-(``config.ema_decay > 0``, `common.ema`), used by `sample`.
+(``config.ema_decay > 0``, `common.nn.ema`), used by `sample`.
 
 Reported metrics: ``d_loss`` (mean over the k discriminator steps), ``g_loss``;
 ``d_real`` and ``d_fake``, the mean of sigmoid(logit) on real and generated
@@ -34,8 +34,9 @@ from keras import ops
 
 from apps.gan.config import GANConfig
 from apps.gan.networks import build_discriminator, build_generator
-from common import gan_step, losses
-from common.gan_model import AdversarialModel
+from common.models import gan_step
+from common.nn import losses
+from common.models.adversarial_model import AdversarialModel
 
 __all__ = ["GAN", "build_model", "make_optimizers"]
 

@@ -41,7 +41,7 @@ import keras
 from keras import layers
 
 from apps.gan.config import GANConfig
-from common.layers import Maxout
+from common.nn.layers import Maxout
 
 __all__ = ["build_generator", "build_discriminator"]
 

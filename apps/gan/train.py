@@ -1,7 +1,7 @@
 """Train GAN: `python -m apps.gan.train --data=data/mnist --model_dir=runs/gan`.
 
 Flags: the shared runtime flags, one flag per field of `GANConfig`, and the
-in-training evaluation flags (`common.train_app`); see `--helpfull`. Interrupt
+in-training evaluation flags (`common.training.train_command`); see `--helpfull`. Interrupt
 with Ctrl-C (a checkpoint is saved) and run the same command again to resume.
 """
 
@@ -9,13 +9,13 @@ from absl import app
 
 from apps.gan.config import GANConfig
 from apps.gan.model import build_model, make_optimizers
-from common import train_app
+from common.training import train_command
 
-train_app.define_train_flags(GANConfig)
+train_command.define_train_flags(GANConfig)
 
 
 def main(argv):
-    train_app.main(argv, app_name="gan", config_class=GANConfig, build_model=build_model,
+    train_command.main(argv, app_name="gan", config_class=GANConfig, build_model=build_model,
                    make_optimizers=make_optimizers)
 
 

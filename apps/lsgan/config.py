@@ -61,7 +61,7 @@ class LSGANConfig:
       r1_gamma: Weight gamma of the R1 penalty (gamma / 2) E[||grad_x D(x)||^2] on
         real images, added to the discriminator loss (Mescheder et al. 2018,
         eq. 9, https://arxiv.org/abs/1801.04406); 0 (the paper) for none. Not
-        part of LSGAN; `common.gan_model.AdversarialModel` applies it.
+        part of LSGAN; `common.models.adversarial_model.AdversarialModel` applies it.
       seed: Seed of weight initialisation and of the latent noise.
       sync_batch_norm: Batch normalisation with statistics of the global batch across replicas.
     """
@@ -86,7 +86,7 @@ class LSGANConfig:
     sync_batch_norm: bool = True
 
     # Runs written before `reuse_fakes` existed drew fresh z for the generator update:
-    # resuming one needs --reuse_fakes=false (common.runtime_config.field_defaults).
+    # resuming one needs --reuse_fakes=false (common.training.runtime_config.field_defaults).
     VALUES_BEFORE_FIELD: ClassVar[dict] = {"reuse_fakes": False}
 
     def __post_init__(self):

@@ -1,8 +1,8 @@
 """LSGAN training model (Mao et al. 2017, https://arxiv.org/abs/1611.04076).
 
-`LSGAN` is an `AdversarialModel` (`common.gan_model`) whose `train_step` alternates one discriminator and
+`LSGAN` is an `AdversarialModel` (`common.models.adversarial_model`) whose `train_step` alternates one discriminator and
 one generator update per batch with the least-squares losses of eq. 2
-(`common.losses.least_squares_discriminator_loss` / `least_squares_generator_loss`):
+(`common.nn.losses.least_squares_discriminator_loss` / `least_squares_generator_loss`):
 
     D minimises  1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]
     G minimises  1/2 E[(D(G(z)) - c)^2]
@@ -18,7 +18,7 @@ it off, on a fresh draw of z.
 
 Deviations: none in the losses or the update order. Beyond the paper: an
 exponential moving average of the generator (``config.ema_decay > 0``,
-`common.ema`), used by `sample`; the R1 penalty on the discriminator
+`common.nn.ema`), used by `sample`; the R1 penalty on the discriminator
 (``config.r1_gamma > 0``, Mescheder et al. 2018, logged as ``r1``).
 
 Reported metrics: ``d_loss``, ``g_loss``; ``d_real`` and ``d_fake``, the mean
@@ -35,8 +35,8 @@ from keras import ops
 
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.networks import build_discriminator, build_generator
-from common import losses
-from common.gan_model import AdversarialModel
+from common.nn import losses
+from common.models.adversarial_model import AdversarialModel
 
 __all__ = ["LSGAN", "build_model", "make_optimizers"]
 

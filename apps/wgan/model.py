@@ -1,15 +1,15 @@
 """WGAN training model (Arjovsky et al. 2017, https://arxiv.org/abs/1701.07875, Algorithm 1).
 
-`WGAN` is a `common.critic_training.CriticGAN`: each ``train_step`` runs K
+`WGAN` is a `common.models.critic_training.CriticGAN`: each ``train_step`` runs K
 critic updates, each on its own real batch (``batch["image"]`` is
 [B, K, H, W, C]) and fresh z, then one generator update. The critic minimises
-``E[f(G(z))] - E[f(x)]`` (`common.losses.wasserstein_critic_loss`) and every
+``E[f(G(z))] - E[f(x)]`` (`common.nn.losses.wasserstein_critic_loss`) and every
 critic weight is clipped to [-clip_value, clip_value] when the model is built
 and right after each update (a `WeightClip` constraint, applied by the
 optimizer inside its update); the generator minimises
 ``-E[f(G(z))]``. K follows ``config.schedule``: 100 for the first 25 generator
 updates and every 500th, else 5; the dataset delivers that many batches
-(`common.critic_training.critic_dataset_fn`).
+(`common.models.critic_training.critic_dataset_fn`).
 
 Reported metrics (means over the steps of a logging interval, averaged across
 replicas): ``d_loss`` (mean over the step's critic updates), ``g_loss``,
@@ -27,8 +27,8 @@ import keras
 
 from apps.wgan.config import WGANConfig
 from apps.wgan.networks import build_critic, build_generator
-from common import losses
-from common.critic_training import CriticGAN, clip_weights
+from common.nn import losses
+from common.models.critic_training import CriticGAN, clip_weights
 
 __all__ = ["WGAN", "build_model", "make_optimizers"]
 

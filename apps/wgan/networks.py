@@ -8,7 +8,7 @@ float32 score (the losses there take logits), so it is the critic as is.
 
 Deviations from the paper: none in the architecture. The weight clipping is
 not part of the network: `apps.wgan.model.WGAN` puts a clipping constraint on
-the critic's variables (`common.critic_training.clip_weights`).
+the critic's variables (`common.models.critic_training.clip_weights`).
 """
 
 from __future__ import annotations

@@ -1,18 +1,21 @@
 """Train WGAN: `python -m apps.wgan.train --data=data/faces --model_dir=runs/wgan --image_size=64`.
 
 Flags: the shared runtime flags, one flag per field of `WGANConfig`, and the
-in-training evaluation flags (`common.train_app`); see `--helpfull`. Each
+in-training evaluation flags (`common.training.train_command`); see `--helpfull`. Each
 training step is one generator update; its element of the dataset holds one
-real batch per critic update (`common.critic_training.critic_dataset_fn`).
+real batch per critic update (`common.models.critic_training.critic_dataset_fn`).
 """
 
 from absl import app
 
 from apps.wgan.config import WGANConfig
 from apps.wgan.model import build_model, make_optimizers
-from common import critic_training, distribute, runtime, train_app
+from common.models import critic_training
+from common.training import distribute
+from common.training import runtime
+from common.training import train_command
 
-train_app.define_train_flags(WGANConfig)
+train_command.define_train_flags(WGANConfig)
 
 
 def train_options(run, config: WGANConfig) -> dict:
@@ -25,7 +28,7 @@ def train_options(run, config: WGANConfig) -> dict:
 
 
 def main(argv):
-    train_app.main(argv, app_name="wgan", config_class=WGANConfig, build_model=build_model,
+    train_command.main(argv, app_name="wgan", config_class=WGANConfig, build_model=build_model,
                    make_optimizers=make_optimizers, train_options=train_options)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 from apps.dcgan.config import DCGANConfig
-from common.critic_training import CriticSchedule
+from common.models.critic_training import CriticSchedule
 
 CRITIC_NORMALIZATIONS = ("layer", "none")
 

@@ -3,20 +3,20 @@
 Prints FID, KID, Inception Score, precision/recall and density/coverage of the
 newest checkpoint (or --checkpoint=best) against the run's dataset and writes
 them to runs/wgan_gp/eval/step-<step>-<feature network>.json. Flags and feature
-networks: `common.evaluate_app` and `--helpfull`.
+networks: `common.evaluation.evaluate_command` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model
-from common import evaluate_app
+from common.evaluation import evaluate_command
 
-evaluate_app.define_evaluate_flags()
+evaluate_command.define_evaluate_flags()
 
 
 def main(argv):
-    evaluate_app.main(argv, config_class=WGANGPConfig, build_model=build_model)
+    evaluate_command.main(argv, config_class=WGANGPConfig, build_model=build_model)
 
 
 if __name__ == "__main__":

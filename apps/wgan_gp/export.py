@@ -3,20 +3,20 @@
 `python -m apps.wgan_gp.export --model_dir=runs/wgan_gp --export_dir=exports/wgan_gp`
 writes the generator of the run's newest checkpoint (its moving average when the
 run kept one, unless --noema) as the next version folder of `exports/wgan_gp`;
-see `common.export_app` and `--helpfull`.
+see `common.export.export_command` and `--helpfull`.
 """
 
 from absl import app
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model
-from common import export_app
+from common.export import export_command
 
-export_app.define_export_flags()
+export_command.define_export_flags()
 
 
 def main(argv):
-    export_app.main(argv, app_name="wgan_gp", config_class=WGANGPConfig, build_model=build_model)
+    export_command.main(argv, app_name="wgan_gp", config_class=WGANGPConfig, build_model=build_model)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """WGAN-GP training model (Gulrajani et al. 2017, https://arxiv.org/abs/1704.00028, Algorithm 1).
 
-`WGANGP` is a `common.critic_training.CriticGAN`: each ``train_step`` runs
+`WGANGP` is a `common.models.critic_training.CriticGAN`: each ``train_step`` runs
 ``critic_steps`` critic updates, each on its own real batch (``batch["image"]``
 is [B, K, H, W, C]) and fresh z, then one generator update. The critic minimises
 
     E[f(G(z))] - E[f(x)] + lambda * E[(||grad_x_hat f(x_hat)||_2 - 1)^2],
     x_hat = alpha * x + (1 - alpha) * G(z),  alpha ~ U[0, 1], one per example,
 
-(`common.losses.wasserstein_critic_loss` and `common.losses.gradient_penalty`);
+(`common.nn.losses.wasserstein_critic_loss` and `common.nn.losses.gradient_penalty`);
 the generator minimises ``-E[f(G(z))]``. Under a distribution strategy each
 replica takes its rows of one global draw of alpha (and of z), so N replicas
 compute what one device computes for the global batch.
@@ -35,9 +35,9 @@ from keras import ops
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.networks import build_critic, build_generator
-from common import losses
-from common.critic_training import CriticGAN
-from common.gan_step import replica_rows
+from common.nn import losses
+from common.models.critic_training import CriticGAN
+from common.models.gan_step import replica_rows
 
 __all__ = ["WGANGP", "build_model", "make_optimizers", "FLOAT16_PENALTY_SCALE"]
 

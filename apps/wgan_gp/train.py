@@ -1,18 +1,20 @@
 """Train WGAN-GP: `python -m apps.wgan_gp.train --data=data/faces --model_dir=runs/wgan_gp --image_size=64`.
 
 Flags: the shared runtime flags, one flag per field of `WGANGPConfig`, and the
-in-training evaluation flags (`common.train_app`); see `--helpfull`. Each
+in-training evaluation flags (`common.training.train_command`); see `--helpfull`. Each
 training step is one generator update; its element of the dataset holds one
-real batch per critic update (`common.critic_training.critic_dataset_fn`).
+real batch per critic update (`common.models.critic_training.critic_dataset_fn`).
 """
 
 from absl import app
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model, make_optimizers
-from common import critic_training, runtime, train_app
+from common.models import critic_training
+from common.training import runtime
+from common.training import train_command
 
-train_app.define_train_flags(WGANGPConfig)
+train_command.define_train_flags(WGANGPConfig)
 
 
 def train_options(run, config: WGANGPConfig) -> dict:
@@ -22,7 +24,7 @@ def train_options(run, config: WGANGPConfig) -> dict:
 
 
 def main(argv):
-    train_app.main(argv, app_name="wgan_gp", config_class=WGANGPConfig, build_model=build_model,
+    train_command.main(argv, app_name="wgan_gp", config_class=WGANGPConfig, build_model=build_model,
                    make_optimizers=make_optimizers, train_options=train_options)
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from apps.dcgan.config import DCGANConfig
 from apps.lsgan.config import LSGANConfig
-from common import runtime
-from common.runtime_config import RuntimeConfig, field_defaults, resolved_config
+from common.training import runtime
+from common.training.runtime_config import RuntimeConfig, field_defaults, resolved_config
 
 
 @pytest.mark.parametrize("app,config_class", [("dcgan", DCGANConfig), ("lsgan", LSGANConfig)])

@@ -81,9 +81,9 @@ def real_confident_share(classifier, data_dir: str) -> float:
     import tensorflow as tf
 
     sys.path.insert(0, ROOT)
-    from common import data
+    from common.data import reader
 
-    dataset = data.load_dataset(data_dir, split="test", batch_size=None, shuffle=False, repeat=False, cache=False)
+    dataset = reader.load_dataset(data_dir, split="test", batch_size=None, shuffle=False, repeat=False, cache=False)
     images = tf.concat([batch["image"] for batch in dataset.batch(1000)], axis=0)
     images = tf.image.resize((images + 1.0) / 2.0, (28, 28), method="area").numpy()
     return float(np.mean(classifier.predict(images, verbose=0).max(axis=1) >= 0.9))

@@ -9,7 +9,7 @@ Run on purpose (not collected by pytest), from the repository root:
 What it does, with the suite's own modules:
 1. builds MNIST (the four idx.gz files) into TFRecords with `tfrecords.build`,
    padded from 28x28 to 32x32, 1 channel (as tests/benchmarks/dcgan_mnist_quality.py);
-2. trains the dataset classifier (`common.classifier`, at 32x32x1) or reuses the one
+2. trains the dataset classifier (`common.evaluation.classifier`, at 32x32x1) or reuses the one
    cached in --work_dir, and prints its test accuracy;
 3. scores, with the classifier's features, against `--num_samples` MNIST train images:
    - "MNIST test (floor)": `--num_samples` MNIST test images, i.e. what a perfect
@@ -26,7 +26,7 @@ sample grid per row. The dataset classifier is deliberately small (2 epochs, tes
 0.92) and its histogram is biased even on real test digits; --digit_classifier adds the confident
 share and class histogram of a stronger 28x28 digit classifier (the one dcgan_mnist_quality.py
 trains and caches, test accuracy 0.99) for every row.
-Every row uses `common.evaluation.evaluate_generator` with the same real statistics,
+Every row uses `common.evaluation.scoring.evaluate_generator` with the same real statistics,
 so the rows differ only in the generated side. FID/KID here are classifier-feature
 values: comparable between these rows, not with published Inception FIDs.
 """
@@ -75,7 +75,7 @@ APP_CONFIGS = {  # app -> its config class, in apps/<app>/config.py
 
 
 def _app_builder(app_name: str):
-    """config.json fields -> the app's uncompiled model, for `evaluate_app.restore_model`."""
+    """config.json fields -> the app's uncompiled model, for `evaluate_command.restore_model`."""
     import importlib
 
     if app_name not in APP_CONFIGS:
@@ -93,7 +93,7 @@ def _digit_scores(classifier, sample_fn, count: int, batch_size: int) -> dict:
     """
     import tensorflow as tf
 
-    from common import metrics
+    from common.evaluation import metrics
 
     probabilities = []
     for start in range(0, count, batch_size):
@@ -108,10 +108,10 @@ def _digit_scores(classifier, sample_fn, count: int, batch_size: int) -> dict:
 
 
 def _stream_maker(model, seed: int):
-    """A function making a fresh `evaluate_app.make_sample_fn(model, seed=seed)` stream per call."""
-    from common import evaluate_app
+    """A function making a fresh `evaluate_command.make_sample_fn(model, seed=seed)` stream per call."""
+    from common.evaluation import evaluate_command
 
-    return lambda: evaluate_app.make_sample_fn(model, seed=seed)
+    return lambda: evaluate_command.make_sample_fn(model, seed=seed)
 
 
 def _write_grid(images: np.ndarray, path: str) -> None:
@@ -145,10 +145,11 @@ def main() -> None:
                              "<work_dir>/checkpoint_scores/<app>-<run folder>.jsonl, one line per step.")
     args = parser.parse_args()
 
-    from common import classifier as classifier_lib
-    from common import data as data_lib
-    from common import evaluate_app, evaluation
-    from common.reference_stats import dataset_checksum, get_reference_stats
+    from common.evaluation import classifier as classifier_lib
+    from common.data import reader as data_lib
+    from common.evaluation import evaluate_command
+    from common.evaluation import scoring
+    from common.evaluation.reference_stats import dataset_checksum, get_reference_stats
     from tfrecords.build import build_dataset
 
     import keras
@@ -173,21 +174,21 @@ def main() -> None:
 
     start = time.perf_counter()
     reference, reused = get_reference_stats(
-        evaluate_app.real_dataset(data_dir, "train", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed), extractor,
-        args.num_samples, dataset_checksum=evaluate_app.real_data_key(checksum, IMAGE_SIZE, CHANNELS, args.seed),
+        evaluate_command.real_dataset(data_dir, "train", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed), extractor,
+        args.num_samples, dataset_checksum=evaluate_command.real_data_key(checksum, IMAGE_SIZE, CHANNELS, args.seed),
         split="train", cache_dir=os.path.join(args.work_dir, "reference_stats"))
     print(f"real statistics: {reference.count} train images ({'cached' if reused else 'computed'}, "
           f"{time.perf_counter() - start:.0f} s)", flush=True)
 
     # Each row is (name, prepare): prepare() loads what the row needs and returns a function that makes a
     # fresh sample_fn, so every use of a row (grid, scores, digit classifier) starts the same stream again.
-    rows = [("MNIST test (floor)", lambda: lambda: _image_stream(evaluate_app.real_dataset(
+    rows = [("MNIST test (floor)", lambda: lambda: _image_stream(evaluate_command.real_dataset(
                 data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
             ("uniform noise", lambda: lambda: _noise_sampler(args.seed))]
     runs = [item.split(":", 1) for item in args.runs.split(",") if item]
     if args.model_dir:
         runs.insert(0, ["dcgan", args.model_dir])
-    from common import checkpointing
+    from common.training import checkpointing
 
     series = {}  # row name -> (jsonl path of its run's checkpoint scores, step)
     for app_name, model_dir in runs:
@@ -196,7 +197,7 @@ def main() -> None:
             continue
         build_model = _app_builder(app_name)
         if not args.all_checkpoints:
-            model, path = evaluate_app.restore_model(model_dir, build_model)
+            model, path = evaluate_command.restore_model(model_dir, build_model)
             rows.append((f"{app_name} {checkpointing.checkpoint_step(path)}",
                          lambda model=model: _stream_maker(model, args.seed)))
             continue
@@ -209,7 +210,7 @@ def main() -> None:
             series[name] = (scores_path, checkpointing.checkpoint_step(path))
             # Restored when its row is scored, so one checkpoint's model is in memory at a time.
             rows.append((name, lambda model_dir=model_dir, build_model=build_model, path=path: _stream_maker(
-                evaluate_app.restore_model(model_dir, build_model, path)[0], args.seed)))
+                evaluate_command.restore_model(model_dir, build_model, path)[0], args.seed)))
 
     digit_classifier = None
     if args.digit_classifier:
@@ -222,7 +223,7 @@ def main() -> None:
             _write_grid(sample_fn(64), os.path.join(args.grid_dir, name.replace(" ", "_") + ".png"))
             sample_fn = make_sample_fn()  # scored from the first image again
         start = time.perf_counter()
-        scores = evaluation.evaluate_generator(
+        scores = scoring.evaluate_generator(
             sample_fn, None, extractor, args.num_samples, batch_size=args.batch_size, num_classes=10,
             reference=reference, seed=args.seed,
             metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score",
@@ -234,9 +235,9 @@ def main() -> None:
         if name in series:
             scores_path, step = series[name]
             with open(scores_path, "a") as file:
-                file.write(json.dumps({"step": step, **{key: evaluate_app.jsonable(scores[key]) for key in (
+                file.write(json.dumps({"step": step, **{key: evaluate_command.jsonable(scores[key]) for key in (
                     "fid", "kid_mean", "precision", "recall", "density", "coverage")},
-                    "confident_share": evaluate_app.jsonable(scores["mode_coverage"]["confident_share"])}) + "\n")
+                    "confident_share": evaluate_command.jsonable(scores["mode_coverage"]["confident_share"])}) + "\n")
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
     header = (f"{'':<20} {'FID':>9} {'KID mean +- std':>22} {'IS':>6} {'precision':>9} {'recall':>7} "
@@ -271,7 +272,7 @@ def main() -> None:
         with open(args.json, "w") as file:
             json.dump({"classifier": extractor.name, "test_accuracy": sidecar["test_accuracy"],
                        "num_samples": args.num_samples,
-                       "rows": [{"name": name, **evaluate_app.jsonable(scores)} for name, scores in results]},
+                       "rows": [{"name": name, **evaluate_command.jsonable(scores)} for name, scores in results]},
                       file, indent=1)
         print(f"Wrote {args.json}")
 

@@ -97,9 +97,9 @@ def load_test_pairs(data_dir: str, image_size: int) -> tuple[np.ndarray, np.ndar
     """Every test pair in stored order, as uint8 (photos [N, size, size, 3], sketches [N, size, size, 3])."""
     import tensorflow as tf
 
-    from common import data
+    from common.data import reader
 
-    dataset = data.load_paired(data_dir, split="test", image_size=image_size, batch_size=None, shuffle=False,
+    dataset = reader.load_paired(data_dir, split="test", image_size=image_size, batch_size=None, shuffle=False,
                                repeat=False, cache=False).batch(256)
     to_uint8 = lambda x: tf.cast(tf.round((tf.clip_by_value(x, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)  # noqa: E731
     batches = [(to_uint8(batch["a"]).numpy(), to_uint8(batch["b"]).numpy()) for batch in dataset]
@@ -108,9 +108,9 @@ def load_test_pairs(data_dir: str, image_size: int) -> tuple[np.ndarray, np.ndar
 
 def mean_train_images(data_dir: str, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """The per-pixel mean training photo and sketch, uint8 [size, size, 3] each."""
-    from common import data
+    from common.data import reader
 
-    dataset = data.load_paired(data_dir, split="train", image_size=image_size, batch_size=None, shuffle=False,
+    dataset = reader.load_paired(data_dir, split="train", image_size=image_size, batch_size=None, shuffle=False,
                                repeat=False, cache=False).batch(256)
     sums, count = [0.0, 0.0], 0
     for batch in dataset:
@@ -172,7 +172,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from common import data
+    from common.data import reader
 
     with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
         exported_step = json.load(f)["metadata"]["step"]
@@ -193,7 +193,7 @@ def main() -> None:
         "steps": exported_step,
         "extra_train_flags": args.extra_train_flags,
         "train_seconds": None if train_seconds is None else round(train_seconds, 1),
-        "train_pairs": data.describe(data_dir).num_examples["train"] // 2,
+        "train_pairs": reader.describe(data_dir).num_examples["train"] // 2,
         "test_pairs": int(len(test_a)),
         "sketch_sigma": args.sketch_sigma,
         "l1_a_to_b": round(pixel_l1(fake_b, test_b), 4),

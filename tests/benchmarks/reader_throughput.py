@@ -9,7 +9,7 @@ What it does:
    apple2orange 256x256 (`--apple2orange_dir`, CycleGAN layout) into TFRecords
    with `tfrecords.build.build_dataset`, once per stored format in
    `--formats` (PNG is the builder's default; JPEG is re-encoded at quality 95);
-2. measures images per second of `common.data.load_dataset` (batch 64,
+2. measures images per second of `common.data.reader.load_dataset` (batch 64,
    shuffle, repeat, random flip, non-deterministic mode), without and with
    `cache=True` (measured after one full epoch has filled the cache), and of
    `keras.utils.image_dataset_from_directory` on the JPEG folder of the same
@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from common import data  # noqa: E402
+from common.data import reader  # noqa: E402
 from tfrecords import schema  # noqa: E402
 from tfrecords.build import build_dataset  # noqa: E402
 
@@ -100,21 +100,21 @@ def main(argv=None) -> None:
         apples = build(
             args.apple2orange_dir, os.path.join(args.work_dir, f"apple2orange-{image_format}"), image_format
         )
-        celeba_epoch = -(-data.describe(celeba).num_examples["train"] // BATCH)
-        apple_epoch = -(-data.describe(apples).num_examples["train"] // 2 // BATCH)
+        celeba_epoch = -(-reader.describe(celeba).num_examples["train"] // BATCH)
+        apple_epoch = -(-reader.describe(apples).num_examples["train"] // 2 // BATCH)
         readers.update({
             ("celeba64 train", f"load_dataset {image_format}"): (
-                lambda c=celeba: data.load_dataset(c, batch_size=BATCH, random_flip=True), BATCH, 0),
+                lambda c=celeba: reader.load_dataset(c, batch_size=BATCH, random_flip=True), BATCH, 0),
             ("celeba64 train", f"load_dataset {image_format} cache"): (
-                lambda c=celeba: data.load_dataset(c, batch_size=BATCH, random_flip=True, cache=True), BATCH,
+                lambda c=celeba: reader.load_dataset(c, batch_size=BATCH, random_flip=True, cache=True), BATCH,
                 celeba_epoch),
             ("apple2orange trainA 256", f"load_dataset {image_format}"): (
-                lambda a=apples: data.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0), BATCH, 0),
+                lambda a=apples: reader.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0), BATCH, 0),
             ("apple2orange trainA 256", f"load_dataset {image_format} cache"): (
-                lambda a=apples: data.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0, cache=True),
+                lambda a=apples: reader.load_dataset(a, batch_size=BATCH, random_flip=True, domain=0, cache=True),
                 BATCH, apple_epoch),
             ("apple2orange train A+B 256", f"load_unpaired {image_format}"): (
-                lambda a=apples: data.load_unpaired(a, batch_size=BATCH, random_flip=True), 2 * BATCH, 0),
+                lambda a=apples: reader.load_unpaired(a, batch_size=BATCH, random_flip=True), 2 * BATCH, 0),
         })
     readers = dict(sorted(readers.items(), key=lambda item: (item[0][0], not item[0][1].startswith("keras"))))
     results = {key: [] for key in readers}

@@ -8,7 +8,7 @@ training steps per second at batch 64 on one fixed batch of random images:
 - bare: `tf.function(model.train_step)` (same `jit_compile`) on a second,
   identical model, called in a Python loop; its losses are fetched every step,
   as any training loop must to see them;
-- runtime: `common.runtime.train` (keras fit with the runtime's step wrapper
+- runtime: `common.training.runtime.train` (keras fit with the runtime's step wrapper
   and callbacks, metrics.jsonl, TensorBoard, checkpoints) at the default
   logging, checkpoint and sample intervals, fed the same batch from
   `tf.data.Dataset.from_tensors(batch).repeat()`.
@@ -43,9 +43,10 @@ import tensorflow as tf  # noqa: E402
 
 from apps.dcgan.config import DCGANConfig  # noqa: E402
 from apps.dcgan.model import build_model, make_optimizers  # noqa: E402
-from common import callbacks as callbacks_lib  # noqa: E402
-from common import checkpointing, runtime  # noqa: E402
-from common.runtime_config import RuntimeConfig  # noqa: E402
+from common.training import callbacks as callbacks_lib  # noqa: E402
+from common.training import checkpointing  # noqa: E402
+from common.training import runtime
+from common.training.runtime_config import RuntimeConfig  # noqa: E402
 
 BATCH = 64
 

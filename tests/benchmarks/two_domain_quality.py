@@ -57,9 +57,9 @@ def domain_images(data_dir: str, split: str, domain: int, image_size: int) -> np
     sys.path.insert(0, ROOT)
     import tensorflow as tf
 
-    from common import data
+    from common.data import reader
 
-    dataset = data.load_dataset(data_dir, split=split, domain=domain, image_size=image_size, batch_size=None,
+    dataset = reader.load_dataset(data_dir, split=split, domain=domain, image_size=image_size, batch_size=None,
                                 shuffle=False, repeat=False, cache=False).batch(256)
     batches = [batch["image"] for batch in dataset]
     images = tf.concat(batches, axis=0)

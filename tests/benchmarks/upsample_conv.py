@@ -1,4 +1,4 @@
-"""Speed of `keras.layers.Conv2DTranspose` against `common.layers.SubPixelConv2DTranspose`.
+"""Speed of `keras.layers.Conv2DTranspose` against `common.nn.layers.SubPixelConv2DTranspose`.
 
 Run on purpose (not collected by pytest), from the repository root:
 
@@ -33,7 +33,7 @@ import tensorflow as tf  # noqa: E402
 
 from apps.dcgan.config import DCGANConfig  # noqa: E402
 from apps.dcgan.networks import build_generator  # noqa: E402
-from common.layers import SubPixelConv2DTranspose  # noqa: E402
+from common.nn.layers import SubPixelConv2DTranspose  # noqa: E402
 
 LAYER_SHAPES = [(4, 1024, 512), (8, 512, 256), (16, 256, 128), (32, 128, 3)]  # (size, in, out)
 

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from apps.cogan.data import edge_map, invert, pair_dataset
-from common.data import DataError
-from tests.common.test_data import write_dataset
+from common.data.reader import DataError
+from tests.common.data.test_reader import write_dataset
 
 
 def to_signed(intensity):

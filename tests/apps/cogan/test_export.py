@@ -1,4 +1,4 @@
-"""Pair export of CoGAN (common/pair_export.py): TF Serving layout, the pair signature, parity."""
+"""Pair export of CoGAN (common/export/pair_export.py): TF Serving layout, the pair signature, parity."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from apps.cogan.config import CoGANConfig
 from apps.cogan.model import build_model
-from common import pair_export
-from common.export import ExportError, images_to_uint8, sample_latents
+from common.export import pair_export
+from common.export.generator_export import ExportError, images_to_uint8, sample_latents
 
 TINY = dict(width_divisor=16, latent_dim=8, image_size=28)
 

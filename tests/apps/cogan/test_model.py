@@ -151,7 +151,7 @@ def test_make_optimizers_are_the_papers_adam():
 
 
 def test_mixed_precision_step_is_finite_and_reports_float32():
-    from common import precision
+    from common.training import precision
 
     config = CoGANConfig(seed=6, **TINY)
     with precision.dtype_policy("mixed_float16"):

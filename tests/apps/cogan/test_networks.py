@@ -5,7 +5,7 @@ import pytest
 
 from apps.cogan.config import CoGANConfig
 from apps.cogan.networks import build_networks
-from common import precision
+from common.training import precision
 
 TINY = dict(width_divisor=16, latent_dim=8)
 

@@ -1,4 +1,4 @@
-"""A resumed CoGAN run takes the steps an uninterrupted one takes (common.runtime.train with the pair data)."""
+"""A resumed CoGAN run takes the steps an uninterrupted one takes (common.training.runtime.train with the pair data)."""
 
 import io
 import json
@@ -9,9 +9,9 @@ import numpy as np
 from apps.cogan.config import CoGANConfig
 from apps.cogan.data import pair_dataset_fn
 from apps.cogan.model import build_model, make_optimizers
-from common import runtime
-from common.runtime_config import RuntimeConfig
-from tests.common.test_data import write_dataset
+from common.training import runtime
+from common.training.runtime_config import RuntimeConfig
+from tests.common.data.test_reader import write_dataset
 
 CONFIG = CoGANConfig(image_size=28, width_divisor=16, latent_dim=8, batch_size=2, seed=3)
 

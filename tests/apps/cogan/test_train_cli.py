@@ -14,7 +14,7 @@ import sys
 
 import tensorflow as tf
 
-from tests.common.test_data import write_dataset
+from tests.common.data.test_reader import write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TIMEOUT_SECONDS = 240

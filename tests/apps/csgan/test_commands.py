@@ -1,6 +1,6 @@
 """The CSGAN commands: train flags of CSGANConfig, export and translate of a run directory.
 
-(The train command's process-level path is CycleGAN's, `common.translation_training.main`,
+(The train command's process-level path is CycleGAN's, `common.training.translator_training.main`,
 run with --dry_run in tests/apps/cyclegan/test_train.py.)"""
 
 import os
@@ -12,9 +12,11 @@ from PIL import Image
 
 from apps.csgan.config import CSGANConfig
 from apps.csgan.model import build_model
-from common import checkpointing, translation, translation_app
-from common.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
-from common.runtime_config import RuntimeConfig, resolved_config, write_config
+from common.training import checkpointing
+from common.export import translator_export
+from common.export import translator_commands
+from common.training.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
+from common.training.runtime_config import RuntimeConfig, resolved_config, write_config
 
 TINY = CSGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2,
                    cs_weight=5.0)
@@ -49,19 +51,19 @@ def test_export_and_translate(tmp_path):
                                checkpoint_name="ckpt").save(checkpoint_number=3)
 
     export_dir = str(tmp_path / "export")
-    translation_app.export_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
-        translation_app.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
+    translator_commands.export_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
+        translator_commands.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
     loaded = tf.saved_model.load(os.path.join(export_dir, "1"))
     images = np.random.default_rng(1).integers(0, 256, (1, 8, 12, 3), dtype=np.uint8)
     for key, network in model.translators().items():
         served = loaded.signatures[key](images=tf.constant(images))["images"].numpy().astype(int)
-        expected = translation.images_to_uint8(network(translation.uint8_to_float(images))).numpy()
+        expected = translator_export.images_to_uint8(network(translator_export.uint8_to_float(images))).numpy()
         assert np.max(np.abs(served - expected)) <= 1, key
 
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).save(inputs / "x.png")
-    translation_app.translate_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
-        translation_app.define_translate_flags,
+    translator_commands.translate_main(["prog"], "csgan", CSGANConfig, build_model, flag_values=_flag_values(
+        translator_commands.define_translate_flags,
         [f"--model_dir={model_dir}", f"--input_dir={inputs}", f"--output_dir={tmp_path / 'out'}"]))
     assert Image.open(tmp_path / "out" / "x.png").size == (14, 10)

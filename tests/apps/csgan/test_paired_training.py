@@ -11,9 +11,11 @@ from absl import flags
 
 from apps.csgan.config import CSGANConfig
 from apps.csgan.model import CSGAN, build_model, make_optimizers
-from common import data, runtime, translation_training
-from common.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
-from common.runtime_config import RuntimeConfig, field_defaults, resolved_config
+from common.data import reader
+from common.training import runtime
+from common.training import translator_training
+from common.training.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
+from common.training.runtime_config import RuntimeConfig, field_defaults, resolved_config
 from tests.tfrecords import tiny_sources as tiny
 from tfrecords.build import build_dataset
 
@@ -49,7 +51,7 @@ def test_trains_on_aligned_pairs(tmp_path):
     model_dir = str(tmp_path / "run")
     run = RuntimeConfig(data=dataset, model_dir=model_dir, batch_size=2, steps=1, log_every=1, sample_every=0,
                         checkpoint_every=100)
-    options = translation_training.train_options(run, TINY, make_optimizers)
+    options = translator_training.train_options(run, TINY, make_optimizers)
     batch = next(iter(options["dataset_fn"](tf.distribute.InputContext())))
     a, b = batch["a"].numpy(), batch["b"].numpy()
     assert a.shape == (2, 16, 16, 3)
@@ -65,7 +67,7 @@ def test_trains_on_aligned_pairs(tmp_path):
     with open(os.path.join(model_dir, "config.json")) as f:
         assert json.load(f)["model"]["paired"] is True
     # The TensorBoard rows of a paired run show pairs too.
-    images_a, images_b = translation_training.fixed_images(dataset, TINY, count=2)
+    images_a, images_b = translator_training.fixed_images(dataset, TINY, count=2)
     np.testing.assert_allclose(images_b, -images_a, atol=2.5 / 127.5)
     # Export and translate rebuild the model from config.json the same way.
     restored = runtime.restore_for_inference(model_dir, lambda fields: build_model(CSGANConfig(**fields)))
@@ -75,17 +77,17 @@ def test_trains_on_aligned_pairs(tmp_path):
 def test_paired_flag_needs_a_paired_dataset(tmp_path):
     unpaired = _write_domains(tmp_path, paired=False)
     run = RuntimeConfig(data=unpaired, model_dir=str(tmp_path / "run"), steps=1, sample_every=0)
-    with pytest.raises(data.DataError, match="Rebuild it with `python -m tfrecords.build --domains=a_dir,b_dir "
+    with pytest.raises(reader.DataError, match="Rebuild it with `python -m tfrecords.build --domains=a_dir,b_dir "
                                              "--paired"):
-        translation_training.train_options(run, TINY, make_optimizers)
-    with pytest.raises(data.DataError, match="default dataset .* unpaired"):
-        translation_training.train_options(run.replace(data=None), TINY, make_optimizers)
+        translator_training.train_options(run, TINY, make_optimizers)
+    with pytest.raises(reader.DataError, match="default dataset .* unpaired"):
+        translator_training.train_options(run.replace(data=None), TINY, make_optimizers)
     assert not os.path.exists(tmp_path / "run")
     # The TensorBoard rows of a paired config read pairs too, so they refuse unpaired data as well.
-    with pytest.raises(data.DataError, match="not a paired dataset"):
-        translation_training.fixed_images(unpaired, TINY, count=2)
+    with pytest.raises(reader.DataError, match="not a paired dataset"):
+        translator_training.fixed_images(unpaired, TINY, count=2)
     # Without --paired the same dataset trains unpaired.
-    options = translation_training.train_options(run, dataclasses.replace(TINY, paired=False),
+    options = translator_training.train_options(run, dataclasses.replace(TINY, paired=False),
                                                  make_optimizers)
     assert set(options["dataset_fn"](tf.distribute.InputContext()).element_spec) == {"a", "b"}
 

@@ -11,8 +11,10 @@ from PIL import Image
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import build_model
-from common import checkpointing, translation, translation_app
-from common.runtime_config import RuntimeConfig, resolved_config, write_config
+from common.training import checkpointing
+from common.export import translator_export
+from common.export import translator_commands
+from common.training.runtime_config import RuntimeConfig, resolved_config, write_config
 
 TINY = CycleGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2)
 
@@ -54,8 +56,8 @@ def _photos(folder):
 def test_export_then_translate_with_export_and_with_checkpoint(run_dir, tmp_path):
     model_dir, model = run_dir
     export_dir = str(tmp_path / "export")
-    translation_app.export_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
-        translation_app.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
+    translator_commands.export_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
+        translator_commands.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
     with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
         info = json.load(f)
     assert info["metadata"]["app"] == "cyclegan" and info["metadata"]["step"] == 7
@@ -65,14 +67,14 @@ def test_export_then_translate_with_export_and_with_checkpoint(run_dir, tmp_path
     images = np.random.default_rng(2).integers(0, 256, (1, 12, 20, 3), dtype=np.uint8)
     for key, network in model.translators().items():
         served = loaded.signatures[key](images=tf.constant(images))["images"].numpy().astype(int)
-        expected = translation.images_to_uint8(network(translation.uint8_to_float(images))).numpy()
+        expected = translator_export.images_to_uint8(network(translator_export.uint8_to_float(images))).numpy()
         assert np.max(np.abs(served - expected)) <= 1, key
 
     inputs, out = _photos(tmp_path / "photos"), tmp_path / "out"
 
     def translate(*argv):
-        translation_app.translate_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
-            translation_app.define_translate_flags, [f"--input_dir={inputs}", f"--output_dir={out}", *argv]))
+        translator_commands.translate_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
+            translator_commands.define_translate_flags, [f"--input_dir={inputs}", f"--output_dir={out}", *argv]))
 
     translate(f"--export_dir={export_dir}", "--direction=b_to_a")
     names = ["alpha.png", "gray.png", "odd.png", "photo.png"]
@@ -106,8 +108,8 @@ def test_bad_invocations_fail_before_loading_a_model(run_dir, tmp_path, capsys):
 
     def translate(*argv):
         with pytest.raises(SystemExit) as failed:
-            translation_app.translate_main(["prog"], "cyclegan", CycleGANConfig, build_model,
-                                           flag_values=_flag_values(translation_app.define_translate_flags, argv))
+            translator_commands.translate_main(["prog"], "cyclegan", CycleGANConfig, build_model,
+                                           flag_values=_flag_values(translator_commands.define_translate_flags, argv))
         assert failed.value.code == 2
         return capsys.readouterr().err
 
@@ -119,6 +121,6 @@ def test_bad_invocations_fail_before_loading_a_model(run_dir, tmp_path, capsys):
     assert "neither a SavedModel" in translate(f"--input_dir={_photos(tmp_path / 'p')}",
                                                f"--output_dir={tmp_path / 'o'}", f"--export_dir={empty}")
     with pytest.raises(SystemExit):
-        translation_app.export_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
-            translation_app.define_export_flags, [f"--model_dir={empty}", f"--export_dir={tmp_path / 'e'}"]))
+        translator_commands.export_main(["prog"], "cyclegan", CycleGANConfig, build_model, flag_values=_flag_values(
+            translator_commands.define_export_flags, [f"--model_dir={empty}", f"--export_dir={tmp_path / 'e'}"]))
     assert "config.json" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import CycleGAN, build_model, make_optimizers
-from common.schedules import ConstantThenLinearDecay
+from common.nn.schedules import ConstantThenLinearDecay
 
 TINY = dict(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=3)
 LR = 0.05

@@ -11,8 +11,9 @@ import os
 import keras
 import pytest
 
-from common import runtime, translation_training
-from common.runtime_config import RuntimeConfig
+from common.training import runtime
+from common.training import translator_training
+from common.training.runtime_config import RuntimeConfig
 from tests.apps.cyclegan.test_train import TINY, _build_eager, _write_domains
 from apps.cyclegan.model import make_optimizers
 
@@ -30,7 +31,7 @@ class StopAfter(keras.callbacks.Callback):
 def _train(data, model_dir, stop_after=None):
     run = RuntimeConfig(data=data, model_dir=model_dir, batch_size=1, steps=4, log_every=1, sample_every=0,
                         checkpoint_every=100)
-    options = translation_training.train_options(run, TINY, make_optimizers)
+    options = translator_training.train_options(run, TINY, make_optimizers)
     if stop_after:
         options["extra_callbacks"].append(StopAfter(stop_after))
     runtime.train(app="cyclegan", config=TINY, run=run, build_model=_build_eager, **options,

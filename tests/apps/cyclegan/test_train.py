@@ -1,6 +1,6 @@
 """CycleGAN training on a tiny two-domain dataset written here: metrics, TensorBoard rows, LR, checkpointed pools.
 
-Training runs in process through the same `translation_training.train_options`
+Training runs in process through the same `translator_training.train_options`
 the train command passes to the runtime; the command's flags are parsed into
 flag values of their own.
 """
@@ -17,9 +17,10 @@ from PIL import Image
 
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import CycleGAN, build_model, make_optimizers
-from common import runtime, translation_training
-from common.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
-from common.runtime_config import RuntimeConfig
+from common.training import runtime
+from common.training import translator_training
+from common.training.flags import dataclass_from_flags, define_dataclass_flags, define_runtime_flags
+from common.training.runtime_config import RuntimeConfig
 from tfrecords.build import build_dataset
 
 TINY = CycleGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=2)
@@ -27,7 +28,7 @@ TINY = CycleGANConfig(image_size=16, base_filters=4, num_residual_blocks=1, disc
 
 class EagerCycleGAN(CycleGAN):
     """Runs its steps eagerly: the traced step costs 20+ s to compile on two shared CPUs; the traced
-    image history is covered by tests/common/test_image_pool.py and the step math by test_model.py."""
+    image history is covered by tests/common/nn/test_image_pool.py and the step math by test_model.py."""
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
@@ -57,7 +58,7 @@ def test_train_logs_every_term_and_checkpoints_the_pools(tmp_path):
     model_dir = str(tmp_path / "run")
     run = RuntimeConfig(data=data, model_dir=model_dir, batch_size=1, steps=2, log_every=1, sample_every=1,
                         num_samples=2, checkpoint_every=100)
-    options = translation_training.train_options(run, TINY, make_optimizers)
+    options = translator_training.train_options(run, TINY, make_optimizers)
     result = runtime.train(app="cyclegan", config=TINY, run=run, build_model=_build_eager, **options,
                            stream=open(os.devnull, "w"))
     assert result.step == 2
@@ -90,7 +91,7 @@ def _parsed(argv):
     define_runtime_flags(flag_values=flag_values, module_name="apps.cyclegan.train")
     define_dataclass_flags(CycleGANConfig, flag_values=flag_values, module_name="apps.cyclegan.train")
     flag_values(["prog", *argv])
-    translation_training.default_data_image_size(flag_values)
+    translator_training.default_data_image_size(flag_values)
     return dataclass_from_flags(CycleGANConfig, flag_values=flag_values), flag_values
 
 

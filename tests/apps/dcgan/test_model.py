@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import DCGAN, build_model, make_optimizers
-from common import losses
+from common.nn import losses
 from tests.strategies import two_cpu_strategy
 
 TINY = dict(image_size=16, base_filters=4, latent_dim=8)

@@ -6,7 +6,7 @@ import pytest
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.networks import build_discriminator, build_generator
-from common.layers import SubPixelConv2DTranspose
+from common.nn.layers import SubPixelConv2DTranspose
 
 
 @pytest.mark.parametrize("image_size", [32, 64])

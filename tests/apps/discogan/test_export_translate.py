@@ -11,8 +11,10 @@ from PIL import Image
 
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import build_model
-from common import checkpointing, translation, translation_app
-from common.runtime_config import RuntimeConfig, resolved_config, write_config
+from common.training import checkpointing
+from common.export import translator_export
+from common.export import translator_commands
+from common.training.runtime_config import RuntimeConfig, resolved_config, write_config
 
 TINY = DiscoGANConfig(image_size=16, base_filters=4)
 
@@ -54,8 +56,8 @@ def _photos(folder):
 def test_export_parity_then_translate_with_export_and_with_checkpoint(run_dir, tmp_path):
     model_dir, model = run_dir
     export_dir = str(tmp_path / "export")
-    translation_app.export_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=_flag_values(
-        translation_app.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
+    translator_commands.export_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=_flag_values(
+        translator_commands.define_export_flags, [f"--model_dir={model_dir}", f"--export_dir={export_dir}"]))
     with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
         info = json.load(f)
     assert info["metadata"]["app"] == "discogan" and info["metadata"]["step"] == 5
@@ -67,12 +69,12 @@ def test_export_parity_then_translate_with_export_and_with_checkpoint(run_dir, t
     images = np.random.default_rng(2).integers(0, 256, (2, 16, 48, 3), dtype=np.uint8)
     fresh = build_model(TINY).translators()
     for key, network in model.translators().items():
-        floats = translation.uint8_to_float(images)
+        floats = translator_export.uint8_to_float(images)
         served_float = loaded.signatures[key + "_float"](images=floats)["images"].numpy()
         np.testing.assert_allclose(served_float, network(floats, training=False), atol=1e-5)
         assert np.abs(served_float - fresh[key](floats, training=False).numpy()).max() > 1e-2
         served = loaded.signatures[key](images=tf.constant(images))["images"].numpy().astype(int)
-        expected = translation.images_to_uint8(network(floats, training=False)).numpy()
+        expected = translator_export.images_to_uint8(network(floats, training=False)).numpy()
         assert np.max(np.abs(served - expected)) <= 1, key
     with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 16"):
         loaded.signatures["a_to_b"](images=tf.zeros((1, 16, 24, 3), tf.uint8))
@@ -80,8 +82,8 @@ def test_export_parity_then_translate_with_export_and_with_checkpoint(run_dir, t
     inputs, out = _photos(tmp_path / "photos"), tmp_path / "out"
 
     def translate(*argv):
-        translation_app.translate_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=_flag_values(
-            translation_app.define_translate_flags, [f"--input_dir={inputs}", f"--output_dir={out}", *argv]))
+        translator_commands.translate_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=_flag_values(
+            translator_commands.define_translate_flags, [f"--input_dir={inputs}", f"--output_dir={out}", *argv]))
 
     translate(f"--export_dir={export_dir}", "--direction=b_to_a")
     names = ["exact.png", "gray.png", "odd.png"]

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import DiscoGAN, build_model, make_optimizers
-from common import precision
+from common.training import precision
 
 TINY = dict(image_size=16, base_filters=8)
 

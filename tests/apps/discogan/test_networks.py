@@ -6,7 +6,7 @@ import pytest
 
 from apps.discogan.config import SIZE_MULTIPLE, DiscoGANConfig
 from apps.discogan.networks import build_discriminator, build_generator
-from common import precision
+from common.training import precision
 
 TINY = dict(base_filters=8)
 

@@ -18,7 +18,7 @@ from absl import flags
 
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import build_model
-from common import translation_app
+from common.export import translator_commands
 from tests.tfrecords.tiny_sources import save_image
 from tfrecords.build import build_dataset
 
@@ -96,9 +96,9 @@ def test_trains_and_resumes(tmp_path):
     # The training checkpoint restores into a model built for inference and exports.
     export_dir = str(tmp_path / "export")
     flag_values = flags.FlagValues()
-    translation_app.define_export_flags(flag_values)
+    translator_commands.define_export_flags(flag_values)
     flag_values(["prog", f"--model_dir={model_dir}", f"--export_dir={export_dir}"])
-    translation_app.export_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=flag_values)
+    translator_commands.export_main(["prog"], "discogan", DiscoGANConfig, build_model, flag_values=flag_values)
     with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
         assert json.load(f)["metadata"]["step"] == 3
 
@@ -106,9 +106,9 @@ def test_trains_and_resumes(tmp_path):
 def test_input_options_and_flags(tmp_path):
     """In-process: the dataset function's batches, a one-domain dataset's error, epochs, the flags."""
     from apps.discogan.data import num_train_examples, train_options
-    from common import flags as runtime_flags
-    from common.data import DataError
-    from common.runtime_config import ConfigError, RuntimeConfig
+    from common.training import flags as runtime_flags
+    from common.data.reader import DataError
+    from common.training.runtime_config import ConfigError, RuntimeConfig
 
     data = _two_domain_dataset(tmp_path)
     config = DiscoGANConfig(image_size=16, base_filters=4)

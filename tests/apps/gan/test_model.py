@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from apps.gan.config import GANConfig
 from apps.gan.model import GAN, build_model, make_optimizers
-from common import export, losses
+from common.export import generator_export
+from common.nn import losses
 
 TINY = dict(image_size=8, latent_dim=4, generator_units=6, maxout_units=3, maxout_pieces=2)
 
@@ -126,18 +127,18 @@ def test_export_parity_of_the_ema_generator(tmp_path):
     model = build_model(GANConfig(batch_size=2, ema_decay=0.9, **TINY))
     model.compile(*make_optimizers(model.config))
     model.train_step(real_batch())
-    written = export.export_generator(model.ema.shadow, str(tmp_path / "export"), latent_dim=4,
+    written = generator_export.export_generator(model.ema.shadow, str(tmp_path / "export"), latent_dim=4,
                                       metadata={"app": "gan"})
     info = json.load(open(os.path.join(written, "assets.extra", "export_info.json")))
     assert info["metadata"]["app"] == "gan"
     loaded = tf.saved_model.load(written)
-    z = export.sample_latents(7, 3, 4)
+    z = generator_export.sample_latents(7, 3, 4)
     np.testing.assert_allclose(loaded.signatures["generate_float"](z=z)["images_float"],
                                model.sample(z), atol=1e-5)
 
 
 def test_checkpoint_restores_the_dropout_noise_for_an_exact_resume(tmp_path):
-    from common import checkpointing
+    from common.training import checkpointing
 
     config = GANConfig(batch_size=2, **TINY)
     model = build_model(config)

@@ -5,7 +5,7 @@ import pytest
 
 from apps.gan.config import GANConfig
 from apps.gan.networks import build_discriminator, build_generator
-from common.layers import Maxout
+from common.nn.layers import Maxout
 
 TINY = dict(latent_dim=4, generator_units=6, maxout_units=3, maxout_pieces=2)
 

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from apps.lsgan.config import LSGANConfig
 from apps.lsgan.model import LSGAN, build_model, make_optimizers
-from common import export, losses
+from common.export import generator_export
+from common.nn import losses
 from tests.strategies import two_cpu_strategy
 
 TINY = dict(image_size=16, channels=1, base_filters=4, latent_dim=8)
@@ -144,11 +145,11 @@ def test_export_parity_of_the_ema_generator(tmp_path):
     model = build_model(LSGANConfig(ema_decay=0.9, **TINY))
     model.compile(*make_optimizers(model.config))
     model.train_step(real_batch())
-    written = export.export_generator(model.ema.shadow, str(tmp_path / "export"), latent_dim=8,
+    written = generator_export.export_generator(model.ema.shadow, str(tmp_path / "export"), latent_dim=8,
                                       metadata={"app": "lsgan"})
     info = json.load(open(os.path.join(written, "assets.extra", "export_info.json")))
     assert info["metadata"]["app"] == "lsgan"
     loaded = tf.saved_model.load(written)
-    z = export.sample_latents(7, 3, 8)
+    z = generator_export.sample_latents(7, 3, 8)
     np.testing.assert_allclose(loaded.signatures["generate_float"](z=z)["images_float"],
                                model.sample(z), atol=1e-5)

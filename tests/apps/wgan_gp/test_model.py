@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.model import build_model, make_optimizers
-from common import export, losses
+from common.export import generator_export
+from common.nn import losses
 from tests.strategies import two_cpu_strategy
 
 TINY = dict(image_size=16, channels=1, base_filters=4, latent_dim=8, batch_size=2)
@@ -124,7 +125,7 @@ def test_two_replicas_take_the_same_step_as_one_device():
 
 def test_export_matches_the_generator(tmp_path):
     model = build_model(WGANGPConfig(**TINY))
-    path = export.export_generator(model.generator, str(tmp_path / "export"), metadata={"app": "wgan_gp"})
+    path = generator_export.export_generator(model.generator, str(tmp_path / "export"), metadata={"app": "wgan_gp"})
     loaded = tf.saved_model.load(path)
     z = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
     served = loaded.signatures["generate_float"](z=tf.constant(z))["images_float"]

@@ -1,0 +1,576 @@
+"""Export of a trained generator as a SavedModel that TensorFlow Serving loads.
+
+The written folder follows TF Serving's model layout: one numeric folder per
+version, each a complete SavedModel,
+
+    <export_dir>/<version>/saved_model.pb
+    <export_dir>/<version>/variables/
+    <export_dir>/<version>/assets.extra/export_info.json
+
+and needs neither Keras nor this repository to load: `tf.saved_model.load` in a
+process that imports only TensorFlow, `saved_model_cli` and TF Serving all read
+it. TF Serving ignores `assets.extra/`, which holds the export's metadata.
+
+Signatures (inputs and outputs float32 / int / uint8 whatever the generator's
+compute dtype):
+
+    serving_default(z: float32 [batch, latent_dim]) -> images: uint8 [batch, H, W, C]
+    sample(seed: int64 [], count: int32 [])
+        -> images: uint8 [count, H, W, C], z: float32 [count, latent_dim]
+    generate_float(z: float32 [batch, latent_dim]) -> images_float: float32 [batch, H, W, C]
+
+`images_float` is the generator's raw output (tanh range [-1, 1]); `images`
+is `images_to_uint8(images_float)`:
+`round_half_to_even(clip((x + 1) * 127.5, 0, 255))`, so -1 -> 0, 0 -> 128, 1 -> 255.
+The float output has a signature of its own because TF Serving's REST API
+returns every output of a signature: keeping it out of `serving_default`
+keeps a JSON response several times smaller (gRPC clients can
+also use `output_filter`).
+`sample` draws `z = sample_latents(seed, count, latent_dim)`, i.e.
+`tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`:
+a pure function of (seed, count), with no state on the server.
+
+The generator runs in inference mode (`training=False`: batch normalization
+uses its moving statistics). A generator built under a mixed-precision policy
+computes in its own compute dtype inside the SavedModel; the signatures cast at
+the boundary, so clients always send float32 and receive float32 / uint8.
+
+Every export is checked before it becomes visible: the SavedModel is written to
+a hidden temporary folder beside the version folders, loaded back, and its
+signatures are compared with the in-process generator (`check_parity`). Only
+then is the folder renamed to its version number, so an interrupted or failed
+export never leaves a folder that TF Serving would pick up.
+
+Implementation: `keras.export.ExportArchive` (the Keras 3 SavedModel writer,
+which tracks every Keras variable of the generator and supports several
+endpoints), with each endpoint a plain TensorFlow function of tensors.
+
+Follows the TF Serving SavedModel conventions
+(https://www.tensorflow.org/tfx/serving/serving_basic); no paper.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import uuid
+from typing import Any, Callable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+EXPORT_INFO_NAME = "export_info.json"
+EXPORT_FORMAT_VERSION = 1
+DEFAULT_MAX_SAMPLE_COUNT = 1024
+SERVING_SIGNATURE = "serving_default"
+SAMPLE_SIGNATURE = "sample"
+FLOAT_SIGNATURE = "generate_float"
+PARITY_SEED = 20261123
+PARITY_COUNT = 4
+
+# Largest |difference| between the exported and the in-process float images
+# that parity accepts, per compute dtype of the generator. Graph-mode kernels
+# (fusions, a different summation order) change the last bits only; in 16-bit
+# compute the spacing of numbers near 1 is 2**-7 (bfloat16) or 2**-10
+# (float16), and the tolerances allow about four such steps.
+DEFAULT_PARITY_ATOL = {"float32": 1e-5, "float64": 1e-5, "bfloat16": 3e-2, "float16": 4e-3}
+
+_TEMP_PREFIX = ".tmp-export-"
+_OLD_PREFIX = ".old-export-"
+
+
+class ExportError(ValueError):
+    """An export was refused or failed its checks; the message says why and what to do."""
+
+
+def images_to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """Maps generator images in [-1, 1] to uint8 pixels in [0, 255].
+
+    `round_half_to_even(clip((x + 1) * 127.5, 0, 255))`: -1 -> 0, 0 -> 128
+    (127.5 rounds to the even 128), 1 -> 255; values outside [-1, 1] clip.
+
+    Args:
+      images: float tensor of any shape, expected in [-1, 1].
+
+    Returns:
+      uint8 tensor of the same shape.
+    """
+    scaled = (tf.cast(images, tf.float32) + 1.0) * 127.5
+    return tf.cast(tf.round(tf.clip_by_value(scaled, 0.0, 255.0)), tf.uint8)
+
+
+def sample_latents(seed, count, latent_dim: int) -> tf.Tensor:
+    """The latents the `sample` signature draws: float32 [count, latent_dim].
+
+    `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`.
+    The Philox algorithm is named explicitly (not "auto_select", which may pick
+    another algorithm on other devices), so the same (seed, count) gives the
+    same latents in training code, in every export and on every CPU server
+    running the same TensorFlow release (other devices may differ in the last
+    bit of the float transform); the first rows do not depend on `count`.
+
+    Args:
+      seed: int64 scalar (Python int or tensor).
+      count: int32 scalar, number of latents.
+      latent_dim: length of one latent vector.
+    """
+    seed = tf.cast(seed, tf.int64)
+    count = tf.cast(count, tf.int32)
+    return tf.random.stateless_normal(
+        tf.stack([count, tf.constant(latent_dim, tf.int32)]),
+        seed=tf.stack([seed, tf.constant(0, tf.int64)]),
+        dtype=tf.float32,
+        alg="philox",
+    )
+
+
+def version_dirs(export_dir: str) -> dict[int, str]:
+    """Version number -> folder path of every numeric subfolder of `export_dir`.
+
+    These are the folders TF Serving considers versions; anything else (the
+    hidden temporary folders of an export in progress) is ignored.
+    """
+    if not os.path.isdir(export_dir):
+        return {}
+    versions = {}
+    for name in os.listdir(export_dir):
+        path = os.path.join(export_dir, name)
+        if name.isdigit() and os.path.isdir(path):
+            versions[int(name)] = path
+    return versions
+
+
+def read_export_info(version_dir: str) -> dict:
+    """Reads `assets.extra/export_info.json` of one exported version."""
+    path = os.path.join(version_dir, "assets.extra", EXPORT_INFO_NAME)
+    if not os.path.isfile(path):
+        raise ExportError(
+            f"No {EXPORT_INFO_NAME} in {version_dir}/assets.extra: pass a version "
+            "folder written by common.export.generator_export.export_generator, e.g. <export_dir>/1."
+        )
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, tuple]:
+    """(latent_dim, image shape (H, W, C)) of the generator, or an ExportError."""
+    if tf.distribute.has_strategy():
+        raise ExportError(
+            "Export and parity checks run outside a distribution strategy: call them "
+            "after leaving `with strategy.scope():`. A generator whose variables were "
+            "created under the strategy exports fine from outside its scope."
+        )
+    if not isinstance(generator, keras.Model):
+        raise ExportError(
+            f"generator must be a keras.Model, got {type(generator).__name__}."
+        )
+    try:
+        input_shape = generator.input_shape
+    except (AttributeError, ValueError):
+        input_shape = None
+    if input_shape is not None:
+        if isinstance(input_shape, list) or len(input_shape) != 2:
+            raise ExportError(
+                "export_generator serves generators with one latent input of shape "
+                f"[batch, latent_dim]; this generator's input_shape is {input_shape}. "
+                "Wrap it in a keras.Model taking a single [batch, latent_dim] tensor."
+            )
+        model_latent = input_shape[1]
+        if latent_dim is None:
+            latent_dim = model_latent
+        elif model_latent is not None and model_latent != latent_dim:
+            raise ExportError(
+                f"latent_dim={latent_dim} does not match the generator's input "
+                f"shape {input_shape}: pass latent_dim={model_latent} or leave it unset."
+            )
+    if latent_dim is None:
+        raise ExportError(
+            "Cannot infer latent_dim: the generator has no static input shape. "
+            "Pass latent_dim=... to export_generator."
+        )
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
+        raise ExportError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+    latent_dim = int(latent_dim)
+    images = generator(tf.zeros([1, latent_dim]), training=False)
+    if len(images.shape) != 4:
+        raise ExportError(
+            "The generator must return images [batch, height, width, channels]; "
+            f"it returned shape {tuple(images.shape)} for z of shape [1, {latent_dim}]."
+        )
+    return latent_dim, tuple(int(d) for d in images.shape[1:])
+
+
+def _compute_dtype(generator: keras.Model) -> str:
+    policy = getattr(generator, "dtype_policy", None)
+    return str(getattr(policy, "compute_dtype", None) or "float32")
+
+
+def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int):
+    """ExportArchive holding the generator and the three signatures."""
+
+    # One graph function holds the generator; the three signatures call it,
+    # so the generator is traced once and stored once.
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32)], autograph=False
+    )
+    def generate_float(z):
+        # The input spec fixes [None, latent_dim] for clients that read it, but
+        # a loaded signature does not check shapes itself; these checks name
+        # the expected shape instead of failing inside the first layer.
+        wrong_latent = tf.debugging.assert_equal(
+            tf.shape(z)[-1],
+            latent_dim,
+            message=(
+                f"z must have shape [batch, {latent_dim}] (latent_dim={latent_dim}); "
+                "the last dimension of the z sent is shown below as x"
+            ),
+        )
+        with tf.control_dependencies([wrong_latent]):
+            z = tf.ensure_shape(z, [None, latent_dim])
+        return tf.cast(generator(z, training=False), tf.float32)
+
+    def generate(z):
+        return {"images": images_to_uint8(generate_float(z))}
+
+    def sample(seed, count):
+        checks = [
+            tf.debugging.assert_positive(
+                count, message="count must be at least 1 (number of images to sample)"
+            ),
+            tf.debugging.assert_less_equal(
+                count,
+                tf.constant(max_sample_count, tf.int32),
+                message=(
+                    f"count must be at most {max_sample_count} per request; "
+                    "send several requests with different seeds for more images"
+                ),
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            z = sample_latents(seed, count, latent_dim)
+        return {"images": images_to_uint8(generate_float(z)), "z": z}
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint(
+        SERVING_SIGNATURE,
+        generate,
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")],
+    )
+    archive.add_endpoint(
+        SAMPLE_SIGNATURE,
+        sample,
+        input_signature=[
+            tf.TensorSpec([], tf.int64, name="seed"),
+            tf.TensorSpec([], tf.int32, name="count"),
+        ],
+    )
+    def generate_images_float(z):
+        return {"images_float": generate_float(z)}
+
+    archive.add_endpoint(
+        FLOAT_SIGNATURE,
+        generate_images_float,
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")],
+    )
+    return archive
+
+
+def _uint8_mismatches(served: np.ndarray, reference_float: np.ndarray, atol: float) -> int:
+    """uint8 values outside what a float difference of at most `atol` explains.
+
+    The mapping is monotone, so a served value is accepted when it lies between
+    `images_to_uint8(reference - atol)` and `images_to_uint8(reference + atol)`:
+    with float32 tolerances the uint8 images must be equal except where the
+    in-process value sits within `atol` of a rounding boundary.
+    """
+    lower = images_to_uint8(reference_float - atol).numpy()
+    upper = images_to_uint8(reference_float + atol).numpy()
+    if served.shape != reference_float.shape:
+        return int(reference_float.size)
+    return int(np.sum((served < lower) | (served > upper)))
+
+
+def check_parity(
+    generator: keras.Model,
+    saved_model_dir: str,
+    *,
+    latent_dim: int | None = None,
+    seed: int = PARITY_SEED,
+    count: int = PARITY_COUNT,
+    atol: float | None = None,
+) -> dict:
+    """Compares an exported SavedModel with the in-process generator.
+
+    Loads `saved_model_dir` (one version folder) and checks, for `count`
+    latents drawn with `sample_latents(seed, ...)`:
+      1. `generate_float(z)` equals `generator(z, training=False)` within `atol`;
+      2. `serving_default(z)` equals `images_to_uint8` of the in-process images,
+         up to what a float difference of `atol` explains (for float32: one
+         step, only where an in-process value lies at a rounding boundary);
+      3. `sample(seed, count)` returns exactly `sample_latents(seed, count)` as
+         `z`, and images that pass check 2.
+
+    Args:
+      generator: the keras generator that was exported.
+      saved_model_dir: a version folder, e.g. `<export_dir>/1`.
+      latent_dim: default inferred from `generator.input_shape`.
+      seed, count: the latents compared.
+      atol: float tolerance; default from DEFAULT_PARITY_ATOL for the
+        generator's compute dtype (1e-5 for float32).
+
+    Returns:
+      The measured differences: {"generate_float": {"max_abs_diff"},
+      "serving_default": {"uint8_mismatches", "pixels"}, "sample":
+      {"uint8_mismatches", "pixels", "z_max_abs_diff"}, "atol", ...}.
+
+    Raises:
+      ExportError: with the measured differences when a check fails.
+    """
+    latent_dim, _ = _infer_shapes(generator, latent_dim)
+    compute_dtype = _compute_dtype(generator)
+    if atol is None:
+        atol = DEFAULT_PARITY_ATOL.get(compute_dtype, 1e-5)
+    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise ExportError(
+            f"No saved_model.pb in {saved_model_dir}: pass a version folder such as <export_dir>/1."
+        )
+    loaded = tf.saved_model.load(saved_model_dir)
+    missing = {SERVING_SIGNATURE, SAMPLE_SIGNATURE, FLOAT_SIGNATURE} - set(loaded.signatures.keys())
+    if missing:
+        raise ExportError(
+            f"{saved_model_dir} has no signature(s) {sorted(missing)}; it was not "
+            "written by common.export.generator_export.export_generator. Export it again."
+        )
+    z = sample_latents(seed, count, latent_dim)
+    reference = tf.cast(generator(z, training=False), tf.float32).numpy()
+    pixels = int(reference.size)
+    report: dict[str, Any] = {"atol": atol, "compute_dtype": compute_dtype, "seed": seed, "count": count}
+
+    served_float = loaded.signatures[FLOAT_SIGNATURE](z=z)["images_float"].numpy()
+    max_abs_diff = (
+        float(np.max(np.abs(served_float - reference)))
+        if served_float.shape == reference.shape
+        else float("inf")
+    )
+    report[FLOAT_SIGNATURE] = {"max_abs_diff": max_abs_diff}
+    served = loaded.signatures[SERVING_SIGNATURE](z=z)["images"].numpy()
+    report[SERVING_SIGNATURE] = {"uint8_mismatches": _uint8_mismatches(served, reference, atol), "pixels": pixels}
+    sampled = loaded.signatures[SAMPLE_SIGNATURE](
+        seed=tf.constant(seed, tf.int64), count=tf.constant(count, tf.int32)
+    )
+    report[SAMPLE_SIGNATURE] = {
+        "uint8_mismatches": _uint8_mismatches(sampled["images"].numpy(), reference, atol),
+        "pixels": pixels,
+        "z_max_abs_diff": float(np.max(np.abs(sampled["z"].numpy() - z.numpy()))),
+    }
+
+    failures = []
+    if not max_abs_diff <= atol:
+        failures.append(
+            f"signature '{FLOAT_SIGNATURE}': images_float max |diff| = {max_abs_diff:.3g} "
+            f"(tolerance {atol:g})"
+        )
+    for name in (SERVING_SIGNATURE, SAMPLE_SIGNATURE):
+        if report[name]["uint8_mismatches"]:
+            failures.append(
+                f"signature '{name}': {report[name]['uint8_mismatches']} of {pixels} uint8 "
+                f"values differ beyond float tolerance {atol:g}"
+            )
+    if report[SAMPLE_SIGNATURE]["z_max_abs_diff"] != 0.0:
+        failures.append(
+            f"signature 'sample': z differs from sample_latents(seed={seed}, count={count}) "
+            f"by max |diff| = {report[SAMPLE_SIGNATURE]['z_max_abs_diff']:.3g} (must be identical)"
+        )
+    if failures:
+        raise ExportError(
+            f"Parity check failed for {saved_model_dir} ({count} latents, seed {seed}, "
+            f"generator compute dtype {compute_dtype}): " + "; ".join(failures) + ". "
+            "The SavedModel does not reproduce the in-process generator. Usual causes: "
+            "a layer that is random at inference (unseeded noise in call()), or one "
+            "whose call() behaves differently when traced into a graph."
+        )
+    return report
+
+
+def _resolve_version(export_dir: str, version: int | None, overwrite: bool) -> int:
+    existing = version_dirs(export_dir)
+    if version is None:
+        return max(existing, default=0) + 1
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ExportError(
+            f"version must be a positive integer (TF Serving's version folders are numbers), got {version!r}."
+        )
+    version = int(version)
+    if version in existing and not overwrite:
+        raise ExportError(
+            f"Version {version} already exists at {existing[version]}. Pass version=None "
+            f"for the next free version ({max(existing) + 1}), or overwrite=True to "
+            "replace it (a running TF Serving keeps serving the version it loaded; "
+            "new versions are what it picks up)."
+        )
+    return version
+
+
+def check_metadata(metadata) -> None:
+    """Raises ExportError unless `metadata` is None or a JSON-serializable dict (numpy scalars allowed)."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, Mapping):
+        raise ExportError(f"metadata must be a dict, got {type(metadata).__name__}.")
+    try:
+        json.dumps(dict(metadata), default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise ExportError(
+            f"metadata must be JSON-serializable (str, numbers, bools, lists, dicts, "
+            f"numpy scalars): {error}."
+        ) from None
+
+
+def check_export_dir(export_dir: str) -> None:
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"export_dir {export_dir} exists and is not a folder: choose a folder path.")
+
+
+def write_version(export_dir: str, version: int, overwrite: bool, write: Callable[[str], dict],
+                  metadata: Mapping | None) -> str:
+    """Writes one version folder of a TF Serving model folder, visible only once it is complete.
+
+    `write(temp_dir)` writes and checks the SavedModel in a hidden temporary
+    folder beside the version folders and returns the export's description;
+    this adds the common fields (format version, creation time, version,
+    TensorFlow and Keras versions, `metadata`), writes it as
+    `assets.extra/export_info.json` and renames the folder to `version`
+    (`_publish`). On any failure the temporary folder is removed.
+
+    Returns:
+      The path of the version folder, `<export_dir>/<version>`.
+    """
+    os.makedirs(export_dir, exist_ok=True)
+    final_dir = os.path.join(export_dir, str(version))
+    temp_dir = os.path.join(export_dir, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        info = {
+            "format_version": EXPORT_FORMAT_VERSION,
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "version": version,
+            **write(temp_dir),
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "metadata": dict(metadata) if metadata is not None else {},
+        }
+        os.makedirs(os.path.join(temp_dir, "assets.extra"), exist_ok=True)
+        with open(os.path.join(temp_dir, "assets.extra", EXPORT_INFO_NAME), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2, sort_keys=True, default=_json_default)
+        _publish(temp_dir, final_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return final_dir
+
+
+def export_generator(
+    generator: keras.Model,
+    export_dir: str,
+    *,
+    latent_dim: int | None = None,
+    version: int | None = None,
+    overwrite: bool = False,
+    parity_check: bool = True,
+    metadata: dict | None = None,
+    max_sample_count: int = DEFAULT_MAX_SAMPLE_COUNT,
+) -> str:
+    """Writes `generator` as version `version` of a TF Serving model folder.
+
+    Args:
+      generator: keras.Model mapping z [batch, latent_dim] to images in [-1, 1]
+        of shape [batch, H, W, C]; called with `training=False`.
+      export_dir: the model folder TF Serving is pointed at (created if absent).
+      latent_dim: default: `generator.input_shape[-1]`.
+      version: default: one more than the largest numeric subfolder, from 1.
+      overwrite: replace an existing version folder; without it an existing
+        version is an error.
+      parity_check: load the written SavedModel and compare it with the
+        in-process generator (`check_parity`) before it becomes visible.
+      metadata: JSON-serializable dict stored under "metadata" in
+        `assets.extra/export_info.json` (e.g. app name, checkpoint step).
+      max_sample_count: the largest `count` the `sample` signature accepts.
+
+    Returns:
+      The path of the written version folder, `<export_dir>/<version>`.
+
+    Raises:
+      ExportError: invalid arguments, an existing version without overwrite,
+        or a failed parity check (nothing is left behind then).
+    """
+    check_metadata(metadata)
+    if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
+        raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
+    check_export_dir(export_dir)
+    version = _resolve_version(export_dir, version, overwrite)
+    latent_dim, image_shape = _infer_shapes(generator, latent_dim)
+
+    def write(temp_dir: str) -> dict:
+        archive = _build_archive(generator, latent_dim, int(max_sample_count))
+        archive.write_out(temp_dir, verbose=False)
+        parity = check_parity(generator, temp_dir, latent_dim=latent_dim) if parity_check else None
+        return {
+            "latent_dim": latent_dim,
+            "image_shape": list(image_shape),
+            "compute_dtype": _compute_dtype(generator),
+            "generator_name": generator.name,
+            "signatures": {
+                SERVING_SIGNATURE: {
+                    "inputs": {"z": f"float32 [batch, {latent_dim}]"},
+                    "outputs": {"images": "uint8 [batch, H, W, C]"},
+                },
+                SAMPLE_SIGNATURE: {
+                    "inputs": {"seed": "int64 []", "count": f"int32 [], 1..{int(max_sample_count)}"},
+                    "outputs": {"images": "uint8 [count, H, W, C]", "z": f"float32 [count, {latent_dim}]"},
+                },
+                FLOAT_SIGNATURE: {
+                    "inputs": {"z": f"float32 [batch, {latent_dim}]"},
+                    "outputs": {"images_float": "float32 [batch, H, W, C], generator output in [-1, 1]"},
+                },
+            },
+            "uint8_mapping": "round_half_to_even(clip((images_float + 1) * 127.5, 0, 255))",
+            "sample_latents": "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')",
+            "max_sample_count": int(max_sample_count),
+            "parity": parity,
+        }
+
+    return write_version(export_dir, version, overwrite, write, metadata)
+
+
+def _json_default(value):
+    """JSON form of numpy scalars and arrays in user metadata."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serializable")
+
+
+def _publish(temp_dir: str, final_dir: str, overwrite: bool) -> None:
+    """Renames the finished temporary folder to its version folder."""
+    old_dir = None
+    if os.path.exists(final_dir):
+        if not overwrite:
+            raise ExportError(
+                f"{final_dir} appeared while this export was running (another export "
+                "to the same folder?). Export again to get the next free version."
+            )
+        old_dir = os.path.join(
+            os.path.dirname(final_dir),
+            f"{_OLD_PREFIX}{os.path.basename(final_dir)}-{uuid.uuid4().hex[:8]}",
+        )
+        os.rename(final_dir, old_dir)
+    try:
+        os.rename(temp_dir, final_dir)
+    except OSError as error:
+        if old_dir is not None:
+            os.rename(old_dir, final_dir)
+        raise ExportError(f"Could not move the export into {final_dir}: {error}.") from error
+    if old_dir is not None:
+        shutil.rmtree(old_dir, ignore_errors=True)

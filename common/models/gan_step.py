@@ -1,0 +1,82 @@
+"""Pieces of an adversarial `train_step` that every GAN app computes the same way.
+
+- `replica_rows`, `replica_latents`: this replica's share of one global draw
+  (noise, interpolation factors), so N replicas take the step one device would.
+  Every replica holds the same `keras.random.SeedGenerator` state, so each draws
+  the noise of the whole global batch and keeps its own rows: replicas get
+  different z, and N replicas see exactly the z one device would draw for the
+  global batch (the property behind "two replicas take the same step as one
+  device" in the app tests).
+- `unscaled_global_norm`: the global L2 norm of the gradient of a replica's
+  unscaled mean loss, when the loss that was differentiated had been divided by
+  the number of replicas (`common.nn.losses.scale_for_replicas`) and multiplied by
+  the optimizer's loss scale (`optimizer.scale_loss`).
+- `update_if_finite`: feeds a value to a `keras.metrics.Mean` unless it is NaN or
+  Inf (a `LossScaleOptimizer` skips such steps, so they are left out of the mean).
+
+No paper; no deviations.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+__all__ = ["replica_rows", "replica_latents", "global_norm", "unscaled_global_norm", "update_if_finite"]
+
+
+def replica_rows(draw, batch_size):
+    """This replica's ``batch_size`` rows of ``draw(global batch size)``; ``draw(batch_size)`` on one device.
+
+    Every replica holds the same seed state, so each draws the values of the whole
+    global batch and keeps its own rows: replicas get different values, and N
+    replicas see exactly what one device draws for the global batch.
+
+    Args:
+      draw: n -> tensor [n, ...] drawn from the model's seed generator.
+      batch_size: This replica's batch size (a Python int or scalar tensor).
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replica_context = tf.distribute.get_replica_context()
+    if replicas == 1 or replica_context is None:
+        return draw(batch_size)
+    values = draw(batch_size * replicas)  # [B * N, ...]
+    start = replica_context.replica_id_in_sync_group * batch_size
+    return values[start:start + batch_size]
+
+
+def replica_latents(seed_generator: keras.random.SeedGenerator, batch_size, latent_dim: int):
+    """z ~ N(0, I), [batch_size, latent_dim]: this replica's rows of one global draw (`replica_rows`).
+
+    Args:
+      seed_generator: The model's noise generator (advanced once per call).
+      batch_size: This replica's batch size (a Python int or scalar tensor).
+      latent_dim: Size of z.
+
+    Returns:
+      Float32 tensor [batch_size, latent_dim].
+    """
+    return replica_rows(lambda n: keras.random.normal((n, latent_dim), seed=seed_generator), batch_size)
+
+
+def global_norm(gradients):
+    """sqrt(sum of squares of every element of every gradient), float32; None gradients are skipped."""
+    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients if g is not None))
+
+
+def unscaled_global_norm(gradients, optimizer):
+    """Global norm of the gradient of the replica's unscaled mean loss.
+
+    Undoes the two factors of the differentiated loss: the optimizer's loss
+    scale (1 for plain optimizers) and ``1 / num_replicas_in_sync``.
+    """
+    loss_scale = ops.cast(optimizer.scale_loss(1.0), "float32")
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return global_norm(gradients) * (replicas / loss_scale)
+
+
+def update_if_finite(tracker: keras.metrics.Mean, value) -> None:
+    """Adds ``value`` to ``tracker``'s mean with weight 1 if it is finite, else with weight 0."""
+    finite = ops.isfinite(value)
+    tracker.update_state(ops.where(finite, value, 0.0), sample_weight=ops.cast(finite, "float32"))

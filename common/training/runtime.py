@@ -1,0 +1,599 @@
+"""The training runtime every app uses: `keras.Model.fit` with the app's own `train_step`.
+
+`train(...)` takes an app's config dataclass, a `RuntimeConfig` and two
+builders, and runs (or resumes) a training run in `run.model_dir`:
+
+1. Checks the options and the model directory (a directory written by an
+   incompatible configuration is refused, naming the differences) before any
+   expensive work; `dry_run` prints the resolved configuration and returns.
+2. Creates the tf.distribute strategy, seeds everything
+   (`keras.utils.set_random_seed`) and, by default, turns on deterministic ops
+   (`tf.config.experimental.enable_op_determinism`).
+3. Opens the dataset (a `DataError` surfaces here, before the model is built),
+   builds the model and its optimizers under the strategy scope and the dtype
+   policy (optimizers wrapped in `LossScaleOptimizer` for mixed_float16), and
+   compiles with `steps_per_execution` and `jit_compile`.
+4. Restores the newest readable checkpoint in the model directory (falling
+   back past corrupt ones), or saves step 0 of a fresh run.
+5. Calls `fit` with the dataset positioned at the restored step: the data
+   pipeline is deterministic for a fixed seed, so `skip(step + data_offset)`
+   batches gives exactly the batches an uninterrupted run would see next.
+   Together with the restored weights, optimizer state, loss scale and noise
+   RNG state this makes a resumed run produce the same losses as an
+   uninterrupted one.
+6. Callbacks log every call to `metrics.jsonl`, print progress, write
+   TensorBoard scalars, hparams and fixed-noise sample grids, checkpoint every
+   `checkpoint_every` steps and on SIGINT/SIGTERM, stop or roll back on a
+   NaN/Inf loss, and optionally profile a step range.
+
+Model protocol (see the team contract): `model.train_step(batch)` returns a
+dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`
+builds each optimizer on the variables it trains (so a checkpoint can be
+restored before the first step);
+`model.metrics` lists the trackers; optional `model.latent_dim` and
+`model.sample(z)` give TensorBoard samples. The runtime wraps the model's
+`train_step` (on the instance, for the duration of `train`) to add three things
+inside the compiled step: it resets the trackers at the start of every compiled
+call (so logs are per step, or per call when `steps_per_execution` > 1, not
+running means), it increments the step counter, and it records the first step
+whose losses are not finite. Keras averages the returned values over replicas
+(the mean of equal-sized per-replica means is the global-batch mean).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common.training import callbacks as callbacks_lib
+from common.training import checkpointing
+from common.training import distribute
+from common.training import precision as precision_lib
+from common.training.runtime_config import (
+    CONFIG_FILENAME,
+    ConfigError,
+    DEFAULT_STEPS,
+    METRICS_FILENAME,
+    RuntimeConfig,
+    config_differences,
+    field_defaults,
+    normalized_data_path,
+    read_saved_config,
+    resolved_config,
+    write_config,
+)
+
+log = logging.getLogger(__name__)
+
+TENSORBOARD_DIR = "tensorboard"
+PROFILE_DIR = "profile"
+
+
+class ConfigMismatchError(ConfigError):
+    """The model directory was written by a configuration this run may not resume."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf and the run stopped (or ran out of rollbacks)."""
+
+    def __init__(self, message: str, step: int, last_good_step: int | None):
+        super().__init__(message)
+        self.step = step
+        self.last_good_step = last_good_step
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint of the step reached was saved."""
+
+    def __init__(self, signum: int, step: int):
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received: saved a checkpoint at step {step}. "
+                         "Run the same command again to resume.")
+        self.signum = signum
+        self.step = step
+
+
+@dataclasses.dataclass
+class TrainResult:
+    start_step: int
+    step: int
+    total_steps: int
+    rollbacks: int
+    last_logs: dict
+    model: keras.Model
+    model_dir: str
+
+
+DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
+
+
+def image_dataset_fn(run: RuntimeConfig, config: Any) -> DatasetFn:
+    """Per-replica batches of `common.data.reader.load_dataset(run.data)`, shuffled with `run.seed`.
+
+    Images are resized to the config's `image_size` and converted to its
+    `channels` when the config has such fields.
+    """
+    from common.data import reader as data_lib
+
+    def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return data_lib.load_dataset(
+            run.data,
+            split="train",
+            image_size=getattr(config, "image_size", None),
+            channels=getattr(config, "channels", None),
+            batch_size=input_context.get_per_replica_batch_size(run.batch_size),
+            shuffle=True,
+            repeat=True,
+            seed=run.seed,
+            input_context=input_context,
+        )
+
+    return dataset_fn
+
+
+def _num_train_examples(data: str | None) -> int:
+    from common.data import reader as data_lib
+
+    info = data_lib.describe(data)
+    counts = getattr(info, "num_examples", None) or {}
+    if not counts.get("train"):
+        raise ConfigError(f"Cannot use --epochs: the number of training examples of {data!r} is unknown; "
+                         "pass --steps instead.")
+    return int(counts["train"])
+
+
+def total_steps(run: RuntimeConfig, num_examples: Callable[[], int] | None = None) -> int:
+    """`run.steps`, or `run.epochs` passes over the training split, or DEFAULT_STEPS."""
+    if run.steps is not None:
+        return int(run.steps)
+    if run.epochs is not None:
+        examples = num_examples() if num_examples else _num_train_examples(run.data)
+        return max(1, math.ceil(run.epochs * examples / run.batch_size))
+    return DEFAULT_STEPS
+
+
+def check_model_dir(model_dir: str, document: Mapping, model_defaults: Mapping | None = None) -> dict | None:
+    """Raises ConfigMismatchError if `model_dir` may not be resumed with `document`; returns the saved config.
+
+    `model_defaults`: the app config's field defaults, standing in for fields the saved config predates.
+    """
+    saved = read_saved_config(model_dir)
+    if saved is None:
+        if checkpointing.has_checkpoints(model_dir):
+            raise ConfigMismatchError(
+                f"{model_dir} holds checkpoints but no {CONFIG_FILENAME}, so the configuration that "
+                "wrote them is unknown. Train into a new --model_dir."
+            )
+        return None
+    differences = config_differences(saved, document, model_defaults)
+    if differences:
+        raise ConfigMismatchError(
+            f"{model_dir} was written by a different configuration, which this run may not resume:\n  "
+            + "\n  ".join(differences)
+            + "\nPass the original values to resume, or choose a new --model_dir for a new run. "
+            "Only these may change on resume: how long to train, intervals, strategy, "
+            "steps_per_execution, jit_compile, on_nan, profiling."
+        )
+    return saved
+
+
+def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, steps_per_execution: int):
+    """Puts the runtime's bookkeeping around the model's train_step (see module docstring)."""
+    inner = model.train_step
+    multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    replicas = model.distribute_strategy.num_replicas_in_sync
+
+    def reset_trackers():
+        for metric in model.metrics:
+            metric.reset_state()
+        return tf.constant(True)
+
+    def train_step(batch):
+        if steps_per_execution == 1:
+            reset_trackers()
+        else:
+            tf.cond(tf.equal(state.step % steps_per_execution, 0), reset_trackers, lambda: tf.constant(False))
+        logs = dict(inner(batch))
+        values = [tf.cast(v, tf.float32) for v in tf.nest.flatten(logs) if tf.is_tensor(v) and v.dtype.is_floating]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values]) if values else tf.constant(True)
+        step = state.step.assign_add(1)
+        first = state.first_nonfinite_step
+        first.assign(tf.where(tf.logical_and(first < 0, tf.logical_not(finite)), step, first))
+        logs[callbacks_lib.STEP_KEY] = tf.identity(step)
+        if replicas > 1:
+            # Keras averages step outputs over replicas: a step number would be averaged
+            # too, so report whether this replica saw a non-finite value (mean > 0: some did).
+            logs[callbacks_lib.NONFINITE_KEY] = tf.cast(first >= 0, tf.float32)
+        else:
+            logs[callbacks_lib.NONFINITE_KEY] = first.read_value()
+        if multi_worker:
+            # Keras reduces step outputs over workers with strategy.reduce(MEAN, axis=0),
+            # which needs an axis: give every scalar one (the values are equal anyway).
+            logs = {key: tf.reshape(value, [1]) if tf.is_tensor(value) and value.shape.rank == 0 else value
+                    for key, value in logs.items()}
+        return logs
+
+    object.__setattr__(model, "train_step", train_step)
+    # The model and its optimizers are built by now (`_check_built`). Keras'
+    # symbolic build before fit would pull a batch from a fresh iterator (wasted work
+    # after a long skip) and fails under MultiWorkerMirroredStrategy with dict batches.
+    object.__setattr__(model, "_maybe_symbolic_build", lambda *args, **kwargs: None)
+    model.train_function = None
+
+
+def _unwrap_train_step(model: keras.Model):
+    model.__dict__.pop("train_step", None)
+    model.__dict__.pop("_maybe_symbolic_build", None)
+    model.train_function = None
+
+
+def _check_built(model: keras.Model, optimizers: Mapping[str, keras.optimizers.Optimizer]) -> None:
+    """Checkpoints are matched against existing variables: everything must exist before restoring.
+
+    Keras optimizers create their slots on first use, which under a distribution
+    strategy happens inside the traced step and cannot be restored into, so the
+    protocol asks `compile` to build each optimizer on the variables it trains
+    (`optimizer.build(network.trainable_variables)`).
+    """
+    unbuilt = sorted(name for name, optimizer in optimizers.items() if not optimizer.built)
+    if unbuilt:
+        raise TypeError(
+            f"{type(model).__name__}.compile() left the optimizers {', '.join(unbuilt)} unbuilt. Build each "
+            "on the variables it trains inside compile(), e.g. "
+            "`self.g_optimizer.build(self.generator.trainable_variables)`, so checkpoints can restore them.")
+    if not model.built and all(layer.built for layer in model._flatten_layers(include_self=False)):
+        # The networks are built; the wrapper model has no call() to build it with.
+        model.built = True
+
+
+def _fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+
+
+def _hparams(document: Mapping) -> dict:
+    flat = {}
+    for section in ("model", "runtime"):
+        for key, value in document.get(section, {}).items():
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple, dict)):
+                value = json.dumps(value)
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+class _SignalTrap:
+    """SIGINT/SIGTERM set `progress.signal`; a second one interrupts immediately."""
+
+    def __init__(self, progress: callbacks_lib.RunProgress):
+        self.progress = progress
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.progress.signal is not None:
+            signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.progress.signal = signum
+        print(f"\n{signal.Signals(signum).name} received: saving a checkpoint after the current step "
+              "(send it again to quit without saving).", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def train(
+    *,
+    app: str,
+    config: Any,
+    run: RuntimeConfig,
+    build_model: Callable[[Any], keras.Model],
+    build_optimizers: Callable[[Any], Mapping[str, keras.optimizers.Optimizer]],
+    dataset_fn: DatasetFn | None = None,
+    num_examples: Callable[[], int] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    stream=None,
+) -> TrainResult | None:
+    """Trains `build_model(config)` (or resumes it) as described in the module docstring.
+
+    Args:
+      app: app name, stored in config.json; a model directory of another app is refused.
+      config: the app's frozen config dataclass (all of its fields are incompatible on resume).
+      run: runtime options.
+      build_model: config -> uncompiled keras.Model following the model protocol.
+      build_optimizers: config -> {compile keyword: optimizer}, e.g.
+        {"g_optimizer": Adam(...), "d_optimizer": Adam(...)}.
+      dataset_fn: InputContext -> deterministic, repeated dataset of per-replica batches.
+        Default: `image_dataset_fn(run, config)` (common.data.reader.load_dataset).
+      num_examples: size of the training split for --epochs when `dataset_fn` is given.
+      strategy: an already created strategy to use instead of `run.strategy`.
+      extra_callbacks: more Keras callbacks, run after the runtime's.
+      stream: where progress lines go (default stdout).
+
+    Returns:
+      A TrainResult, or None for a dry run.
+
+    Raises:
+      ConfigError (bad options), ConfigMismatchError, common.data.reader.DataError,
+      NonFiniteLossError, TrainingInterrupted (after saving a checkpoint).
+    """
+    stream = stream or sys.stdout
+    run = run.replace(data=normalized_data_path(run.data)).validate()
+    if not run.model_dir and not run.dry_run:
+        raise ConfigError("--model_dir is required: the directory for checkpoints, logs and config.json.")
+    document = resolved_config(app, config, run)
+    if run.dry_run:
+        print(json.dumps(document, indent=2, sort_keys=True), file=stream, flush=True)
+        if run.model_dir and os.path.isdir(run.model_dir):
+            check_model_dir(run.model_dir, document, field_defaults(config))
+            if checkpointing.has_checkpoints(run.model_dir):
+                latest = checkpointing.list_checkpoints(run.model_dir)
+                if latest:
+                    print(f"Would resume {run.model_dir} from step {checkpointing.checkpoint_step(latest[-1])}.",
+                          file=stream, flush=True)
+        return None
+    model_dir = run.model_dir
+    if os.path.isdir(model_dir):
+        check_model_dir(model_dir, document, field_defaults(config))
+
+    strategy = strategy or distribute.make_strategy(run.strategy, run.devices)
+    chief = distribute.is_chief(strategy)
+    distribute.per_replica_batch_size(run.batch_size, strategy)
+    steps = total_steps(run, num_examples)
+
+    keras.utils.set_random_seed(run.seed)
+    if run.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    dataset_fn = dataset_fn or image_dataset_fn(run, config)
+    # Opening the data first surfaces DataError before any model is built.
+    probe_context = tf.distribute.InputContext(
+        num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=strategy.num_replicas_in_sync)
+    dataset_fn(probe_context)
+
+    progress = callbacks_lib.RunProgress(0, steps, run.batch_size)
+    writer = None
+    with precision_lib.dtype_policy(run.precision):
+        with strategy.scope():
+            model = build_model(config)
+            optimizers = {name: precision_lib.wrap_optimizer(opt, run.precision)
+                          for name, opt in build_optimizers(config).items()}
+            model.compile(**optimizers, steps_per_execution=run.steps_per_execution,
+                          jit_compile=run.jit_compile)
+            state = checkpointing.TrainingState()
+        _check_built(model, optimizers)
+        os.makedirs(model_dir, exist_ok=True)
+        if chief:
+            write_config(model_dir, document)
+        checkpointer = checkpointing.Checkpointer(
+            checkpointing.training_checkpoint(model, optimizers, state),
+            distribute.checkpoint_dir(model_dir, strategy),
+            max_to_keep=run.keep_checkpoints,
+            quarantine=chief,
+            restore_directory=model_dir,
+        )
+        restored = checkpointer.restore()
+        start_step = int(state.step.numpy())
+        if restored is None:
+            checkpointer.save(0)
+            print(f"Training {app} for {steps} steps into {model_dir}.", file=stream, flush=True)
+        else:
+            print(f"Resuming {app} from {os.path.basename(restored)} (step {start_step} of {steps}).",
+                  file=stream, flush=True)
+        if start_step >= steps:
+            print(f"Nothing to do: already trained for {start_step} steps (--steps={steps}).",
+                  file=stream, flush=True)
+            return TrainResult(start_step, start_step, steps, 0, {}, model, model_dir)
+
+        progress.start_step = progress.step = start_step
+        if chief:
+            writer = tf.summary.create_file_writer(os.path.join(model_dir, TENSORBOARD_DIR))
+            if restored is None:
+                from tensorboard.plugins.hparams import api as hparams_api
+
+                with writer.as_default():
+                    hparams_api.hparams(_hparams(document), trial_id=os.path.basename(os.path.abspath(model_dir)))
+
+        callbacks = [
+            callbacks_lib.StepCounter(progress),
+            callbacks_lib.NonFiniteGuard(progress, replicas=strategy.num_replicas_in_sync,
+                                         steps_per_execution=run.steps_per_execution),
+            callbacks_lib.MetricsLogger(
+                progress, log_every=run.log_every,
+                metrics_path=os.path.join(model_dir, METRICS_FILENAME) if chief else None,
+                writer=writer, optimizers=optimizers, stream=stream if chief else None),
+            callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every),
+        ]
+        sampler = None
+        if chief and run.sample_every and hasattr(model, "sample") and getattr(model, "latent_dim", None):
+            noise = _fixed_noise(run.seed, run.num_samples, int(model.latent_dim))
+            sampler = callbacks_lib.SampleWriter(
+                progress, writer, every=run.sample_every, noise=noise,
+                sample_fn=lambda z: model.sample(z, training=False))
+            callbacks.append(sampler)
+        if run.profile_range() and chief:
+            first, last = run.profile_range()
+            callbacks.append(callbacks_lib.StepProfiler(progress, os.path.join(model_dir, PROFILE_DIR), first, last))
+        callbacks.extend(extra_callbacks or [])
+
+        rollbacks = 0
+        _wrap_train_step(model, state, run.steps_per_execution)
+        try:
+            with _SignalTrap(progress):
+                while progress.step < steps:
+                    fit_start_step = progress.step
+                    position = fit_start_step + int(state.data_offset.numpy())
+                    model.fit(
+                        _distributed_dataset(strategy, dataset_fn, position),
+                        epochs=1, steps_per_epoch=steps - fit_start_step, verbose=0, callbacks=callbacks, shuffle=False,
+                    )
+                    if progress.signal is not None:
+                        raise TrainingInterrupted(progress.signal, progress.step)
+                    if progress.nonfinite_step is None:
+                        break
+                    bad_step, bad_logs = progress.nonfinite_step, progress.nonfinite_logs
+                    first_possible = progress.nonfinite_first_possible_step
+                    where = f"step {bad_step}" if first_possible == bad_step else f"steps {first_possible}-{bad_step}"
+                    last_good = checkpointer.last_saved_step
+                    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted((bad_logs or {}).items()))
+                    if run.on_nan != "rollback" or rollbacks >= run.max_rollbacks:
+                        reason = ("" if run.on_nan != "rollback"
+                                  else f" after {rollbacks} rollbacks (--max_rollbacks={run.max_rollbacks})")
+                        raise NonFiniteLossError(
+                            f"Non-finite loss at {where} ({shown}); stopped{reason}. The last good "
+                            f"checkpoint is step {last_good} in {model_dir} (nothing later was saved). "
+                            "Lower the learning rate, check the data, try --precision=float32, or pass "
+                            "--on_nan=rollback to restore it and continue with the next batches.",
+                            bad_step, last_good)
+                    # Roll back: restore the last good checkpoint, and skip every batch
+                    # already consumed so the retried steps see new data.
+                    consumed_until = position + (progress.step - fit_start_step)
+                    checkpointer.restore()
+                    restored_step = int(state.step.numpy())
+                    rollbacks += 1
+                    state.data_offset.assign(consumed_until - restored_step)
+                    state.rollbacks.assign_add(1)
+                    state.first_nonfinite_step.assign(-1)
+                    print(f"Non-finite loss at {where} ({shown}); rolled back to step {restored_step} "
+                          f"(rollback {rollbacks} of at most {run.max_rollbacks}).", file=stream, flush=True)
+                    if writer is not None:
+                        with writer.as_default(step=bad_step):
+                            tf.summary.scalar("rollbacks", rollbacks)
+                    progress.step = restored_step
+                    progress.nonfinite_step = progress.nonfinite_logs = None
+                    progress.nonfinite_first_possible_step = None
+                if checkpointer.last_saved_step != progress.step:
+                    checkpointer.save(progress.step)
+                if sampler is not None:
+                    sampler.write(progress.step)
+        finally:
+            _unwrap_train_step(model)
+            if writer is not None:
+                writer.close()
+            if not chief:
+                _remove_worker_dir(model_dir, strategy)
+    return TrainResult(start_step, progress.step, steps, rollbacks, progress.public(progress.last_logs),
+                       model, model_dir)
+
+
+def _distributed_dataset(strategy, dataset_fn: DatasetFn, position: int):
+    """The distributed dataset started `position` global steps in."""
+
+    def replica_dataset(input_context: tf.distribute.InputContext):
+        dataset = dataset_fn(input_context)
+        per_pipeline = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        if position:
+            dataset = dataset.skip(position * per_pipeline)
+        return dataset
+
+    return strategy.distribute_datasets_from_function(replica_dataset)
+
+
+def _remove_worker_dir(model_dir: str, strategy) -> None:
+    import shutil
+
+    directory = distribute.checkpoint_dir(model_dir, strategy)
+    if os.path.abspath(directory) != os.path.abspath(model_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(directory))  # the shared "workers" folder, once empty
+        except OSError:
+            pass
+
+
+def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras.Model],
+                          model_defaults: Mapping | None = None) -> keras.Model:
+    """Builds the model from `model_dir/config.json` and loads the newest readable checkpoint.
+
+    Args:
+      model_dir: a training run's directory.
+      build_model: the "model" section of config.json (a dict of the app's config
+        fields) -> uncompiled model. It is built under the float32 policy: the
+        variables of a mixed-precision run are float32 too.
+      model_defaults: values for the model fields config.json lacks (a run
+        written before the field existed), normally
+        `runtime_config.field_defaults(config_class)`, so that such a run is
+        rebuilt as it was trained (`VALUES_BEFORE_FIELD`) rather than with
+        today's default. Fields config.json has always win.
+
+    Raises:
+      FileNotFoundError when the directory has no config.json or no checkpoint;
+      checkpointing.CheckpointError when no checkpoint fits the model.
+    """
+    return restore_for_inference_with_path(model_dir, build_model, model_defaults)[0]
+
+
+def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mapping], keras.Model],
+                                    model_defaults: Mapping | None = None):
+    """`restore_for_inference`, also returning the restored checkpoint's path."""
+    saved = read_saved_config(model_dir)
+    if saved is None:
+        raise FileNotFoundError(f"{model_dir} has no {CONFIG_FILENAME}; pass the --model_dir of a training run.")
+    with precision_lib.dtype_policy("float32"):
+        model = build_model({**(model_defaults or {}), **saved["model"]})
+    path = checkpointing.restore_latest(
+        checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
+    if path is None:
+        raise FileNotFoundError(f"{model_dir} has no checkpoint yet; train first.")
+    log.info("Restored %s.", path)
+    return model, path
+
+
+def restore_app_for_inference(model_dir: str, config_class: type, build_model: Callable[[Any], keras.Model]):
+    """An app's model and checkpoint path, `restore_for_inference_with_path` built from its config class.
+
+    The model section of config.json becomes ``config_class(**fields)``; fields
+    it lacks take the values they had before they existed
+    (`runtime_config.field_defaults`, which honours ``VALUES_BEFORE_FIELD``).
+
+    Raises:
+      ConfigError when config.json has fields `config_class` does not know (another app's run).
+    """
+    try:
+        return restore_for_inference_with_path(
+            model_dir, lambda fields: build_model(config_class(**fields)), field_defaults(config_class))
+    except TypeError as error:  # config.json fields unknown to this config class
+        raise ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """For a script's main(): errors a user can fix end the process with their message, no traceback.
+
+    Exit codes: 2 for a bad option, data set or model directory; 1 for a
+    non-finite loss or unusable checkpoints; 128 + signal number after
+    SIGINT/SIGTERM (a checkpoint was saved).
+    """
+    from common.data.reader import DataError
+
+    try:
+        yield
+    except TrainingInterrupted as interrupted:
+        print(interrupted, file=sys.stderr, flush=True)
+        sys.exit(128 + interrupted.signum)
+    except (ConfigError, DataError, FileNotFoundError) as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except (NonFiniteLossError, checkpointing.CheckpointError) as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -1,0 +1,187 @@
+"""SubPixelConv2DTranspose computes exactly Conv2DTranspose (common/nn/layers.py)."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.nn.layers import SubPixelConv2DTranspose
+
+RNG = np.random.default_rng(0)
+
+
+def twin_layers(filters, kernel_size, strides, padding, input_shape, use_bias=True, activation=None):
+    """A Conv2DTranspose and a SubPixelConv2DTranspose with the same random weights."""
+    reference = keras.layers.Conv2DTranspose(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, activation=activation
+    )
+    layer = SubPixelConv2DTranspose(
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, activation=activation
+    )
+    reference.build(input_shape)
+    layer.build(input_shape)
+    weights = [RNG.standard_normal(w.shape).astype(np.float32) for w in reference.get_weights()]
+    reference.set_weights(weights)
+    layer.set_weights(weights)
+    return reference, layer
+
+
+def assert_close(actual, expected):
+    expected = np.asarray(expected)
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=0, atol=1e-5 * scale)
+
+
+CASES = [
+    (kernel, padding, size)
+    for kernel, padding, size in itertools.product((3, 4, 5), ("same", "valid"), ((5, 4), (4, 7)))
+]
+
+
+@pytest.mark.parametrize("kernel,padding,size", CASES)
+def test_matches_conv2d_transpose_stride_2(kernel, padding, size):
+    shape = (3,) + size + (3,)
+    reference, layer = twin_layers(4, kernel, 2, padding, shape)
+    x = tf.constant(RNG.standard_normal(shape), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        expected = reference(x)
+        actual = layer(x)
+        # A non-uniform upstream gradient so that every output position matters.
+        weights = tf.constant(RNG.standard_normal(expected.shape), tf.float32)
+        expected_total = tf.reduce_sum(expected * weights)
+        actual_total = tf.reduce_sum(actual * weights)
+    assert actual.shape == expected.shape == layer.compute_output_shape(shape)
+    assert_close(actual, expected)
+    assert_close(tape.gradient(actual_total, x), tape.gradient(expected_total, x))
+    assert_close(tape.gradient(actual_total, layer.kernel.value), tape.gradient(expected_total, reference.kernel.value))
+
+
+@pytest.mark.parametrize(
+    "kernel,strides,padding",
+    [(3, 3, "same"), (5, 3, "valid"), (2, 3, "valid"), (1, 2, "same"), ((4, 3), (2, 1), "same"), (3, 1, "valid")],
+)
+def test_matches_conv2d_transpose_other_strides(kernel, strides, padding):
+    shape = (2, 5, 6, 2)
+    reference, layer = twin_layers(3, kernel, strides, padding, shape, activation="tanh")
+    x = tf.constant(RNG.standard_normal(shape), tf.float32)
+    expected = reference(x)
+    assert layer.compute_output_shape(shape) == expected.shape
+    assert_close(layer(x), expected)
+
+
+def test_without_bias_weights_copy_both_ways():
+    shape = (2, 4, 4, 3)
+    reference = keras.layers.Conv2DTranspose(2, 4, strides=2, padding="same", use_bias=False)
+    layer = SubPixelConv2DTranspose(2, 4, strides=2, padding="same", use_bias=False)
+    layer.build(shape)
+    reference.build(shape)
+    assert [w.shape for w in layer.weights] == [w.shape for w in reference.weights] == [(4, 4, 2, 3)]
+    reference.set_weights(layer.get_weights())  # sub-pixel -> transpose this time
+    x = RNG.standard_normal(shape).astype(np.float32)
+    assert_close(layer(x), reference(x))
+
+
+def test_phase_kernel_layout_by_hand():
+    # One input channel, one filter, kernel 4, stride 2: taps t = 0..3 on each axis.
+    # Phase p uses taps p + d*2 (d = 0, 1) in reversed order: p=0 -> (K[2], K[0]), p=1 -> (K[3], K[1]).
+    layer = SubPixelConv2DTranspose(1, 4, strides=2, use_bias=False)
+    layer.build((1, 2, 2, 1))
+    kernel = np.arange(16, dtype=np.float32).reshape(4, 4, 1, 1)  # K[i, j] = 4i + j
+    phases = np.asarray(layer.phase_kernel(tf.constant(kernel)))  # [2, 2, 1, 4]
+    assert phases.shape == (2, 2, 1, 4)
+    # channel (p_h * 2 + p_w): entry [u_h, u_w] = K[p_h + (1-u_h)*2, p_w + (1-u_w)*2]
+    np.testing.assert_array_equal(phases[..., 0, 0], [[10, 8], [2, 0]])  # p = (0, 0)
+    np.testing.assert_array_equal(phases[..., 0, 1], [[11, 9], [3, 1]])  # p = (0, 1)
+    np.testing.assert_array_equal(phases[..., 0, 3], [[15, 13], [7, 5]])  # p = (1, 1)
+
+
+def test_config_round_trip_and_keras_file(tmp_path):
+    layer = SubPixelConv2DTranspose(
+        5, (4, 3), strides=2, padding="valid", activation="relu", use_bias=False, name="up", dtype="float32"
+    )
+    config = layer.get_config()
+    assert {"filters": 5, "kernel_size": (4, 3), "strides": (2, 2), "padding": "valid", "use_bias": False}.items() <= (
+        config.items()
+    )
+    assert config["name"] == "up"  # base config is chained
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, SubPixelConv2DTranspose)
+    assert restored.get_config() == config
+
+    inputs = keras.Input((4, 4, 2))
+    model = keras.Model(inputs, SubPixelConv2DTranspose(3, 4, strides=2, name="up")(inputs))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.get_layer("up"), SubPixelConv2DTranspose)
+    x = RNG.standard_normal((2, 4, 4, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_mixed_precision_policy():
+    shape = (2, 4, 4, 3)
+    layer = SubPixelConv2DTranspose(2, 4, strides=2, dtype="mixed_float16")
+    reference = keras.layers.Conv2DTranspose(2, 4, strides=2, padding="same")
+    layer.build(shape)
+    reference.build(shape)
+    reference.set_weights(layer.get_weights())
+    x = RNG.standard_normal(shape).astype(np.float32)
+    outputs = layer(x)
+    assert outputs.dtype == tf.float16 and layer.kernel.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(outputs, np.float32), reference(x), atol=2e-2)
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="does not support dilation_rate"):
+        SubPixelConv2DTranspose(2, 3, dilation_rate=2)
+    with pytest.raises(ValueError, match="does not support data_format"):
+        SubPixelConv2DTranspose(2, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="padding"):
+        SubPixelConv2DTranspose(2, 3, padding="full")
+    layer = SubPixelConv2DTranspose(2, 3)
+    layer.build((None, None, None, 2))
+    unknown_size = tf.function(layer.call, input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
+    with pytest.raises(ValueError, match="static height and width"):
+        unknown_size.get_concrete_function()
+
+
+# --- Maxout --------------------------------------------------------------------------
+
+from common.nn.layers import Maxout  # noqa: E402
+
+
+def test_maxout_by_hand():
+    layer = Maxout(2, 3)
+    layer.build((None, 2))
+    # z = x W + b has 6 columns; unit 0 = max of columns 0-2, unit 1 = max of columns 3-5.
+    kernel = np.array([[1.0, -1.0, 0.0, 2.0, 0.0, -3.0],
+                       [0.0, 1.0, 2.0, 0.0, -1.0, 1.0]], np.float32)
+    bias = np.array([0.0, 0.0, 0.5, 0.0, 1.0, 0.0], np.float32)
+    layer.set_weights([kernel, bias])
+    x = np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32)
+    # row 0: z = [1, 1, 4.5, 2, -1, -1] -> [4.5, 2];  row 1: z = [-1, 1, 0.5, -2, 1, 3] -> [1, 3]
+    np.testing.assert_allclose(layer(x), [[4.5, 2.0], [1.0, 3.0]])
+    assert layer.compute_output_shape((None, 2)) == (None, 2)
+
+
+def test_maxout_config_round_trip_and_keras_file(tmp_path):
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Maxout(3, 2, use_bias=False, name="maxout")(inputs))
+    assert [w.shape for w in model.weights] == [(5, 6)]
+    layer = Maxout.from_config(model.get_layer("maxout").get_config())
+    assert (layer.units, layer.pieces, layer.use_bias) == (3, 2, False)
+    path = str(tmp_path / "maxout.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = RNG.standard_normal((2, 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_maxout_clear_errors():
+    with pytest.raises(ValueError, match="pieces must be a positive integer"):
+        Maxout(3, 0)
+    with pytest.raises(ValueError, match="units must be a positive integer"):
+        Maxout(2.5, 2)
