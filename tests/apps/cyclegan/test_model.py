@@ -8,6 +8,7 @@ import tensorflow as tf
 from apps.cyclegan.config import CycleGANConfig
 from apps.cyclegan.model import CycleGAN, build_model, make_optimizers
 from common.nn.schedules import ConstantThenLinearDecay
+from tests.tolerances import NETWORK_RTOL, assert_close_to_scale, assert_update_close, reduction_rtol, scale_of
 
 TINY = dict(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=3)
 LR = 0.05
@@ -26,7 +27,7 @@ def _compiled(config, optimizer=lambda: keras.optimizers.SGD(LR)):
 
 
 def _reference(model, batch, config):
-    """Losses and SGD-updated weights computed by hand from the model's networks before the step."""
+    """Losses and gradients computed by hand from the model's networks before the step."""
     g, f, d_a, d_b = model.generator_ab, model.generator_ba, model.discriminator_a, model.discriminator_b
     a, b = tf.constant(batch["a"]), tf.constant(batch["b"])
     lam, idt = config.cycle_weight, config.identity_weight * config.cycle_weight
@@ -55,29 +56,35 @@ def _reference(model, batch, config):
     values = {k: float(v) for k, v in {**terms, **d_terms, "g_loss": g_loss, "d_loss": d_loss}.items()}
     values["d_a_real"], values["d_b_real"] = float(tf.reduce_mean(d_a(a))), float(tf.reduce_mean(d_b(b)))
     values["d_a_fake"], values["d_b_fake"] = float(tf.reduce_mean(d_a(fake_a))), float(tf.reduce_mean(d_b(fake_b)))
-    updated = [w.numpy() - LR * gr.numpy() for w, gr in zip(g_weights + d_weights, g_grads + d_grads)]
-    return values, updated, fake_a.numpy(), fake_b.numpy()
+    # The mean outputs may cancel towards zero: their error is on the scale of the outputs summed.
+    output_scale = scale_of(d_a(a), d_b(b), d_a(fake_a), d_b(fake_b))
+    gradients = [gr.numpy() for gr in g_grads + d_grads]
+    return values, output_scale, gradients, fake_a.numpy(), fake_b.numpy()
 
 
 def test_one_step_matches_hand_written_losses_and_updates_every_weight():
     config = CycleGANConfig(**TINY)
     model = _compiled(config)
     batch = _batch()
-    expected, updated, fake_a, fake_b = _reference(model, batch, config)
+    expected, output_scale, gradients, fake_a, fake_b = _reference(model, batch, config)
     weights = model.generator_weights + model.discriminator_weights
     before = [w.numpy().copy() for w in weights]
     logs = {k: float(v) for k, v in model.train_step(batch).items()}
 
+    # The reference runs eagerly and the step compiled, with kernels that may sum in another
+    # order: values agree to NETWORK_RTOL of their scale, updates to lr * |gradient|.
     for name, value in expected.items():
-        assert logs[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
-    assert logs["g_loss"] == pytest.approx(sum(logs[k] for k in CycleGAN.GENERATOR_TERMS), rel=1e-5)
-    for old, new, want in zip(before, weights, updated):
+        assert logs[name] == pytest.approx(value, rel=NETWORK_RTOL, abs=NETWORK_RTOL * output_scale), name
+    # g_loss is the float32 sum of the non-negative terms logged beside it.
+    assert logs["g_loss"] == pytest.approx(sum(logs[k] for k in CycleGAN.GENERATOR_TERMS),
+                                           rel=reduction_rtol(len(CycleGAN.GENERATOR_TERMS)))
+    for old, new, gradient in zip(before, weights, gradients):
         assert np.any(np.abs(new.numpy() - old) > 0), new.path
-        np.testing.assert_allclose(new.numpy(), want, rtol=1e-4, atol=1e-6, err_msg=new.path)
+        assert_update_close(new.numpy(), old, LR, gradient, err_msg=new.path)
     # The histories stored this step's fakes (computed before the generator update).
     assert int(model.pool_a.count.numpy()) == 2 and int(model.pool_b.count.numpy()) == 2
-    np.testing.assert_allclose(model.pool_a.images.numpy()[:2], fake_a, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.pool_b.images.numpy()[:2], fake_b, rtol=1e-5, atol=1e-6)
+    assert_close_to_scale(model.pool_a.images.numpy()[:2], fake_a)
+    assert_close_to_scale(model.pool_b.images.numpy()[:2], fake_b)
     assert set(logs) == set(CycleGAN.GENERATOR_TERMS + CycleGAN.DISCRIMINATOR_TERMS) | {
         "g_loss", "d_loss", "g_grad_norm", "d_grad_norm"}
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import DiscoGAN, build_model, make_optimizers
 from common.training import precision
+from tests.tolerances import NETWORK_RTOL, assert_update_close
 
 TINY = dict(image_size=16, base_filters=8)
 
@@ -52,6 +53,9 @@ def test_train_step_matches_reference_computation():
     before = values(trainable)
 
     logs = {name: float(value) for name, value in model.train_step(batch).items()}
+    # The compiled step and the eager copies below may pick different kernels: losses of
+    # float32 networks agree to NETWORK_RTOL (tests/tolerances.py), not to the last bit.
+    close = lambda value: pytest.approx(value, rel=NETWORK_RTOL)  # noqa: E731
 
     # Generator step, written out with numpy: -log sigmoid(l) = softplus(-l); d on (x + 1) / 2.
     real_a, real_b = batch["a"].numpy(), batch["b"].numpy()
@@ -62,23 +66,23 @@ def test_train_step_matches_reference_computation():
     gan_a = np.mean(softplus(-logits_a.numpy()))
     recon_loss_a = np.mean(np.square((recon_a.numpy() + 1) / 2 - (real_a + 1) / 2))  # MSE on [0, 1]
     recon_loss_b = np.mean(np.square((recon_b.numpy() + 1) / 2 - (real_b + 1) / 2))
-    assert logs["gan_a"] == pytest.approx(gan_a, rel=1e-5)
-    assert logs["gan_b"] == pytest.approx(gan_b, rel=1e-5)
-    assert logs["recon_a"] == pytest.approx(recon_loss_a, rel=1e-5)
-    assert logs["recon_b"] == pytest.approx(recon_loss_b, rel=1e-5)
-    assert logs["g_loss"] == pytest.approx(gan_a + gan_b + 2.0 * (recon_loss_a + recon_loss_b), rel=1e-5)
+    assert logs["gan_a"] == close(gan_a)
+    assert logs["gan_b"] == close(gan_b)
+    assert logs["recon_a"] == close(recon_loss_a)
+    assert logs["recon_b"] == close(recon_loss_b)
+    assert logs["g_loss"] == close(gan_a + gan_b + 2.0 * (recon_loss_a + recon_loss_b))
 
     # Discriminator step on the same translations (made before the generator update).
     real_logits_a, fake_logits_a = d_a(real_a, training=True).numpy(), d_a(fake_a, training=True).numpy()
     real_logits_b, fake_logits_b = d_b(real_b, training=True).numpy(), d_b(fake_b, training=True).numpy()
     d_loss_a = np.mean(softplus(-real_logits_a)) + np.mean(softplus(fake_logits_a))
     d_loss_b = np.mean(softplus(-real_logits_b)) + np.mean(softplus(fake_logits_b))
-    assert logs["d_loss_a"] == pytest.approx(d_loss_a, rel=1e-5)
-    assert logs["d_loss_b"] == pytest.approx(d_loss_b, rel=1e-5)
-    assert logs["d_loss"] == pytest.approx(d_loss_a + d_loss_b, rel=1e-5)
+    assert logs["d_loss_a"] == close(d_loss_a)
+    assert logs["d_loss_b"] == close(d_loss_b)
+    assert logs["d_loss"] == close(d_loss_a + d_loss_b)
     sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
-    assert logs["d_real_a"] == pytest.approx(np.mean(sigmoid(real_logits_a)), rel=1e-5)
-    assert logs["d_fake_b"] == pytest.approx(np.mean(sigmoid(fake_logits_b)), rel=1e-5)
+    assert logs["d_real_a"] == close(np.mean(sigmoid(real_logits_a)))
+    assert logs["d_fake_b"] == close(np.mean(sigmoid(fake_logits_b)))
 
     # Every trainable weight of the four networks moved.
     for old, new in zip(before, values(trainable)):
@@ -105,11 +109,12 @@ def test_sgd_update_adds_coupled_weight_decay_to_the_gradient():
                 + tf.reduce_mean(tf.square((g_ba(fake_b, training=True) - batch["a"]) / 2))
                 + tf.reduce_mean(tf.square((g_ab(fake_a, training=True) - batch["b"]) / 2)))
     gradients = tape.gradient(loss, g_weights)
-    assert float(logs["g_loss"]) == pytest.approx(float(loss), rel=1e-5)  # reported without the penalty
+    assert float(logs["g_loss"]) == pytest.approx(float(loss), rel=NETWORK_RTOL)  # reported without the penalty
+    # The gradient comes from another kernel than the step's: compare the update with lr * |step|, not |w|.
     for old, gradient, new in zip(g_before, gradients, values(model.generator_weights)):
-        np.testing.assert_allclose(new, old - 0.1 * (gradient.numpy() + 0.5 * old), rtol=1e-4, atol=1e-6)
+        assert_update_close(new, old, 0.1, gradient.numpy() + 0.5 * old)
     expected_norm = norm([g + 0.5 * w for g, w in zip(gradients, g_before)])
-    assert float(logs["g_grad_norm"]) == pytest.approx(expected_norm, rel=1e-4)
+    assert float(logs["g_grad_norm"]) == pytest.approx(expected_norm, rel=NETWORK_RTOL)
 
 
 @pytest.mark.parametrize("loss", ["least_squares", "hinge"])
@@ -125,7 +130,7 @@ def test_loss_scale_optimizer_reports_unscaled_values_and_mixed_precision_is_fin
     scaled = compiled_model(config, [keras.optimizers.LossScaleOptimizer(o) for o in make_optimizers(config)])
     plain_logs, scaled_logs = plain.train_step(unpaired_batch()), scaled.train_step(unpaired_batch())
     for name in plain_logs:
-        assert float(scaled_logs[name]) == pytest.approx(float(plain_logs[name]), rel=1e-4), name
+        assert float(scaled_logs[name]) == pytest.approx(float(plain_logs[name]), rel=NETWORK_RTOL), name
     with precision.dtype_policy("mixed_float16"):
         mixed = build_model(config)
         mixed.compile(*(precision.wrap_optimizer(o, "mixed_float16") for o in make_optimizers(config)))

@@ -1,0 +1,98 @@
+"""How close two floating-point results must be in these tests, and why.
+
+TensorFlow computes float32 sums in an order it chooses: oneDNN or Eigen kernels
+(``TF_ENABLE_ONEDNN_OPTS``), fused or unfused ops (a compiled ``train_step`` or a
+SavedModel against the same layers called eagerly), AVX2 or AVX-512 blocking,
+and how many threads split a reduction (``TF_NUM_INTRAOP_THREADS``). Two
+computations of the same quantity by different paths agree to rounding, and the
+rounding of a sum is bounded by the size of what was summed, not by the size of
+the result. Every numeric comparison in ``tests/`` follows one rule:
+
+1. Exact (``==``, ``np.testing.assert_array_equal``) only where both sides are
+   the same computation by construction: the same ops on the same inputs in the
+   same process (a resumed run against the uninterrupted one, a variable read
+   back from a checkpoint, a copy, a gather, integer or byte arithmetic), or
+   arithmetic whose every intermediate is exactly representable (sums of a few
+   dyadic numbers such as 0.25 or 1.5, clipping, max).
+2. A float32 sum or mean of ``n`` terms against a reference computed another
+   way: ``|difference| <= reduction_rtol(n) * sum(|terms|)``. For a mean of
+   non-negative terms (most losses) ``sum(|terms|)`` is ``n * |mean|``, so the
+   tolerance is relative to the value itself.
+3. A tensor whose elements are each such a sum (a layer's output, a gradient),
+   or a scalar computed from a float32 network (a loss from logits, a gradient
+   norm): compare with ``assert_close_to_scale``, tolerance ``NETWORK_RTOL`` times
+   the tensor's largest magnitude. An element that cancels to near zero keeps
+   the absolute error of the terms it summed, so elementwise relative tolerance
+   is wrong for it.
+4. A parameter update ``w - lr * g`` where ``g`` comes from another kernel: the
+   difference is ``lr`` times the gradient's error plus the rounding of the
+   subtraction, so compare against ``lr * max|g|`` (``assert_update_close``),
+   never against ``|w|``.
+
+Loosening a tolerance is right only when it follows from one of these bounds; a
+wrong formula (a missing factor, a sign, a sum for a mean, an update on the wrong
+weights) moves results by far more than any of them.
+"""
+
+import numpy as np
+
+EPS = float(np.finfo(np.float32).eps)  # 2**-23, the spacing of float32 numbers in [1, 2)
+
+# Tolerance, relative to a tensor's scale, for float32 networks in these tests
+# computed by two kernels: each output is a chain of a few layers whose dot products
+# sum at most ~1,000 terms (a 3x3 convolution over 64-128 channels, a dense layer
+# of a few hundred units), and one dot product of 1,000 terms may differ between two
+# summation orders by 1,000 * EPS = 1.2e-4 of its terms' scale in the worst case
+# (``reduction_rtol``); a chain of layers adds the errors of each. The largest
+# difference measured (x86-64 AVX-512, oneDNN on and off, 1 and 2 threads, a
+# compiled train_step against an eager tape) is 3.6e-5 of the tensor's scale, in
+# DiscoGAN's generator gradient, whose innermost batch normalization standardizes
+# two values per channel and so divides by their small spread. 2e-4 leaves a
+# factor of five over that for other CPUs and about twice the one-product bound.
+NETWORK_RTOL = 2e-4
+
+
+def reduction_rtol(n_terms):
+    """Relative tolerance for a float32 sum or mean of ``n_terms`` terms.
+
+    Any order of summation errs by at most ``(n - 1) * u * sum|terms|`` with
+    ``u = EPS / 2`` (Higham, Accuracy and Stability of Numerical Algorithms,
+    2002, eq. 4.4), so two orders differ by at most ``n * EPS * sum|terms|``.
+    """
+    return max(int(n_terms), 1) * EPS
+
+
+def scale_of(*arrays):
+    """The largest magnitude in any of ``arrays`` (0.0 when all are empty)."""
+    magnitudes = [np.max(np.abs(np.asarray(a, np.float64))) for a in arrays if np.size(a)]
+    return float(max(magnitudes, default=0.0))
+
+
+def assert_close_to_scale(actual, desired, rtol=NETWORK_RTOL, scale=None, err_msg=""):
+    """Elementwise ``|actual - desired| <= rtol * scale``.
+
+    ``scale`` defaults to the largest magnitude in either tensor: the size of the
+    terms each element was summed from, up to the network's fan-in weights.
+    """
+    actual = np.asarray(actual, np.float64)
+    desired = np.asarray(desired, np.float64)
+    if scale is None:
+        scale = scale_of(actual, desired)
+    np.testing.assert_allclose(actual, desired, rtol=0.0, atol=rtol * scale, err_msg=err_msg)
+
+
+def assert_update_close(new, old, learning_rate, step, rtol=NETWORK_RTOL, err_msg=""):
+    """``new == old - learning_rate * step`` up to the error of ``step`` and rounding.
+
+    ``step`` (a gradient, plus any decay term) was computed by another kernel, so
+    it is known to ``rtol * max|step|``; the update then rounds once in float32, by
+    at most ``EPS / 2`` of ``|new|`` on each side. Comparing against ``|old|``
+    instead would let an update of the wrong size pass whenever ``lr * |g|`` is
+    small next to ``|w|``.
+    """
+    new = np.asarray(new, np.float64)
+    old = np.asarray(old, np.float64)
+    step = np.asarray(step, np.float64)
+    expected = old - learning_rate * step
+    np.testing.assert_allclose(new, expected, rtol=EPS,
+                               atol=rtol * abs(learning_rate) * scale_of(step), err_msg=err_msg)
