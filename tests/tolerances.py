@@ -96,3 +96,18 @@ def assert_update_close(new, old, learning_rate, step, rtol=NETWORK_RTOL, err_ms
     expected = old - learning_rate * step
     np.testing.assert_allclose(new, expected, rtol=EPS,
                                atol=rtol * abs(learning_rate) * scale_of(step), err_msg=err_msg)
+
+
+def assert_steps_close(new, desired, old, rtol=NETWORK_RTOL, err_msg=""):
+    """Weights ``new`` and ``desired`` reached from the same ``old`` by two computations
+    of the same training steps (one replica or two, one kernel or another).
+
+    The steps ``new - old`` and ``desired - old`` are compared on the scale of the
+    step, as in ``assert_update_close``, plus one rounding of each side: the weights
+    themselves may be far larger than what the steps changed in them.
+    """
+    new = np.asarray(new, np.float64)
+    desired = np.asarray(desired, np.float64)
+    old = np.asarray(old, np.float64)
+    np.testing.assert_allclose(new, desired, rtol=EPS,
+                               atol=rtol * scale_of(desired - old), err_msg=err_msg)

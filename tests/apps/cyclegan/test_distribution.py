@@ -7,6 +7,7 @@ import tensorflow as tf
 from apps.cyclegan.config import CycleGANConfig
 from tests.apps.cyclegan.test_model import TINY, _batch, _compiled
 from tests.strategies import two_cpu_strategy
+from tests.tolerances import assert_steps_close
 
 
 def test_mixed_float16_step_is_finite_with_float32_losses():
@@ -28,6 +29,7 @@ def test_two_replicas_take_the_step_of_one_device():
     config = CycleGANConfig(**TINY)
     batch = _batch(2, seed=3)
     single = _compiled(config)
+    initial = [w.numpy() for w in single.generator_weights + single.discriminator_weights]
     single.train_step(batch)
     strategy = two_cpu_strategy()
     with strategy.scope():
@@ -35,6 +37,8 @@ def test_two_replicas_take_the_step_of_one_device():
     inputs = strategy.experimental_distribute_values_from_function(
         lambda ctx: {k: v[ctx.replica_id_in_sync_group:ctx.replica_id_in_sync_group + 1] for k, v in batch.items()})
     strategy.run(mirrored.train_step, args=(inputs,))
-    for one, two in zip(single.generator_weights + single.discriminator_weights,
-                        mirrored.generator_weights + mirrored.discriminator_weights):
-        np.testing.assert_allclose(two.numpy(), one.numpy(), rtol=1e-4, atol=1e-6, err_msg=one.path)
+    # The replicas sum the gradient in two halves: weights agree to NETWORK_RTOL of the step
+    # they took (tests/tolerances.py).
+    for one, two, old in zip(single.generator_weights + single.discriminator_weights,
+                             mirrored.generator_weights + mirrored.discriminator_weights, initial):
+        assert_steps_close(two.numpy(), one.numpy(), old, err_msg=one.path)

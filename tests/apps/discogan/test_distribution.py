@@ -4,7 +4,6 @@ Kept apart from test_model.py: tracing a step on two replicas takes most of this
 """
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -12,6 +11,7 @@ from apps.discogan.config import DiscoGANConfig
 from apps.discogan.model import DiscoGAN
 from tests.apps.discogan.test_model import TINY, unpaired_batch, values
 from tests.strategies import two_cpu_strategy
+from tests.tolerances import NETWORK_RTOL, assert_steps_close
 
 
 def small_networks(config):
@@ -48,12 +48,15 @@ def test_two_replicas_take_the_same_step_as_one_device():
         return model
 
     single_model = compiled(small_networks(config))
+    initial = values(single_model.variables)
     single = {name: float(value) for name, value in single_model.train_step(batch).items()}
     strategy = two_cpu_strategy()
     with strategy.scope():
         mirrored_model = compiled(small_networks(config))
+    # Reductions split over two replicas: losses (means of non-negative terms) agree to
+    # NETWORK_RTOL, weights to NETWORK_RTOL of the step they took (tests/tolerances.py).
     history = mirrored_model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0, shuffle=False).history
     for name in ("g_loss", "d_loss", "recon_a", "gan_b", "d_real_a", "d_fake_b"):  # grad norms are per replica
-        assert history[name][0] == pytest.approx(single[name], rel=1e-5), name
-    for a, b in zip(values(single_model.variables), values(mirrored_model.variables)):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+        assert history[name][0] == pytest.approx(single[name], rel=NETWORK_RTOL), name
+    for a, b, old in zip(values(single_model.variables), values(mirrored_model.variables), initial):
+        assert_steps_close(b, a, old)

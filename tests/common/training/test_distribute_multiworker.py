@@ -16,6 +16,7 @@ import pytest
 
 from tests.common.training.test_distribute import CONFIG
 from tests.common.training.test_runtime import read_metrics, run_tiny, tiny_dataset_fn
+from tests.tolerances import NETWORK_RTOL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TIMEOUT_SECONDS = 150
@@ -56,12 +57,14 @@ def test_two_workers_train_together_and_report_global_losses(tmp_path):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
 
-    single = run_tiny(tmp_path / "single", config=CONFIG, batch_size=8, steps=3, sample_every=0,
-                      dataset_fn=tiny_dataset_fn(8, shuffle_seed=None))
+    run_tiny(tmp_path / "single", config=CONFIG, batch_size=8, steps=3, sample_every=0,
+             dataset_fn=tiny_dataset_fn(8, shuffle_seed=None))
     multi_log, single_log = read_metrics(model_dir), read_metrics(tmp_path / "single")
     assert sorted(multi_log) == [1, 2, 3]
+    # Each worker sums half the batch: the losses (means of non-negative terms) agree to
+    # NETWORK_RTOL (tests/tolerances.py), not to the bit.
     for step in (1, 2, 3):
         for key in ("g_loss", "d_loss"):
-            assert multi_log[step][key] == pytest.approx(single_log[step][key], rel=1e-5), (step, key)
+            assert multi_log[step][key] == pytest.approx(single_log[step][key], rel=NETWORK_RTOL), (step, key)
     assert (model_dir / "ckpt-3.index").exists() and (model_dir / "ckpt-2.index").exists()
     assert not (model_dir / "workers").exists()  # the other worker's private checkpoints are gone
