@@ -128,15 +128,15 @@ def main(argv=None) -> None:
     print(header)
     print("-" * len(header))
     baseline = {}
-    for (dataset, reader), runs in results.items():
+    for (dataset, reader_name), runs in results.items():
         rate = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
-        if reader.startswith("keras"):
+        if reader_name.startswith("keras"):
             baseline[dataset] = (rate, cpu)
         reference = baseline.get(dataset)
         speed = f"{rate / reference[0]:.2f}x" if reference else "-"
         saving = f"{reference[1] / cpu:.2f}x" if reference else "-"  # > 1: less CPU per image than keras
-        print(f"{dataset:<28} {reader:<34} {rate:>10.0f} {speed:>9} {cpu:>13.3f} {saving:>13}")
+        print(f"{dataset:<28} {reader_name:<34} {rate:>10.0f} {speed:>9} {cpu:>13.3f} {saving:>13}")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,14 @@
 
 Steps 3 and 4 draw from full image histories (capacity 2, one image per step),
 so they depend on the restored history images, counters and random stream, as
-well as on the weights, optimizer moments and data position.
+well as on the weights, optimizer moments and data position. Both runs take the
+same ops on the same inputs in one process, so the losses agree bit for bit.
 """
 
 import json
 import os
 
 import keras
-import pytest
 
 from common.training import runtime
 from common.training import translator_training
@@ -49,4 +49,4 @@ def test_resume_reproduces_the_uninterrupted_losses(tmp_path):
     assert sorted(straight) == sorted(resumed) == [1, 2, 3, 4]
     for step in (3, 4):
         for name in ("g_loss", "cycle_a", "identity_b", "d_a_loss", "d_b_loss", "d_a_fake", "d_b_fake"):
-            assert resumed[step][name] == pytest.approx(straight[step][name], rel=1e-5, abs=1e-6), (step, name)
+            assert resumed[step][name] == straight[step][name], (step, name)  # bit for bit

@@ -12,6 +12,18 @@ import tensorflow as tf
 from common.export import generator_export
 from common.export.generator_export import ExportError
 
+# A SavedModel's graph may fuse ops or sum in another order than the Keras layers called
+# eagerly: its float images agree to the tolerance the export's own parity check uses.
+PARITY_ATOL = generator_export.DEFAULT_PARITY_ATOL["float32"]
+
+
+def assert_uint8_within(served, expected_float, atol):
+    """Served uint8 images are the quantised float images up to a float difference of ``atol``:
+    a value within ``atol`` of a rounding boundary may round either way (the mapping is monotone)."""
+    low = generator_export.images_to_uint8(expected_float - atol).numpy()
+    high = generator_export.images_to_uint8(expected_float + atol).numpy()
+    assert served.dtype == np.uint8 and np.all((low <= served) & (served <= high))
+
 LATENT_DIM = 8
 
 
@@ -125,7 +137,7 @@ def test_layout_metadata_and_inference_mode(rgb_export):
 
     z = generator_export.sample_latents(1, 4, LATENT_DIM)
     served = loaded.signatures["generate_float"](z=z)["images_float"].numpy()
-    np.testing.assert_allclose(served, generator(z, training=False).numpy(), atol=1e-5)
+    np.testing.assert_allclose(served, generator(z, training=False).numpy(), atol=PARITY_ATOL)
     # Moving statistics, not batch statistics: training mode gives other images.
     # A training-mode call also updates the moving statistics, so they are restored.
     weights = generator.get_weights()
@@ -161,11 +173,11 @@ def test_parity_in_fresh_process_with_only_tensorflow(rgb_export, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
     expected_float = generator(tf.constant(z), training=False).numpy()
-    expected_uint8 = generator_export.images_to_uint8(expected_float).numpy()
-    np.testing.assert_allclose(np.load(tmp_path / "images_float.npy"), expected_float, atol=1e-5)
-    np.testing.assert_array_equal(np.load(tmp_path / "images.npy"), expected_uint8)
+    np.testing.assert_allclose(np.load(tmp_path / "images_float.npy"), expected_float, atol=PARITY_ATOL)
+    assert_uint8_within(np.load(tmp_path / "images.npy"), expected_float, PARITY_ATOL)
     np.testing.assert_array_equal(np.load(tmp_path / "sample_z.npy"), z)
-    np.testing.assert_array_equal(np.load(tmp_path / "sample_images.npy"), expected_uint8)
+    # The same SavedModel on the same z in the same process: the same bytes.
+    np.testing.assert_array_equal(np.load(tmp_path / "sample_images.npy"), np.load(tmp_path / "images.npy"))
 
 
 def test_sample_signature_is_reproducible(rgb_export):

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from common.nn import translation_networks
+from tests.tolerances import reduction_rtol
 
 
 def test_paper_generator_and_discriminator_parameter_counts():
@@ -52,6 +53,7 @@ def test_transposed_convolution_matches_pytorch_geometry():
     x = np.random.default_rng(1).normal(size=(1, 3, 3, 4)).astype(np.float32)
     ours = crop(layer(x)).numpy()[0]
     expected = np.zeros((6, 6, 2), np.float32)
+    magnitude = np.zeros((6, 6, 2))  # sum of |products| in each output
     for i in range(3):
         for j in range(3):
             for ti in range(3):
@@ -59,7 +61,10 @@ def test_transposed_convolution_matches_pytorch_geometry():
                     oi, oj = 2 * i + ti - 1, 2 * j + tj - 1
                     if 0 <= oi < 6 and 0 <= oj < 6:
                         expected[oi, oj] += kernel[ti, tj] @ x[0, i, j]
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+                        magnitude[oi, oj] += np.abs(kernel[ti, tj]) @ np.abs(x[0, i, j])
+    # Each output sums at most 2 x 2 taps of 4 channels, in an order each side chooses.
+    assert np.all(np.abs(ours - expected) <= reduction_rtol(16) * magnitude)
+    assert np.abs(expected).max() > 1.0
 
 
 def test_instance_norm_has_no_parameters_and_normalises_each_channel():
