@@ -8,7 +8,7 @@ import tensorflow as tf
 from apps.csgan.config import CSGANConfig
 from apps.csgan.model import CSGAN, build_model
 from apps.cyclegan.model import CycleGAN
-from tests.tolerances import NETWORK_RTOL, assert_update_close
+from tests.tolerances import NETWORK_RTOL, assert_update_close, scale_of
 
 TINY = dict(image_size=16, base_filters=4, num_residual_blocks=1, discriminator_layers=2, pool_size=3)
 LR = 0.05
@@ -63,8 +63,10 @@ def test_step_matches_hand_written_generator_loss_and_update(stop_gradient):
     for name, value in expected.items():
         assert logs[name] == pytest.approx(value, rel=NETWORK_RTOL), name
     assert logs["cs_a"] > 0 and logs["cs_b"] > 0
+    # Instance normalization cancels the gradient of the convolution bias before it to rounding
+    # noise: each tensor is compared on the scale of the generators' largest gradient.
     for weight, old, gradient in zip(model.generator_weights, before, gradients):
-        assert_update_close(weight.numpy(), old, LR, gradient, err_msg=weight.path)
+        assert_update_close(weight.numpy(), old, LR, gradient, scale=scale_of(*gradients), err_msg=weight.path)
 
 
 def test_reuses_cyclegan_and_only_adds_its_terms():

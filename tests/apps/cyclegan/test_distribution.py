@@ -7,7 +7,7 @@ import tensorflow as tf
 from apps.cyclegan.config import CycleGANConfig
 from tests.apps.cyclegan.test_model import TINY, _batch, _compiled
 from tests.strategies import two_cpu_strategy
-from tests.tolerances import assert_steps_close
+from tests.tolerances import assert_steps_close, scale_of
 
 
 def test_mixed_float16_step_is_finite_with_float32_losses():
@@ -37,8 +37,12 @@ def test_two_replicas_take_the_step_of_one_device():
     inputs = strategy.experimental_distribute_values_from_function(
         lambda ctx: {k: v[ctx.replica_id_in_sync_group:ctx.replica_id_in_sync_group + 1] for k, v in batch.items()})
     strategy.run(mirrored.train_step, args=(inputs,))
-    # The replicas sum the gradient in two halves: weights agree to NETWORK_RTOL of the step
-    # they took (tests/tolerances.py).
-    for one, two, old in zip(single.generator_weights + single.discriminator_weights,
-                             mirrored.generator_weights + mirrored.discriminator_weights, initial):
-        assert_steps_close(two.numpy(), one.numpy(), old, err_msg=one.path)
+    # The replicas sum the gradient in two halves: weights agree to NETWORK_RTOL of the steps
+    # the network took (tests/tolerances.py). Instance normalization cancels the gradient of the
+    # convolution biases before it to rounding noise, so each tensor is compared on the scale of
+    # the network's largest step rather than its own.
+    ones = [w.numpy() for w in single.generator_weights + single.discriminator_weights]
+    network_step = scale_of(*[one - old for one, old in zip(ones, initial)])
+    for one, two, old, variable in zip(ones, mirrored.generator_weights + mirrored.discriminator_weights, initial,
+                                       single.generator_weights + single.discriminator_weights):
+        assert_steps_close(two.numpy(), one, old, scale=network_step, err_msg=variable.path)
