@@ -54,12 +54,12 @@ ELEMENTWISE_RTOL = 1e-6  # about 8 EPS: a few elementwise float32 functions, eac
 # sum at most ~1,000 terms (a 3x3 convolution over 64-128 channels, a dense layer
 # of a few hundred units), and one dot product of 1,000 terms may differ between two
 # summation orders by 1,000 * EPS = 1.2e-4 of its terms' scale in the worst case
-# (``reduction_rtol``); a chain of layers adds the errors of each. The largest
-# difference measured (x86-64 AVX-512, oneDNN on and off, 1 and 2 threads, a
-# compiled train_step against an eager tape) is 3.6e-5 of the tensor's scale, in
-# DiscoGAN's generator gradient, whose innermost batch normalization standardizes
-# two values per channel and so divides by their small spread. 2e-4 leaves a
-# factor of five over that for other CPUs and about twice the one-product bound.
+# (``reduction_rtol``); a chain of layers adds the errors of each. Measured on the
+# DiscoGAN weight-decay step test (AMD EPYC with AVX-512; oneDNN on and off, 1 and 2
+# intra-op threads; the compiled train_step against an eager tape): up to 3.6e-5 of
+# a gradient tensor's scale, where the innermost batch normalization standardizes two
+# values per channel and so divides by their small spread. 2e-4 leaves a factor of
+# five over that for other CPUs and is about twice the one-product bound.
 NETWORK_RTOL = 2e-4
 
 
@@ -68,7 +68,8 @@ def reduction_rtol(n_terms):
 
     Any order of summation errs by at most ``(n - 1) * u * sum|terms|`` with
     ``u = EPS / 2`` (Higham, Accuracy and Stability of Numerical Algorithms,
-    2002, eq. 4.4), so two orders differ by at most ``n * EPS * sum|terms|``.
+    2nd ed. 2002, section 4.2), so two orders differ by at most
+    ``n * EPS * sum|terms|``.
     """
     return max(int(n_terms), 1) * EPS
 
