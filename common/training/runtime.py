@@ -6,13 +6,15 @@ builders, and runs (or resumes) a training run in `run.model_dir`:
 1. Checks the options and the model directory (a directory written by an
    incompatible configuration is refused, naming the differences) before any
    expensive work; `dry_run` prints the resolved configuration and returns.
-2. Creates the tf.distribute strategy, seeds everything
-   (`keras.utils.set_random_seed`) and, by default, turns on deterministic ops
-   (`tf.config.experimental.enable_op_determinism`).
+2. Resolves `--precision=auto` for the hardware (`common.training.precision`),
+   creates the tf.distribute strategy and seeds everything
+   (`keras.utils.set_random_seed`).
 3. Opens the dataset (a `DataError` surfaces here, before the model is built),
    builds the model and its optimizers under the strategy scope and the dtype
-   policy (optimizers wrapped in `LossScaleOptimizer` for mixed_float16), and
-   compiles with `steps_per_execution` and `jit_compile`.
+   policy (optimizers wrapped in `LossScaleOptimizer` for mixed_float16),
+   compiles with `steps_per_execution` and `jit_compile` (XLA), and, by
+   default, turns on deterministic ops (`tf.config.experimental.enable_op_determinism`;
+   see `_compile` for how XLA and determinism go together).
 4. Restores the newest readable checkpoint in the model directory (falling
    back past corrupt ones), or saves step 0 of a fresh run.
 5. Calls `fit` with the dataset positioned at the restored step: the data
@@ -62,6 +64,7 @@ from common.training import checkpointing
 from common.training import distribute
 from common.training import precision as precision_lib
 from common.training.runtime_config import (
+    AUTO_PRECISION,
     CONFIG_FILENAME,
     ConfigError,
     DEFAULT_STEPS,
@@ -187,6 +190,69 @@ def check_model_dir(model_dir: str, document: Mapping, model_defaults: Mapping |
             "steps_per_execution, jit_compile, on_nan, profiling."
         )
     return saved
+
+
+def resolve_precision(run: RuntimeConfig, stream=None) -> RuntimeConfig:
+    """`run` with `--precision=auto` replaced by a policy, printed with the reason; warns of a slow one.
+
+    A model directory that holds a run keeps that run's precision (a resumed run
+    must compute as it started, whatever this machine would pick).
+    """
+    stream = stream or sys.stdout
+    if run.precision == AUTO_PRECISION:
+        saved = read_saved_config(run.model_dir) if run.model_dir and os.path.isdir(run.model_dir) else None
+        saved_precision = (saved or {}).get("runtime", {}).get("precision")
+        if saved_precision and saved_precision != AUTO_PRECISION:
+            run = run.replace(precision=saved_precision)
+            reason = "the precision the run in --model_dir was started with"
+        else:
+            precision, reason = precision_lib.choose_precision()
+            run = run.replace(precision=precision)
+        if not run.dry_run:  # a dry run prints only the JSON document, which holds the choice
+            print(f"Precision: {run.precision} (--precision=auto: {reason}).", file=stream, flush=True)
+    warning = precision_lib.slow_precision_warning(run.precision)
+    if warning:
+        logging.warning(warning)
+    return run
+
+
+def _check_jit_compile(run: RuntimeConfig) -> None:
+    """Refuses XLA together with deterministic ops on GPUs, where it cannot keep resume exact."""
+    if not (run.jit_compile and run.deterministic):
+        return
+    if tf.config.list_logical_devices("GPU"):
+        raise ConfigError(
+            "--jit_compile with --deterministic (the default) is refused on GPUs: XLA's GPU autotuning and "
+            "atomic reductions are not deterministic, so a resumed run would not reproduce the uninterrupted "
+            "one. Pass --nojit_compile to keep exact resume, or --nodeterministic to train with XLA without it.")
+
+
+def _compile(model: keras.Model, optimizers: Mapping, run: RuntimeConfig) -> None:
+    """Compiles the model with the run's options, then turns on deterministic ops if asked.
+
+    Keras declines ``jit_compile=True`` (with only a warning) whenever op
+    determinism is on, because not every op has a deterministic XLA kernel on
+    GPUs. On the CPU an XLA program is compiled once into fixed kernels, so the
+    same step on the same inputs gives the same bits, and a resumed run
+    reproduces the uninterrupted one (tested). The model is therefore compiled
+    with determinism off and it is turned on afterwards (`_check_jit_compile`
+    refuses the combination on GPUs). A model that still cannot use XLA (a layer
+    without XLA support) is refused rather than silently run without it.
+    """
+    from tensorflow.python.framework import config as tf_config  # disable_op_determinism has no public alias
+
+    determinism_was_on = tf_config.is_op_determinism_enabled()
+    if run.jit_compile and determinism_was_on:
+        tf_config.disable_op_determinism()
+    try:
+        model.compile(**optimizers, steps_per_execution=run.steps_per_execution, jit_compile=run.jit_compile)
+    finally:
+        if run.deterministic or determinism_was_on:
+            tf.config.experimental.enable_op_determinism()
+    if run.jit_compile and not model.jit_compile:
+        raise ConfigError(
+            f"--jit_compile: {type(model).__name__} cannot be compiled with XLA (one of its layers does not "
+            "support it). Train without --jit_compile.")
 
 
 def _wrap_train_step(model: keras.Model, state: checkpointing.TrainingState, steps_per_execution: int):
@@ -341,6 +407,7 @@ def train(
     run = run.replace(data=normalized_data_path(run.data)).validate()
     if not run.model_dir and not run.dry_run:
         raise ConfigError("--model_dir is required: the directory for checkpoints, logs and config.json.")
+    run = resolve_precision(run, stream)
     document = resolved_config(app, config, run)
     if run.dry_run:
         print(json.dumps(document, indent=2, sort_keys=True), file=stream, flush=True)
@@ -362,8 +429,7 @@ def train(
     steps = total_steps(run, num_examples)
 
     keras.utils.set_random_seed(run.seed)
-    if run.deterministic:
-        tf.config.experimental.enable_op_determinism()
+    _check_jit_compile(run)
 
     dataset_fn = dataset_fn or image_dataset_fn(run, config)
     # Opening the data first surfaces DataError before any model is built.
@@ -378,10 +444,11 @@ def train(
             model = build_model(config)
             optimizers = {name: precision_lib.wrap_optimizer(opt, run.precision)
                           for name, opt in build_optimizers(config).items()}
-            model.compile(**optimizers, steps_per_execution=run.steps_per_execution,
-                          jit_compile=run.jit_compile)
+            _compile(model, optimizers, run)
             state = checkpointing.TrainingState()
         _check_built(model, optimizers)
+        if run.jit_compile:
+            print("XLA: the training step is compiled with jit_compile=True.", file=stream, flush=True)
         os.makedirs(model_dir, exist_ok=True)
         if chief:
             write_config(model_dir, document)

@@ -27,7 +27,8 @@ import json
 import os
 from typing import Any, Mapping
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+AUTO_PRECISION = "auto"
+PRECISIONS = (AUTO_PRECISION, "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 ON_NAN_ACTIONS = ("stop", "rollback")
 DEFAULT_STEPS = 10_000
@@ -89,7 +90,12 @@ class RuntimeConfig:
     steps: int | None = _field(None, f"Training steps in total (default {DEFAULT_STEPS} when --epochs is unset too).")
     epochs: float | None = _field(None, "Train for this many passes over the training split instead of --steps.")
     seed: int = _field(0, "Seed of weights, noise, data order and augmentation.")
-    precision: str = _field("float32", "Numeric precision policy.", PRECISIONS)
+    precision: str = _field(
+        AUTO_PRECISION,
+        "Numeric precision policy. auto: mixed_float16 on GPUs with tensor cores, mixed_bfloat16 on CPUs with "
+        "native bfloat16, float32 otherwise (a resumed run keeps the precision it started with).",
+        PRECISIONS,
+    )
     strategy: str = _field(
         "auto",
         "Distribution: auto (all local GPUs if any, else the CPU), default (one device), "

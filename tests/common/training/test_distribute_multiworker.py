@@ -43,6 +43,7 @@ def test_two_workers_train_together_and_report_global_losses(tmp_path):
                    TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         command = [sys.executable, "-m", "tests.common.training.test_runtime", f"--model_dir={model_dir}",
                    "--strategy=multi_worker", "--batch_size=8", "--steps=3", "--checkpoint_every=2",
+                   "--precision=float32",
                    "--noshuffle_data", f"--noise={CONFIG.noise}", f"--optimizer={CONFIG.optimizer}",
                    f"--learning_rate={CONFIG.learning_rate}", "--sample_every=0"]
         processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,

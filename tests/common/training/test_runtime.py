@@ -139,8 +139,10 @@ def tiny_dataset_fn(batch_size: int, *, shuffle_seed: int | None = 0, nonfinite_
 
 
 def run_tiny(model_dir, *, config=TinyConfig(), dataset_fn=None, stream=None, **run_options):
+    # float32 unless a test asks for another policy: --precision=auto would pick bfloat16 on some CPUs
+    # and float32 on others, and the comparisons of these tests are written for float32.
     options = dict(model_dir=str(model_dir), batch_size=4, steps=4, log_every=1, checkpoint_every=2,
-                   sample_every=2, num_samples=4, strategy="default")
+                   sample_every=2, num_samples=4, strategy="default", precision="float32")
     options.update(run_options)
     run = RuntimeConfig(**options)
     return runtime.train(
@@ -341,6 +343,44 @@ def test_one_step_per_mixed_precision_policy(tmp_path, policy):
     assert wrapped == (policy == "mixed_float16")
     assert ("loss_scale/g_optimizer" in tensorboard_tags(tmp_path)) == wrapped
     assert np.isfinite(list(result.last_logs.values())).all()
+
+
+def test_auto_precision_is_resolved_logged_stored_and_kept_on_resume(tmp_path):
+    from common.training import precision as precision_lib
+
+    out = io.StringIO()
+    run_tiny(tmp_path / "auto", steps=1, precision="auto", stream=out)
+    chosen, reason = precision_lib.choose_precision()
+    assert f"Precision: {chosen} (--precision=auto: {reason})." in out.getvalue()
+    assert json.load(open(tmp_path / "auto" / "config.json"))["runtime"]["precision"] == chosen
+
+    # A run started with an explicit policy resumes under auto with that policy, whatever auto picks here.
+    other = "mixed_float16" if chosen != "mixed_float16" else "float32"
+    run_tiny(tmp_path / "explicit", steps=1, precision=other)
+    out = io.StringIO()
+    resumed = run_tiny(tmp_path / "explicit", steps=2, precision="auto", stream=out)
+    assert resumed.step == 2
+    assert f"Precision: {other} (--precision=auto: the precision the run in --model_dir was started with)." \
+        in out.getvalue()
+    assert json.load(open(tmp_path / "explicit" / "config.json"))["runtime"]["precision"] == other
+
+
+def test_jit_compile_is_on_with_deterministic_ops_and_resumes_exactly(tmp_path):
+    out = io.StringIO()
+    full = run_tiny(tmp_path / "full", steps=4, jit_compile=True, stream=out)
+    assert full.model.jit_compile is True
+    assert "XLA: the training step is compiled with jit_compile=True." in out.getvalue()
+    from tensorflow.python.framework import config as tf_config
+
+    assert tf_config.is_op_determinism_enabled()
+    run_tiny(tmp_path / "resumed", steps=2, jit_compile=True)
+    resumed = run_tiny(tmp_path / "resumed", steps=4, jit_compile=True)
+    full_log, resumed_log = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "resumed")
+    assert sorted(full_log) == [1, 2, 3, 4]
+    for step in range(1, 5):
+        assert resumed_log[step] == full_log[step], step  # XLA's CPU kernels are fixed: bitwise equal
+    for a, b in zip(weights(full.model), weights(resumed.model)):
+        np.testing.assert_array_equal(a, b)
 
 
 if __name__ == "__main__":

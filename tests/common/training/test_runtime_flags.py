@@ -42,7 +42,7 @@ def test_defaults_come_from_the_dataclasses_and_shared_flags_are_one_flag():
     run = runtime_flags.runtime_config_from_flags(flag_values=values)
     assert config == AppConfig()
     assert run.batch_size == 128  # the app's default wins over the runtime's 64
-    assert run.steps == 500 and run.precision == "float32" and run.data is None
+    assert run.steps == 500 and run.precision == "auto" and run.data is None
 
 
 def test_flag_values_of_every_type_are_converted():
@@ -72,10 +72,11 @@ def test_bad_values_raise_config_errors_naming_the_flag():
 
 
 def test_resume_may_change_intervals_but_not_model_or_data_fields():
-    saved = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="a", steps=100))
+    saved = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="a", steps=100, precision="float32"))
     longer = resolved_config("app", AppConfig(), RuntimeConfig(model_dir="b", steps=900, log_every=5,
                                                                checkpoint_every=7, steps_per_execution=4,
-                                                               jit_compile=True, on_nan="rollback"))
+                                                               jit_compile=True, on_nan="rollback",
+                                                               precision="float32"))
     assert config_differences(saved, longer) == []
     changed = resolved_config("app", AppConfig(image_size=32),
                               RuntimeConfig(model_dir="a", precision="mixed_float16", seed=1, data="x"))
