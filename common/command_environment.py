@@ -11,7 +11,8 @@ Each is a default: a variable already in the environment is never changed.
   still show. When this default applies, TensorFlow's Python INFO lines
   (checkpoint sharding times, SavedModel asset paths, the renaming of the
   captured-variable inputs of exported signatures) are hidden too: the
-  `tensorflow` logger is set to WARNING.
+  `tensorflow` logger is set to WARNING, and the `absl` logger drops INFO
+  records of TensorFlow's modules.
 - `TF_ENABLED_DEVICE_TYPES=CPU`, only on Linux when the NVIDIA driver library
   (`libcuda.so.1`) cannot be loaded and no TensorFlow device plugin is
   installed: TensorFlow then skips probing for a GPU, whose failing `cuInit`
@@ -52,6 +53,15 @@ def has_gpu_runtime() -> bool:
     return False
 
 
+def _hide_tensorflow_info(record: logging.LogRecord) -> bool:
+    """A filter of the `absl` logger: False (drop) for INFO and below logged from TensorFlow's own modules.
+
+    Some TensorFlow modules log through absl's logger rather than `tensorflow`'s;
+    absl INFO lines of other code (this project's included) still show.
+    """
+    return record.levelno >= logging.WARNING or f"{os.sep}tensorflow{os.sep}" not in record.pathname
+
+
 def apply_defaults(environ=None) -> dict:
     """Sets the defaults the module docstring lists; returns the variables it set.
 
@@ -64,6 +74,9 @@ def apply_defaults(environ=None) -> dict:
     if "TF_CPP_MIN_LOG_LEVEL" not in environ:
         applied["TF_CPP_MIN_LOG_LEVEL"] = environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_LOG_LEVEL
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
+        from absl import logging as absl_logging  # absl's own logger class, not a plain one named "absl"
+
+        absl_logging.get_absl_logger().addFilter(_hide_tensorflow_info)
     if "TF_ENABLED_DEVICE_TYPES" not in environ and not has_gpu_runtime():
         applied["TF_ENABLED_DEVICE_TYPES"] = environ["TF_ENABLED_DEVICE_TYPES"] = "CPU"
     return applied
