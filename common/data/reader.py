@@ -374,10 +374,15 @@ def _records_of_file(filename, file_size):
     raising an error that names no file; the running byte count (record
     lengths plus 16 framing bytes each, summed per block of records) then
     falls short of the file size, and the check at the end names the file.
-    An empty block marks the end.
+    An empty block marks the end. It comes from `from_tensor_slices`, not
+    `from_tensors`: under op determinism (`--deterministic`) tf.data's
+    make_deterministic rewrite treats a TensorDataset inside this interleave
+    function as possibly nondeterministic and then runs every parallel map of
+    the pipeline sequentially, with prefetching off (TensorSliceDataset is on
+    its list of deterministic dataset sources).
     """
     blocks = tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES).ignore_errors().batch(_CHECK_BLOCK)
-    end = tf.data.Dataset.from_tensors(tf.constant([], tf.string))
+    end = tf.data.Dataset.from_tensor_slices(tf.constant([[]], tf.string))
 
     def count_bytes(consumed, block):
         count = tf.size(block, out_type=tf.int64)

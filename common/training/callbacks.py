@@ -116,7 +116,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
 class MetricsLogger(keras.callbacks.Callback):
     """Writes every logged step to `metrics.jsonl`, prints progress and TensorBoard scalars.
 
-    `metrics.jsonl` gets one JSON object per compiled call: {"step": s, <loss>: value, ...}.
+    `metrics.jsonl` gets one JSON object per compiled call: {"step": s, <loss>: value, ...},
+    flushed as it is written.
     Every `log_every` steps a progress line (means over the interval, images per
     second, ETA) is printed and the same values, the optimizers' learning rates
     and loss scales go to TensorBoard.
@@ -155,6 +156,7 @@ class MetricsLogger(keras.callbacks.Callback):
             record = {"step": progress.step}
             record.update(values)
             self._file.write(json.dumps(record) + "\n")
+            self._file.flush()  # each line readable at once, as a run is watched or tailed
         for key, value in values.items():
             self._sums[key] = self._sums.get(key, 0.0) + value
         self._count += 1
@@ -179,8 +181,6 @@ class MetricsLogger(keras.callbacks.Callback):
                 f"{self.images_per_second:.1f} img/s  ETA {_format_duration(eta)}")
         if self.stream is not None:
             print(line, file=self.stream, flush=True)
-        if self._file is not None:
-            self._file.flush()
         if self.writer is not None:
             with self.writer.as_default(step=progress.step):
                 for key, value in means.items():

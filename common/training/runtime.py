@@ -643,13 +643,30 @@ def restore_app_for_inference(model_dir: str, config_class: type, build_model: C
         raise ConfigError(f"{model_dir}/config.json does not fit {config_class.__name__}: {error}") from None
 
 
+def _exit_now(status: int) -> None:
+    """Ends the process with `status` at once, without the interpreter's teardown.
+
+    Used after SIGINT/SIGTERM, when the checkpoint is saved and `train` has
+    closed the metrics log and the TensorBoard writers. The teardown would then
+    only free memory, yet it took 30-60 s on a loaded CPU: destroying the
+    training iterator waits for tf.data's background threads, and the garbage
+    collector finalizes every traced function. Preemptible machines allow about
+    30 s from SIGTERM to exit in all.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(status)
+
+
 @contextlib.contextmanager
 def exit_on_user_error():
     """For a script's main(): errors a user can fix end the process with their message, no traceback.
 
     Exit codes: 2 for a bad option, data set or model directory; 1 for a
     non-finite loss or unusable checkpoints; 128 + signal number after
-    SIGINT/SIGTERM (a checkpoint was saved).
+    SIGINT/SIGTERM (a checkpoint was saved; the process then ends at once,
+    `_exit_now`).
     """
     from common.data.reader import DataError
 
@@ -657,7 +674,7 @@ def exit_on_user_error():
         yield
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr, flush=True)
-        sys.exit(128 + interrupted.signum)
+        _exit_now(128 + interrupted.signum)
     except (ConfigError, DataError, FileNotFoundError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

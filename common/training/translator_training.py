@@ -150,6 +150,9 @@ def _rows(columns: list) -> np.ndarray:
 class TranslationImageWriter(keras.callbacks.Callback):
     """Writes ``a_to_b`` and ``b_to_a`` image rows to TensorBoard every `every` steps and at the end.
 
+    The end is the end of a fit that ran its steps; a fit stopped by a signal or a
+    non-finite loss writes no final rows.
+
     The step is the generator optimizer's iteration count (one update per step).
 
     Args:
@@ -187,7 +190,10 @@ class TranslationImageWriter(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
-            self.write(self._step())
+            # A fit stopped early (SIGINT/SIGTERM, a non-finite loss) skips the final rows:
+            # after a signal, the seconds they take count against the process's grace period.
+            if not self.model.stop_training:
+                self.write(self._step())
             self._writer.close()
             self._writer = None
 
