@@ -775,9 +775,13 @@ def _make_plan(source_channels, stored_size, check_size, min_size, has_labels, h
             "as large (CycleGAN resizes to 286 and crops 256)."
         )
     if min_size is not None and (image_size[0] > min_size[0] or image_size[1] > min_size[1]):
+        size_flag = str(image_size[0]) if image_size[0] == image_size[1] else f"{image_size[0]}x{image_size[1]}"
         logging.warning(
-            "image_size %s is larger than the smallest stored image %s of %s: those images are upscaled.",
-            image_size, min_size, description,
+            "image_size %s is larger than the smallest stored image %s of %s: those images are upscaled "
+            "every time they are read. To store them at this size once, rebuild the dataset with "
+            "`python -m tfrecords.build --source=... --output=... --image_size=%s --resize_policy=pad` "
+            "(or resize, center_crop; see tfrecords/README.md) and train on that.",
+            image_size, min_size, description, size_flag,
         )
     target_channels = channels if channels is not None else source_channels
     reduce_to = None

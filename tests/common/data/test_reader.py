@@ -270,6 +270,7 @@ def test_upscaling_warns(toy, caplog):
     with caplog.at_level(logging.WARNING):
         reader.load_dataset(folder, image_size=16)
     assert "upscaled" in caplog.text
+    assert "--image_size=16 --resize_policy=pad" in caplog.text  # the builder flags that store it at 16x16
 
 
 # ---------------------------------------------------------------- determinism
