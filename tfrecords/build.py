@@ -17,8 +17,10 @@ How a build runs:
    when there is one worker; collect the results in input order into a
    staging file; bad inputs are skipped and the build stops as soon as more
    than `max_bad_fraction` of them are bad;
-5. write each split as ceil(bytes / shard_size_mb) shards of consecutive
-   examples, hash them, write the manifest last;
+5. write each split as shards of consecutive examples (`_shard_count`:
+   ceil(bytes / shard_size_mb), raised to `min_shards` when the split has
+   at least MIN_EXAMPLES_PER_SHARD examples for each), hash them, write
+   the manifest last;
 6. rename the finished `<output>.partial` folder to `<output>`; an old dataset
    being overwritten is removed only after that.
 
@@ -71,6 +73,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FILE_CHUNK = 32
 _ARRAY_CHUNK = 256
 _EXAMPLE_OVERHEAD = 160  # Bytes of a serialized example besides the image: keys, sizes, source id, framing.
+DEFAULT_MIN_SHARDS = 16
+MIN_EXAMPLES_PER_SHARD = 256
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -129,10 +133,15 @@ def _check_arguments(args: dict[str, Any]) -> dict[str, Any]:
         raise BuildError(f"seed must be a non-negative integer; got {args['seed']}.")
     if not args["shard_size_mb"] > 0:
         raise BuildError(f"shard_size_mb must be positive; got {args['shard_size_mb']}.")
+    if not isinstance(args["min_shards"], (int, np.integer)) or args["min_shards"] < 1:
+        raise BuildError(f"min_shards must be a positive integer (1 turns the minimum off); got {args['min_shards']!r}.")
     if args["num_workers"] is not None and int(args["num_workers"]) < 1:
         raise BuildError(f"num_workers must be at least 1 (1 encodes in this process); got {args['num_workers']}.")
     if not 0.0 <= args["max_bad_fraction"] <= 1.0:
         raise BuildError(f"max_bad_fraction must be in [0, 1]; got {args['max_bad_fraction']}.")
+    if args["label_names"] is not None and args["label_names_file"] is not None:
+        raise BuildError("Give the class names once: --label_names=a,b,c or --label_names_file=names.txt, not both.")
+    sources.check_label_names(args["label_names"])
     if args["domains"] is not None and len(args["domains"]) != 2:
         raise BuildError(f"domains takes exactly two folders (a_dir,b_dir); got {list(args['domains'])}.")
     return {"name": name, "image_size": size, "channels": channels}
@@ -424,15 +433,14 @@ def _write_shards(folder: str, name: str, split: str, staging: str, kept: list[t
                   shard_bytes: float, bar: ProgressBar, group: int = 1) -> list[dict]:
     """Writes the staged images as examples into shards of consecutive examples; returns manifest entries.
 
-    The shard count is ceil(estimated bytes / shard_bytes), the estimate being
-    the encoded image bytes plus `_EXAMPLE_OVERHEAD` per example, at most one
-    shard per unit of `group` examples (a pair when 2); shards hold whole units.
+    The shard count is `_shard_count`; shards hold whole units of `group`
+    examples (a pair when 2).
     """
     import tensorflow as tf
 
     units = len(kept) // group
     estimate = sum(length for _, length, _, _ in kept) + _EXAMPLE_OVERHEAD * len(kept)
-    num_shards = min(units, max(1, math.ceil(estimate / shard_bytes)))
+    num_shards = _shard_count(units, estimate, shard_bytes, options["min_shards"])
     entries = []
     with open(staging, "rb") as staged:
         for index in range(num_shards):
@@ -452,6 +460,20 @@ def _write_shards(folder: str, name: str, split: str, staging: str, kept: list[t
                     digest.update(block)
             entries.append({"file": file, "count": end - start, "sha256": digest.hexdigest()})
     return entries
+
+
+def _shard_count(units: int, estimated_bytes: int, shard_bytes: float, min_shards: int) -> int:
+    """Shards of a split of `units` examples (or pairs) and about `estimated_bytes`.
+
+    ceil(bytes / shard_bytes), so no shard is much larger than asked; raised to
+    `min_shards` when every shard still gets at least MIN_EXAMPLES_PER_SHARD
+    units (less data gets as many such shards as it fills, at least one), so
+    that distributed readers can deal whole files to up to `min_shards` input
+    pipelines; never more shards than units.
+    """
+    by_size = math.ceil(estimated_bytes / shard_bytes)
+    by_readers = min(min_shards, units // MIN_EXAMPLES_PER_SHARD)
+    return min(units, max(1, by_size, by_readers))
 
 
 def _counts(records: list[sources.Record], names: list[str] | None, field: str) -> dict[str, int] | None:
@@ -474,6 +496,8 @@ def build_dataset(
     domains: Sequence[str] | None = None,
     captions: str | None = None,
     labels: str | None = None,
+    label_names: Sequence[str] | None = None,
+    label_names_file: str | None = None,
     image_size: tuple[int, int] | int | str | None = None,
     resize_policy: str = "keep",
     channels: int | None = None,
@@ -482,6 +506,7 @@ def build_dataset(
     test_fraction: float = 0.0,
     seed: int = 0,
     shard_size_mb: float = 64.0,
+    min_shards: int = DEFAULT_MIN_SHARDS,
     num_workers: int | None = None,
     max_bad_fraction: float = 0.01,
     overwrite: bool = False,
@@ -492,7 +517,10 @@ def build_dataset(
 
     Args are the CLI flags of the same names (`python -m tfrecords.build --helpfull`).
     `image_size` is an int, (height, width) or "HxW". `paired` stores a
-    two-domain source as aligned pairs (module docstring). Raises BuildError, with
+    two-domain source as aligned pairs (module docstring). `label_names` is a
+    list of class names for an idx or npz source, in label-index order
+    (`label_names_file`: a text file of them, one per line); they go into the
+    manifest's `labels`. Raises BuildError, with
     what was wrong and what to do, for anything the user can fix; nothing is
     left at `output` when the build fails.
     """
@@ -501,15 +529,17 @@ def build_dataset(
         # stop here, before touching any folder; the parent then encodes in its own process.
         raise BuildError("build_dataset was called while a worker process was starting; guard the calling "
                          "script with `if __name__ == \"__main__\":`.")
-    source, output, captions, labels = (
-        None if path is None else os.fspath(path) for path in (source, output, captions, labels))
+    source, output, captions, labels, label_names_file = (
+        None if path is None else os.fspath(path) for path in (source, output, captions, labels, label_names_file))
+    label_names = list(label_names) if label_names is not None and not isinstance(label_names, str) else label_names
     domains = [os.fspath(d) for d in domains] if domains else None
     arguments = dict(
         source=source, output=output, kind=kind, name=name, domains=domains,
-        captions=captions, labels=labels, image_size=image_size, resize_policy=resize_policy, channels=channels,
+        captions=captions, labels=labels, label_names=label_names, label_names_file=label_names_file,
+        image_size=image_size, resize_policy=resize_policy, channels=channels,
         image_format=image_format, jpeg_quality=jpeg_quality, test_fraction=test_fraction, seed=seed,
-        shard_size_mb=shard_size_mb, num_workers=num_workers, max_bad_fraction=max_bad_fraction,
-        overwrite=overwrite, progress=progress, paired=bool(paired))
+        shard_size_mb=shard_size_mb, min_shards=min_shards, num_workers=num_workers,
+        max_bad_fraction=max_bad_fraction, overwrite=overwrite, progress=progress, paired=bool(paired))
     checked = _check_arguments(arguments)
     name, size, channels = checked["name"], checked["image_size"], checked["channels"]
     output = os.path.normpath(output)
@@ -522,8 +552,10 @@ def build_dataset(
             raise BuildError(f"Output {output} is inside the source folder {folder}; it would be read as input "
                              "by the next build. Choose an --output outside the source.")
 
+    if label_names_file is not None:
+        label_names = sources.read_label_names_file(label_names_file)
     found = sources.discover(source, kind=kind, domains=tuple(domains) if domains else None,
-                             captions=captions, labels=labels, paired=bool(paired))
+                             captions=captions, labels=labels, paired=bool(paired), label_names=label_names)
     if found.num_inputs == 0:
         hint = f" ({len(found.skipped)} other files were found, e.g. {found.skipped[0]['path']}: " \
                f"{found.skipped[0]['reason']})" if found.skipped else ""
@@ -540,7 +572,7 @@ def build_dataset(
         if channels is None:
             channels = _infer_channels(found, workers, bad, progress)
         options = dict(channels=channels, resize_policy=resize_policy, image_size=size, image_format=image_format,
-                       jpeg_quality=int(jpeg_quality), seed=int(seed))
+                       jpeg_quality=int(jpeg_quality), seed=int(seed), min_shards=int(min_shards))
         os.mkdir(partial)
         try:
             staged = {}
@@ -623,6 +655,10 @@ def define_flags() -> None:
     flags.DEFINE_list("domains", None, "Two domain folders a_dir,b_dir for image-to-image translation.")
     flags.DEFINE_string("captions", None, "Captions file (JSON object or name<TAB>caption lines).")
     flags.DEFINE_string("labels", None, "idx labels file (magic 2049) for --kind=idx with an idx images --source.")
+    flags.DEFINE_list("label_names", None, "Class names of an idx or npz source, in label-index order, e.g. "
+                      "airplane,automobile,bird (labels otherwise are named \"0\", \"1\", ...).")
+    flags.DEFINE_string("label_names_file", None, "Text file of class names, one per line in label-index order "
+                        "(instead of --label_names).")
     flags.DEFINE_string("image_size", None, "Target size, 64 or HxW such as 64x48; needs a --resize_policy.")
     flags.DEFINE_enum("resize_policy", "keep", list(images.RESIZE_POLICIES),
                       "keep sizes, resize (stretch), center_crop, or pad to --image_size.")
@@ -633,6 +669,9 @@ def define_flags() -> None:
     flags.DEFINE_float("test_fraction", 0.0, "Fraction carved into a test split when the source has none.")
     flags.DEFINE_integer("seed", 0, "Seed of the test split carve and of the shuffle before sharding.")
     flags.DEFINE_float("shard_size_mb", 64.0, "Target shard size in MiB.")
+    flags.DEFINE_integer("min_shards", DEFAULT_MIN_SHARDS,
+                         f"Shards per split at least (when each gets {MIN_EXAMPLES_PER_SHARD}+ examples), so that "
+                         "multi-worker reading can give every input pipeline its own files; 1 = by size only.")
     flags.DEFINE_integer("num_workers", None, "Encoding processes; 1 = in this process; default: one per 1000 "
                          "image files (20000 array rows), at most one per CPU core.")
     flags.DEFINE_float("max_bad_fraction", 0.01, "Fail if more than this fraction of image inputs are unreadable.")
@@ -653,10 +692,11 @@ def main(argv: list[str]) -> None:
     try:
         path = build_dataset(
             source=FLAGS.source, output=FLAGS.output, kind=FLAGS.kind, name=FLAGS.name,
-            domains=FLAGS.domains, captions=FLAGS.captions, labels=FLAGS.labels, image_size=FLAGS.image_size,
+            domains=FLAGS.domains, captions=FLAGS.captions, labels=FLAGS.labels, label_names=FLAGS.label_names,
+            label_names_file=FLAGS.label_names_file, image_size=FLAGS.image_size,
             resize_policy=FLAGS.resize_policy, channels=None if FLAGS.channels == "infer" else int(FLAGS.channels),
             image_format=FLAGS.image_format, jpeg_quality=FLAGS.jpeg_quality, test_fraction=FLAGS.test_fraction,
-            seed=FLAGS.seed, shard_size_mb=FLAGS.shard_size_mb, num_workers=FLAGS.num_workers,
+            seed=FLAGS.seed, shard_size_mb=FLAGS.shard_size_mb, min_shards=FLAGS.min_shards, num_workers=FLAGS.num_workers,
             max_bad_fraction=FLAGS.max_bad_fraction, overwrite=FLAGS.overwrite, progress=FLAGS.progress,
             paired=FLAGS.paired)
     except BuildError as error:

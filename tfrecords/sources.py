@@ -30,6 +30,7 @@ import json
 import os
 import re
 import struct
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -434,8 +435,41 @@ def _label_indices(values: np.ndarray, names: list[str] | None, where: str) -> t
     if names is None:
         names = [str(i) for i in range(count)]
     elif len(names) < count:
-        raise BuildError(f"{where}: {len(names)} label_names but labels go up to {count - 1}.")
+        raise BuildError(f"{where}: {len(names)} label names but the labels go up to {count - 1} ({count} classes); "
+                         "give one name per class index, in index order.")
     return values.astype(np.int64), names
+
+
+def check_label_names(names: Sequence[str] | None) -> list[str] | None:
+    """`names` as a list of stripped strings; BuildError for empty or repeated names."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        raise BuildError(f"label_names must be a list of names (on the command line: --label_names=a,b,c); "
+                         f"got the string {names!r}.")
+    names = [str(n).strip() for n in names]
+    if not names:
+        raise BuildError("label_names is empty; give one name per class index, e.g. --label_names=cat,dog.")
+    if "" in names:
+        raise BuildError(f"label_names holds an empty name (position {names.index('')}); every class needs a name.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BuildError(f"label_names repeats {repeated}; class names must be unique.")
+    return names
+
+
+def read_label_names_file(path: str) -> list[str]:
+    """Class names from a UTF-8 text file, one per line in class-index order; blank lines are skipped."""
+    if not os.path.isfile(path):
+        raise BuildError(f"Label names file {path} does not exist; give a text file with one class name per line.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise BuildError(f"Label names file {path} is not UTF-8 text ({error}).") from None
+    if not names:
+        raise BuildError(f"Label names file {path} holds no names; write one class name per line.")
+    return names
 
 
 def _array_source(kind: str, path: str, parts: dict[str, tuple[np.ndarray, np.ndarray | None]],
@@ -450,6 +484,10 @@ def _array_source(kind: str, path: str, parts: dict[str, tuple[np.ndarray, np.nd
     if any(labels_seen) and not all(labels_seen):
         raise BuildError(f"{path}: some splits have labels and some do not; give labels for every split.")
     names = None
+    if label_names and not all(labels_seen):
+        raise BuildError(f"{path} has no labels, so there are no classes for the label names to name; "
+                         + ("pass the idx labels file with --labels, or " if kind == "idx" else "")
+                         + "drop --label_names.")
     if all(labels_seen):
         # One label vocabulary over every split.
         joined = np.concatenate([parts[s][1] for s in parts])
@@ -464,7 +502,7 @@ def _array_source(kind: str, path: str, parts: dict[str, tuple[np.ndarray, np.nd
     return Source(kind=kind, path=path, splits=splits, labels=names, arrays=arrays)
 
 
-def _read_idx_source(source: str, labels_file: str | None) -> Source:
+def _read_idx_source(source: str, labels_file: str | None, label_names: list[str] | None = None) -> Source:
     if os.path.isdir(source):
         found = {}
         for name in _listdir(source)[1]:
@@ -485,17 +523,18 @@ def _read_idx_source(source: str, labels_file: str | None) -> Source:
             label_path = found.get((prefix, "labels"))
             parts[split] = (array, read_idx(label_path, IDX_LABELS_MAGIC) if label_path else None)
             id_names[split] = os.path.basename(image_path)
-        return _array_source("idx", source, parts, None, id_names)
+        return _array_source("idx", source, parts, label_names, id_names)
     array = _check_images_array(read_idx(source, IDX_IMAGES_MAGIC), source)
     labels = None
     if labels_file is not None:
         if not os.path.isfile(labels_file):
             raise BuildError(f"Labels file {labels_file} does not exist.")
         labels = read_idx(labels_file, IDX_LABELS_MAGIC)
-    return _array_source("idx", source, {"train": (array, labels)}, None, {"train": os.path.basename(source)})
+    return _array_source("idx", source, {"train": (array, labels)}, label_names,
+                         {"train": os.path.basename(source)})
 
 
-def _read_npz(source: str) -> Source:
+def _read_npz(source: str, label_names: list[str] | None = None) -> Source:
     try:
         with np.load(source, allow_pickle=False) as archive:
             contents = {key: archive[key] for key in archive.files}
@@ -506,6 +545,7 @@ def _read_npz(source: str) -> Source:
     base = os.path.basename(source)
     names = contents.get("label_names")
     names = [str(n) for n in names.tolist()] if names is not None else None
+    names = label_names or names
     if "images" in contents:
         parts = {"train": (_check_images_array(contents["images"], f"{source}[images]"), contents.get("labels"))}
         return _array_source("npz", source, parts, names, {"train": base})
@@ -547,8 +587,13 @@ def detect_kind(source: str) -> str:
 
 
 def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | None = None,
-             captions: str | None = None, labels: str | None = None, paired: bool = False) -> Source:
+             captions: str | None = None, labels: str | None = None, paired: bool = False,
+             label_names: Sequence[str] | None = None) -> Source:
     """Lists the inputs of a source; raises BuildError for anything unusable.
+
+    `label_names` names the classes of an idx or npz source by index (its
+    labels are integers, or strings that the names then order); other kinds
+    name their classes themselves (class folders) or have none.
 
     With `paired`, a two-domain source is listed as aligned pairs (see the
     module docstring); other kinds have no pairs and are refused.
@@ -577,13 +622,20 @@ def discover(source: str | None, kind: str = "auto", domains: tuple[str, str] | 
             f"--paired pairs the images of two domains, and {source} is a {kind.replace('auto-', '')} source. "
             "Pass --domains=a_dir,b_dir, or a --source holding trainA/ trainB/ (testA/ testB/) folders."
         )
+    label_names = check_label_names(label_names)
+    if label_names and kind not in ("idx", "npz"):
+        raise BuildError(
+            f"--label_names names the integer labels of idx and npz sources; a {kind.replace('auto-', '')} source "
+            "takes its class names from its class folders (rename the folders) or has no labels. "
+            "Drop --label_names."
+        )
     folder_kinds = ("folder", "class_folders", "captions", "domains", "auto-folder")
     if kind in folder_kinds and source and not os.path.isdir(source):
         raise BuildError(f"--kind={kind} needs a folder as --source; {source} is a file.")
     if kind == "npz":
-        return _read_npz(source)
+        return _read_npz(source, label_names)
     if kind == "idx":
-        return _read_idx_source(source, labels)
+        return _read_idx_source(source, labels, label_names)
     if kind == "domains":
         return _read_domains(source, tuple(domains) if domains else None, paired)
     if kind == "captions":

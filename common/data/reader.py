@@ -18,7 +18,11 @@ None for the offline default dataset (`common.data.default_datasets`, digits).
 Pipeline, in order (all stages parallel and autotuned):
 1. the list of shard files of the split, split across input pipelines at the
    file level (`input_context` or `num_shards`/`shard_index`), each verified
-   against the manifest's sha256 before anything is read;
+   against the manifest's sha256 before anything is read; a split with fewer
+   files than pipelines is sharded by record instead, as tf.data's AUTO
+   policy falls back to DATA: every pipeline reads every file (in listed
+   order) and keeps every n-th record, which multiplies the bytes read by n
+   and is logged once;
 2. files shuffled, then read interleaved; each file's records are counted in
    bytes and the file must be consumed to its last byte, so a corrupt or
    truncated shard met while training stops the run with an error naming the
@@ -295,21 +299,53 @@ def _select_files(source: _Source, split: str) -> list:
     return list(files)
 
 
-def _shard_files(files: list, num_shards: int, shard_index: int, input_context) -> list:
+@dataclasses.dataclass(frozen=True)
+class _Sharding:
+    """Which part of a split one input pipeline reads.
+
+    `files` are the shard files it opens. With `record_shards` > 1 it opens
+    every file of the split and keeps every `record_shards`-th record (pair,
+    for paired data) starting at `record_index`: the split has fewer files
+    than input pipelines, so files cannot be dealt out.
+    """
+
+    files: list
+    record_shards: int = 1
+    record_index: int = 0
+
+
+_RECORD_SHARDING_LOGGED: set = set()
+
+
+def _shard_files(files: list, num_shards: int, shard_index: int, input_context, description: str = "",
+                 split: str = "") -> _Sharding:
     if input_context is not None:
         num_shards = input_context.num_input_pipelines
         shard_index = input_context.input_pipeline_id
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise DataError(f"shard_index must be in 0..num_shards-1, got shard {shard_index} of {num_shards}.")
     if num_shards == 1:
-        return files
+        return _Sharding(files)
     if len(files) < num_shards:
-        raise DataError(
-            f"The split has {len(files)} shard file(s) but {num_shards} input pipelines read it; each "
-            "pipeline needs at least one file. Rebuild the dataset with a smaller --shard_size_mb so it "
-            f"has at least {num_shards} shards."
-        )
-    return files[shard_index::num_shards]
+        key = (description, split, len(files), num_shards)
+        if key not in _RECORD_SHARDING_LOGGED:
+            _RECORD_SHARDING_LOGGED.add(key)
+            logging.warning(
+                "Split %r of %s has %d shard file(s) for %d input pipelines: sharding by record instead of by "
+                "file. Every pipeline reads all %d file(s) and keeps 1/%d of the records, so the split is read "
+                "%d times over per epoch. A build with at least %d shards (python -m tfrecords.build "
+                "--min_shards=%d) gives each pipeline its own files.",
+                split, description, len(files), num_shards, len(files), num_shards, num_shards, num_shards,
+                num_shards,
+            )
+        return _Sharding(files, record_shards=num_shards, record_index=shard_index)
+    return _Sharding(files[shard_index::num_shards])
+
+
+def _records_in_shard(total: int, sharding: _Sharding) -> int:
+    """How many of `total` units (records or pairs) one pipeline keeps."""
+    n, i = sharding.record_shards, sharding.record_index
+    return max(0, (total - i + n - 1) // n)
 
 
 def _sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
@@ -413,18 +449,27 @@ def _pairs_of_file(filename, file_size):
 
 
 def _read_records(files: list, sizes: list, shuffle: bool, seed: int | None, deterministic: bool,
-                  paired: bool = False):
-    """Records of the files, interleaved one element per file in turn; pairs of records when `paired`."""
+                  paired: bool = False, sharding: _Sharding | None = None):
+    """Records of the files, interleaved one element per file in turn; pairs of records when `paired`.
+
+    With record sharding, every pipeline must see the records in the same
+    order before it keeps its share, so the files are read in their listed
+    order and interleaved deterministically; the records are shuffled later.
+    """
+    by_record = sharding is not None and sharding.record_shards > 1
     filenames = tf.data.Dataset.from_tensor_slices((tf.constant(files), tf.constant(sizes, tf.int64)))
-    if shuffle and len(files) > 1:
+    if shuffle and len(files) > 1 and not by_record:
         filenames = filenames.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    return filenames.interleave(
+    records = filenames.interleave(
         _pairs_of_file if paired else _records_of_file,
         cycle_length=min(len(files), _MAX_CYCLE_LENGTH),
         block_length=1,
         num_parallel_calls=AUTOTUNE,
-        deterministic=deterministic,
+        deterministic=deterministic or by_record,
     )
+    if by_record:
+        records = records.shard(sharding.record_shards, sharding.record_index)
+    return records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -735,9 +780,13 @@ def _make_plan(source_channels, stored_size, check_size, min_size, has_labels, h
             "as large (CycleGAN resizes to 286 and crops 256)."
         )
     if min_size is not None and (image_size[0] > min_size[0] or image_size[1] > min_size[1]):
+        size_flag = str(image_size[0]) if image_size[0] == image_size[1] else f"{image_size[0]}x{image_size[1]}"
         logging.warning(
-            "image_size %s is larger than the smallest stored image %s of %s: those images are upscaled.",
-            image_size, min_size, description,
+            "image_size %s is larger than the smallest stored image %s of %s: those images are upscaled "
+            "every time they are read. To store them at this size once, rebuild the dataset with "
+            "`python -m tfrecords.build --source=... --output=... --image_size=%s --resize_policy=pad` "
+            "(or resize, center_crop; see tfrecords/README.md) and train on that.",
+            image_size, min_size, description, size_flag,
         )
     target_channels = channels if channels is not None else source_channels
     reduce_to = None
@@ -815,7 +864,9 @@ def load_dataset(
         `AUTO_CACHE_BYTES`, so small and medium datasets are decoded only once.
       seed: set for a deterministic order and augmentation.
       input_context, num_shards, shard_index: read a disjoint subset of the
-        shard files (file-level sharding for distributed input).
+        shard files (file-level sharding for distributed input); with fewer
+        files than input pipelines, every pipeline reads all files and keeps a
+        disjoint 1/n of the records (logged once, with its I/O cost).
       domain: keep only this domain (index or name; "a"/"b" for 0/1).
       verify_checksums: check every shard read against the manifest's sha256
         before the pipeline is built.
@@ -856,8 +907,9 @@ def _load(source: _Source, *, paired: bool, split, image_size, channels, batch_s
           verify_checksums) -> tf.data.Dataset:
     """`load_dataset` of a resolved TFRecord source; with `paired`, `load_paired`'s pipeline of pairs."""
     deterministic = seed is not None
-    files = _select_files(source, split)
-    files = _shard_files(files, num_shards, shard_index, input_context)
+    sharding = _shard_files(_select_files(source, split), num_shards, shard_index, input_context,
+                            source.description, split)
+    files = sharding.files
     domain_index = _domain_index(source, domain)
     stored_size = (source.height, source.width) if source.height and source.width else None
     # Without a manifest, sizes are known only for the first record of each file: with a
@@ -884,7 +936,13 @@ def _load(source: _Source, *, paired: bool, split, image_size, channels, batch_s
         available = sum(counts.get(f, 0) for f in files)
         if available == 0:
             raise DataError(f"Split {split!r} of {source.description} holds no examples; rebuild the dataset.")
-        units = available // 2 if paired else available
+        units = _records_in_shard(available // 2 if paired else available, sharding)
+        if units == 0:
+            raise DataError(
+                f"Split {split!r} of {source.description} holds {available} {'records' if paired else 'examples'}, "
+                f"fewer than its {sharding.record_shards} input pipelines, so pipeline {sharding.record_index} would "
+                "read none. Train on fewer workers or devices, or on a larger dataset."
+            )
         if not repeat and batch_size is not None and domain_index is None and units < batch_size:
             raise DataError(
                 f"This input pipeline reads {units} {'pairs' if paired else 'examples'} of split {split!r}, "
@@ -893,13 +951,14 @@ def _load(source: _Source, *, paired: bool, split, image_size, channels, batch_s
             )
         shuffle_buffer = min(shuffle_buffer, units)
     if cache == "auto":
-        cache = _fits_in_memory(plan, sum(counts.get(f, 0) for f in files) if counts else None)
+        kept = _records_in_shard(sum(counts.get(f, 0) for f in files), sharding) if counts else None
+        cache = _fits_in_memory(plan, kept)
     elif not isinstance(cache, bool):
         raise DataError(f'cache must be True, False or "auto", got {cache!r}.')
     if verify_checksums:
         _verify_checksums(files, source.checksums)
 
-    records = _read_records(files, sizes, shuffle, seed, deterministic, paired=paired)
+    records = _read_records(files, sizes, shuffle, seed, deterministic, paired=paired, sharding=sharding)
     if domain_index is not None:
         domain_spec = {schema.DOMAIN: schema.feature_spec()[schema.DOMAIN]}
         records = records.filter(

@@ -500,6 +500,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
             report[key] = facts[key]
     if "mode_coverage" in results:
         report["mode_coverage"] = results["mode_coverage"]
+        report["class_shares"] = scoring.class_shares(results["mode_coverage"], info.labels)
     report["settings"] = settings
 
     output = options.output or os.path.join(options.model_dir, EVAL_DIR,
@@ -553,6 +554,12 @@ def format_table(report: Mapping) -> str:
     ]
     if report.get("classifier_test_accuracy") is not None:
         rows.append(("classifier test accuracy", number(report["classifier_test_accuracy"])))
+    coverage = report.get("mode_coverage")
+    if coverage:
+        rows.append(("modes covered", f"{coverage['modes_covered']} of {coverage['num_modes']} "
+                                      f"(KL to uniform {coverage['kl_to_uniform']:.4f})"))
+        for name, share in (report.get("class_shares") or {}).items():
+            rows.append((f"class {name}", f"{100 * share:.1f}% of samples"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

@@ -12,6 +12,9 @@ the `_step` entry of the logs; rounded up to the end of a compiled call when
 2. writes every scalar as ``eval/<name>`` to TensorBoard, in the run
    ``<model_dir>/tensorboard/eval`` (next to the runtime's own scalars, step =
    global training step), and appends them to ``<model_dir>/eval/history.jsonl``;
+   with a dataset classifier, one row per class, ``eval/class_share/<name>``
+   (the share of samples it assigns that class, named by the dataset's labels),
+   plus ``eval/modes_covered`` and ``eval/kl_to_uniform``;
 3. when the chosen metric improved (lower for FID/KID, higher for
    precision/recall/density/coverage/Inception Score; NaN never improves), saves
    the model's variables (`checkpointing.inference_checkpoint`, the part of a
@@ -34,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -124,12 +127,15 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         cache_dir: for the default `evaluate_fn`.
       metric: a METRIC_MODES name, or any key `evaluate_fn` returns (then give `mode`).
       mode: "min" or "max"; default from METRIC_MODES.
+      class_names: the dataset's label names (manifest `labels`), naming the
+        ``eval/class_share/<name>`` rows; class indices when None.
     """
 
     def __init__(self, every_n_steps: int, *, model_dir: str, evaluate_fn: Callable[[Any], Mapping] | None = None,
                  real_data=None, feature_extractor=None, num_samples: int = 2000, batch_size: int = 50,
                  seed: int = 0, dataset_checksum: str | None = None, cache_dir: str | None = None,
-                 metric: str = "fid", mode: str | None = None, num_classes: int | None = None):
+                 metric: str = "fid", mode: str | None = None, num_classes: int | None = None,
+                 class_names: Sequence[str] | None = None):
         super().__init__()
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1; got {every_n_steps}.")
@@ -145,6 +151,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
                                            seed=seed, num_classes=num_classes, dataset_checksum=dataset_checksum,
                                            cache_dir=cache_dir)
         self.every_n_steps = int(every_n_steps)
+        self.class_names = list(class_names) if class_names else None
         self.model_dir = model_dir
         self.evaluate_fn = evaluate_fn
         self.metric = metric
@@ -210,6 +217,14 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             raise KeyError(f"The evaluation returned {sorted(results)}, without {self.metric_key!r} "
                            f"(--eval_metric={self.metric}).")
         scalars = _scalars(results)
+        coverage = results.get("mode_coverage")
+        if isinstance(coverage, Mapping) and "histogram" in coverage:
+            from common.evaluation import scoring
+
+            scalars.update({key: float(coverage[key]) for key in ("modes_covered", "kl_to_uniform")
+                            if key in coverage})
+            for name, share in scoring.class_shares(coverage, self.class_names).items():
+                scalars[f"class_share/{name}"] = share
         value = float(results[self.metric_key])
         self.history.append((step, value))
         if self._writer is None:
@@ -310,4 +325,4 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
     evaluate_fn = make_evaluate_fn(real, extractor, num_samples, num_real=min(num_samples, count), seed=run.seed,
                                    num_classes=facts.get("num_classes"), dataset_checksum=key, cache_dir=cache_dir)
     return [PeriodicEvaluation(every, model_dir=run.model_dir, evaluate_fn=evaluate_fn,
-                               metric=metric)]
+                               metric=metric, class_names=data_lib.describe(run.data).labels)]

@@ -27,7 +27,7 @@ import numpy as np
 from common.evaluation import metrics
 from common.evaluation import reference_stats as reference_stats_lib
 
-__all__ = ["EvaluationError", "ALL_METRICS", "evaluate_generator"]
+__all__ = ["EvaluationError", "ALL_METRICS", "class_shares", "evaluate_generator"]
 
 ALL_METRICS = ("fid", "kid", "inception_score", "precision_recall", "density_coverage",
                "class_accuracy", "intra_fid", "mode_coverage")
@@ -217,6 +217,20 @@ def evaluate_generator(
         "seed": seed,
     }
     return results
+
+
+def class_shares(mode_coverage: dict, class_names: Sequence[str] | None) -> dict[str, float]:
+    """{class name: share of the samples} from a `mode_coverage` result, in class-index order.
+
+    `class_names` are the dataset's label names (`common.data.reader.describe(data).labels`,
+    the manifest's `labels`); the class index is used as the name when they are
+    missing or do not match the histogram's length.
+    """
+    counts = [int(c) for c in mode_coverage["histogram"]]
+    total = max(sum(counts), 1)
+    names = list(class_names) if class_names and len(class_names) == len(counts) else [str(i) for i in
+                                                                                        range(len(counts))]
+    return {name: count / total for name, count in zip(names, counts)}
 
 
 def _choose_metrics(requested: Sequence[str] | None, conditional: bool, classifier,

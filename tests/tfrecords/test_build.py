@@ -194,7 +194,8 @@ def test_cli_helpfull_lists_the_flags(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1), result.stderr  # absl exits with 1 after printing help.
     for flag in ("--source", "--output", "--kind", "--resize_policy", "--shard_size_mb", "--max_bad_fraction",
-                 "--[no]overwrite", "--jpeg_quality", "--num_workers", "--domains", "--captions", "--labels"):
+                 "--[no]overwrite", "--jpeg_quality", "--num_workers", "--domains", "--captions", "--labels",
+                 "--label_names", "--label_names_file", "--min_shards"):
         assert flag in result.stdout
 
 
@@ -214,3 +215,42 @@ def test_progress_bar_shows_count_rate_and_eta():
     line = stream.getvalue().strip().splitlines()[-1]
     assert line.startswith("encoding 4/10  40.0%")
     assert "img/s" in line and "ETA 00:03" in line  # 2 img/s, 6 left.
+
+
+@pytest.mark.parametrize("units,estimated_mb,min_shards,expected", [
+    (100, 0.1, 16, 1),          # small: never shards of trivially few examples
+    (255, 0.1, 16, 1),
+    (256 * 3, 0.1, 16, 3),      # as many shards of >= 256 examples as the split fills
+    (60_000, 47.0, 16, 16),     # MNIST train: 16 shards although it fits in one by size
+    (10_000, 8.0, 16, 16),
+    (60_000, 47.0, 1, 1),       # --min_shards=1: by size only, as before
+    (200_000, 19 * 64.0 - 1, 16, 19),  # large: size wins
+    (3, 1000.0, 16, 3),         # never more shards than examples
+])
+def test_default_shard_count_suits_multi_worker_reading(units, estimated_mb, min_shards, expected):
+    from tfrecords.build import _shard_count
+
+    assert _shard_count(units, int(estimated_mb * 2**20), 64 * 2**20, min_shards) == expected
+
+
+def test_a_split_of_enough_examples_gets_min_shards_by_default(tmp_path):
+    np.savez(tmp_path / "data.npz", images=np.zeros((900, 2, 2), np.uint8), labels=np.arange(900) % 2)
+    manifest = schema.read_manifest(_build(tmp_path / "data.npz", tmp_path / "out", test_fraction=0.1))
+    train, test = manifest["splits"]["train"], manifest["splits"]["test"]
+    assert [s["count"] for s in train["shards"]] == [270, 270, 270]  # 810 // 256 = 3 shards, a few KiB each
+    assert [s["count"] for s in test["shards"]] == [90]
+    manifest = schema.read_manifest(_build(tmp_path / "data.npz", tmp_path / "one", min_shards=1))
+    assert len(manifest["splits"]["train"]["shards"]) == 1
+    with pytest.raises(BuildError, match="min_shards must be a positive integer"):
+        _build(tmp_path / "data.npz", tmp_path / "bad", min_shards=0)
+
+
+def test_cli_stores_label_names_and_min_shards(tmp_path):
+    np.savez(tmp_path / "data.npz", images=np.zeros((4, 2, 2), np.uint8), labels=np.array([0, 1, 2, 1]))
+    result = subprocess.run([sys.executable, "-m", "tfrecords.build", f"--source={tmp_path / 'data.npz'}",
+                             f"--output={tmp_path / 'out'}", "--label_names=airplane,automobile,bird",
+                             "--min_shards=2", "--noprogress"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    manifest = schema.read_manifest(str(tmp_path / "out"))
+    assert manifest["labels"] == ["airplane", "automobile", "bird"]
+    assert manifest["builder_args"]["min_shards"] == 2

@@ -252,3 +252,58 @@ def test_mixed_images_and_subfolders_ask_for_a_kind(tmp_path):
         _build(tmp_path / "src", tmp_path / "out")
     manifest = schema.read_manifest(_build(tmp_path / "src", tmp_path / "out", kind="folder"))
     assert manifest["splits"]["train"]["count"] == 2
+
+
+def test_label_names_name_the_integer_labels_of_an_mnist_folder(tmp_path):
+    source = tmp_path / "mnist"
+    source.mkdir()
+    for prefix, count in (("train", 6), ("t10k", 4)):
+        tiny.write_idx(str(source / f"{prefix}-images-idx3-ubyte.gz"), np.zeros((count, 4, 4), np.uint8), 2051)
+        tiny.write_idx(str(source / f"{prefix}-labels-idx1-ubyte.gz"), np.arange(count) % 3, 2049)
+    manifest_path = _build(source, tmp_path / "out", label_names=["zero", "one", "two"])
+    manifest = schema.read_manifest(manifest_path)
+    assert manifest["labels"] == ["zero", "one", "two"]
+    assert manifest["builder_args"]["label_names"] == ["zero", "one", "two"]
+    assert manifest["splits"]["train"]["per_class"] == {"zero": 2, "one": 2, "two": 2}
+    assert manifest["splits"]["test"]["per_class"] == {"zero": 2, "one": 1, "two": 1}
+    for example in tiny.read_split(manifest_path, "test"):
+        assert example["label"] == int(example["source_id"].rsplit("#", 1)[1]) % 3  # indices unchanged
+
+
+def test_label_names_file_names_npz_labels_and_replaces_the_archive_names(tmp_path):
+    labels = np.array([1, 0, 2, 1])
+    np.savez(tmp_path / "data.npz", images=np.zeros((4, 2, 2), np.uint8), labels=labels,
+             label_names=np.array(["a", "b", "c"]))
+    (tmp_path / "names.txt").write_text("airplane\n\nautomobile\n  bird  \n", encoding="utf-8")
+    manifest = schema.read_manifest(_build(tmp_path / "data.npz", tmp_path / "out",
+                                           label_names_file=str(tmp_path / "names.txt")))
+    assert manifest["labels"] == ["airplane", "automobile", "bird"]
+    assert manifest["splits"]["train"]["per_class"] == {"airplane": 1, "automobile": 2, "bird": 1}
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"label_names": ["cat", "dog"]}, r"2 label names but the labels go up to 2 \(3 classes\)"),
+    ({"label_names": ["cat", "dog", "cat"]}, r"repeats \['cat'\]"),
+    ({"label_names": ["cat", " ", "dog"]}, "empty name"),
+    ({"label_names": "cat,dog,bird"}, "list of names"),
+    ({"label_names": ["a", "b", "c"], "label_names_file": "names.txt"}, "not both"),
+    ({"label_names_file": "missing.txt"}, "does not exist"),
+])
+def test_bad_label_names_are_clear_errors(tmp_path, arguments, message):
+    np.savez(tmp_path / "data.npz", images=np.zeros((3, 2, 2), np.uint8), labels=np.array([0, 1, 2]))
+    if "label_names_file" in arguments:
+        arguments = dict(arguments, label_names_file=str(tmp_path / arguments["label_names_file"]))
+        (tmp_path / "names.txt").write_text("a\nb\nc\n")
+    with pytest.raises(BuildError, match=message):
+        _build(tmp_path / "data.npz", tmp_path / "out", **arguments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_label_names_need_a_source_with_integer_labels(tmp_path):
+    np.savez(tmp_path / "unlabeled.npz", images=np.zeros((3, 2, 2), np.uint8))
+    with pytest.raises(BuildError, match="has no labels"):
+        _build(tmp_path / "unlabeled.npz", tmp_path / "out", label_names=["a", "b"])
+    for name in ("cat", "dog"):
+        tiny.save_image(tmp_path / "pets" / name / "0.png", np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(BuildError, match="class folders"):
+        _build(tmp_path / "pets", tmp_path / "out", label_names=["a", "b"])

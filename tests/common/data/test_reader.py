@@ -271,6 +271,7 @@ def test_upscaling_warns(toy, caplog):
     with caplog.at_level(logging.WARNING):
         reader.load_dataset(folder, image_size=16)
     assert "upscaled" in caplog.text
+    assert "--image_size=16 --resize_policy=pad" in caplog.text  # the builder flags that store it at 16x16
 
 
 # ---------------------------------------------------------------- determinism
@@ -332,8 +333,46 @@ def test_two_workers_read_disjoint_files_covering_everything(tmp_path):
     out = _collect(reader.load_dataset(folder, batch_size=None, repeat=False, input_context=context))
     assert set(_indices(out["image"])) == seen[1]
 
-    with pytest.raises(reader.DataError, match="smaller --shard_size_mb"):
-        reader.load_dataset(folder, num_shards=5, shard_index=0)
+
+
+@pytest.mark.parametrize("num_files,num_pipelines,shuffle", [(1, 2, True), (3, 4, True), (2, 3, False)])
+def test_fewer_files_than_pipelines_shards_by_record(tmp_path, caplog, num_files, num_pipelines, shuffle):
+    folder = str(tmp_path / "few")
+    write_dataset(folder, count=13, num_shards=num_files)
+    seen = []
+    with caplog.at_level("WARNING"):
+        for worker in range(num_pipelines):
+            context = tf.distribute.InputContext(num_input_pipelines=num_pipelines, input_pipeline_id=worker,
+                                                 num_replicas_in_sync=num_pipelines)
+            # No seed: the file order must still agree between pipelines for the shares to be disjoint.
+            out = _collect(reader.load_dataset(folder, batch_size=None, repeat=False, shuffle=shuffle,
+                                               input_context=context))
+            seen.append(_indices(out["image"]))
+    for worker, indices in enumerate(seen):
+        assert len(indices) == len(set(indices)) == len(range(worker, 13, num_pipelines))
+    assert sorted(i for indices in seen for i in indices) == list(range(13))
+    messages = [r.getMessage() for r in caplog.records if "sharding by record" in r.getMessage()]
+    assert len(messages) == 1  # said once, not once per pipeline
+    assert f"reads all {num_files} file(s) and keeps 1/{num_pipelines} of the records" in messages[0]
+
+
+def test_record_sharding_batches_and_repeats_from_a_single_file(tmp_path):
+    folder = str(tmp_path / "one")
+    write_dataset(folder, count=12, num_shards=1)
+    per_worker = []
+    for worker in range(2):
+        batches = reader.load_dataset(folder, batch_size=4, num_shards=2, shard_index=worker, seed=3)
+        out = _collect(batches, batches=6)  # four epochs of the worker's 6 images
+        per_worker.append(set(_indices(out["image"])))
+        assert len(out["image"]) == 24
+    assert per_worker[0] == set(range(0, 12, 2)) and per_worker[1] == set(range(1, 12, 2))
+
+
+def test_more_pipelines_than_examples_is_a_clear_error(tmp_path):
+    folder = str(tmp_path / "tiny")
+    write_dataset(folder, count=3, num_shards=1)
+    with pytest.raises(reader.DataError, match="fewer than its 4 input pipelines"):
+        reader.load_dataset(folder, num_shards=4, shard_index=3)
 
 
 def test_manifest_path_glob_and_folder_without_manifest(toy):

@@ -151,3 +151,18 @@ def test_a_pair_of_wrong_domains_stops_the_pipeline(tmp_path):
         json.dump(manifest, f)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"not \(domain 0, domain 1\)"):
         list(reader.load_paired(folder, batch_size=2, repeat=False, cache=False))
+
+
+def test_pairs_of_a_single_shard_file_are_sharded_by_pair_over_pipelines(tmp_path):
+    tiny.write_paired_domains(tmp_path, 7, size=SIZE)
+    data = str(tmp_path / "one")
+    build_dataset(domains=[str(tmp_path / "a"), str(tmp_path / "b")], output=data, paired=True, num_workers=1,
+                  progress=False)
+    with open(os.path.join(data, "manifest.json")) as file:
+        assert len(json.load(file)["splits"]["train"]["shards"]) == 1
+    seen = []
+    for pipeline in range(3):
+        context = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipeline)
+        seen.append(_pair_indices(reader.load_paired(data, batch_size=1, input_context=context, repeat=False)))
+    assert [len(s) for s in seen] == [3, 2, 2]  # every third pair, each row still a true pair
+    assert sorted(i for s in seen for i in s) == sorted(_stored_pairs(data))

@@ -180,3 +180,39 @@ def test_in_training_evaluation_from_flags_keeps_a_checkpoint_the_evaluate_comma
     assert path.endswith(os.path.join("best", f"ckpt-{best['step']}"))
     # The kept weights reproduce the kept FID (same noise, same real statistics).
     assert callback.evaluate_fn(model)["fid"] == pytest.approx(best["value"], rel=1e-4)
+
+
+def test_class_rows_are_named_by_the_label_names_given_to_the_builder(tmp_path):
+    """--label_names -> manifest -> describe() -> eval/class_share/<name> rows and the evaluate table."""
+    import numpy as np
+
+    from common.data import reader
+    from common.evaluation import metrics, scoring
+    from tfrecords.build import build_dataset
+
+    np.savez(tmp_path / "data.npz", images=np.zeros((6, 4, 4), np.uint8), labels=np.array([0, 1, 2, 0, 1, 2]))
+    data = os.path.dirname(build_dataset(source=str(tmp_path / "data.npz"), output=str(tmp_path / "data"),
+                                         label_names=["airplane", "automobile", "bird"], num_workers=1,
+                                         progress=False))
+    names = reader.describe(data).labels
+    assert names == ["airplane", "automobile", "bird"]
+    coverage = metrics.mode_coverage(np.array([0, 0, 2, 2, 2, 2, 2, 2]), 3)
+
+    model_dir = str(tmp_path / "run")
+    callback = periodic_evaluation.PeriodicEvaluation(
+        2, model_dir=model_dir, evaluate_fn=lambda model: {"fid": 1.0, "mode_coverage": coverage}, class_names=names)
+    drive(callback, step_model(), [1, 2])
+    events = scalar_events(model_dir)
+    assert events["eval/class_share/airplane"][2] == 0.25
+    assert events["eval/class_share/automobile"][2] == 0.0
+    assert events["eval/class_share/bird"][2] == 0.75
+    assert events["eval/modes_covered"][2] == 2.0
+
+    table = evaluate_command.format_table({"mode_coverage": coverage,
+                                           "class_shares": scoring.class_shares(coverage, names)})
+    assert "modes covered" in table and "2 of 3" in table
+    assert [line.split()[:3] for line in table.splitlines() if line.startswith("class ")] == [
+        ["class", "airplane", "25.0%"], ["class", "automobile", "0.0%"], ["class", "bird", "75.0%"]]
+    # Without names (or with names that do not fit the classifier's classes) the rows carry the index.
+    assert list(scoring.class_shares(coverage, None)) == ["0", "1", "2"]
+    assert list(scoring.class_shares(coverage, ["a", "b"])) == ["0", "1", "2"]

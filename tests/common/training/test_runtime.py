@@ -398,11 +398,16 @@ if __name__ == "__main__":
         runtime_flags.check_no_positional_args(argv)
         run = runtime_flags.runtime_config_from_flags()
         config = runtime_flags.dataclass_from_flags(TinyConfig)
+        if run.data:  # a dataset of IMAGE_SIZE x IMAGE_SIZE grayscale images, read by the suite's reader
+            from common.data import reader
+
+            dataset_fn = runtime.image_dataset_fn(run, config)
+            num_examples = lambda: reader.describe(run.data).num_examples["train"]  # noqa: E731
+        else:
+            dataset_fn = tiny_dataset_fn(run.batch_size, shuffle_seed=0 if absl_flags.FLAGS.shuffle_data else None)
+            num_examples = lambda: NUM_IMAGES  # noqa: E731
         with runtime.exit_on_user_error():
             runtime.train(app="tiny", config=config, run=run, build_model=build_tiny_gan,
-                          build_optimizers=tiny_optimizers,
-                          dataset_fn=tiny_dataset_fn(run.batch_size,
-                                                     shuffle_seed=0 if absl_flags.FLAGS.shuffle_data else None),
-                          num_examples=lambda: NUM_IMAGES)
+                          build_optimizers=tiny_optimizers, dataset_fn=dataset_fn, num_examples=num_examples)
 
     app.run(main)
