@@ -335,7 +335,9 @@ def train(
 
     Raises:
       ConfigError (bad options), ConfigMismatchError, common.data.reader.DataError,
-      NonFiniteLossError, TrainingInterrupted (after saving a checkpoint).
+      NonFiniteLossError, TrainingInterrupted (after saving a checkpoint),
+      checkpointing.CheckpointError (no checkpoint can be restored),
+      checkpointing.CheckpointWriteError (a checkpoint could not be written).
     """
     stream = stream or sys.stdout
     run = run.replace(data=normalized_data_path(run.data)).validate()
@@ -386,7 +388,7 @@ def train(
         if chief:
             write_config(model_dir, document)
         checkpointer = checkpointing.Checkpointer(
-            checkpointing.training_checkpoint(model, optimizers, state),
+            lambda: checkpointing.training_checkpoint(model, optimizers, state),
             distribute.checkpoint_dir(model_dir, strategy),
             max_to_keep=run.keep_checkpoints,
             quarantine=chief,
@@ -538,7 +540,7 @@ def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras
 
     Raises:
       FileNotFoundError when the directory has no config.json or no checkpoint;
-      checkpointing.CheckpointError when no checkpoint fits the model.
+      checkpointing.CheckpointError when no checkpoint can be read or fits the model.
     """
     return restore_for_inference_with_path(model_dir, build_model, model_defaults)[0]
 
@@ -552,7 +554,7 @@ def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mappi
     with precision_lib.dtype_policy("float32"):
         model = build_model({**(model_defaults or {}), **saved["model"]})
     path = checkpointing.restore_latest(
-        checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
+        lambda: checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
     if path is None:
         raise FileNotFoundError(f"{model_dir} has no checkpoint yet; train first.")
     log.info("Restored %s.", path)
@@ -580,9 +582,10 @@ def restore_app_for_inference(model_dir: str, config_class: type, build_model: C
 def exit_on_user_error():
     """For a script's main(): errors a user can fix end the process with their message, no traceback.
 
-    Exit codes: 2 for a bad option, data set or model directory; 1 for a
-    non-finite loss or unusable checkpoints; 128 + signal number after
-    SIGINT/SIGTERM (a checkpoint was saved).
+    Exit codes: 2 for a bad option, data set or model directory (including one
+    whose checkpoints cannot be read or do not fit the model); 1 for a
+    non-finite loss or a checkpoint that could not be written; 128 + signal
+    number after SIGINT/SIGTERM (a checkpoint was saved).
     """
     from common.data.reader import DataError
 
@@ -591,9 +594,9 @@ def exit_on_user_error():
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr, flush=True)
         sys.exit(128 + interrupted.signum)
-    except (ConfigError, DataError, FileNotFoundError) as error:
+    except (ConfigError, DataError, FileNotFoundError, checkpointing.CheckpointError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
-    except (NonFiniteLossError, checkpointing.CheckpointError) as error:
+    except (NonFiniteLossError, checkpointing.CheckpointWriteError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
