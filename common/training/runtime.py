@@ -424,7 +424,6 @@ def train(
                 progress, log_every=run.log_every,
                 metrics_path=os.path.join(model_dir, METRICS_FILENAME) if chief else None,
                 writer=writer, optimizers=optimizers, stream=stream if chief else None),
-            callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every),
         ]
         sampler = None
         if chief and run.sample_every and hasattr(model, "sample") and getattr(model, "latent_dim", None):
@@ -437,6 +436,9 @@ def train(
             first, last = run.profile_range()
             callbacks.append(callbacks_lib.StepProfiler(progress, os.path.join(model_dir, PROFILE_DIR), first, last))
         callbacks.extend(extra_callbacks or [])
+        # Last, so that a signal arriving during any callback of a step (an evaluation, a
+        # sample grid) is still saved at that step rather than after one more.
+        callbacks.append(callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every))
 
         rollbacks = 0
         _wrap_train_step(model, state, run.steps_per_execution)
@@ -587,7 +589,7 @@ def exit_on_user_error():
     non-finite loss or a checkpoint that could not be written; 128 + signal
     number after SIGINT/SIGTERM (a checkpoint was saved).
     """
-    from common.data.reader import DataError
+    from common.data.reader import DataError, corrupt_file_message
 
     try:
         yield
@@ -596,6 +598,12 @@ def exit_on_user_error():
         sys.exit(128 + interrupted.signum)
     except (ConfigError, DataError, FileNotFoundError, checkpointing.CheckpointError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except tf.errors.InvalidArgumentError as error:
+        message = corrupt_file_message(error)  # a dataset file damaged since the run started
+        if message is None:
+            raise
+        print(f"Error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)
     except (NonFiniteLossError, checkpointing.CheckpointWriteError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
