@@ -371,6 +371,8 @@ class Checkpointer:
         try:
             path = self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as error:
+            # The writer's own partial files (the shards of its temporary folder) only take space.
+            shutil.rmtree(os.path.join(self.directory, f"{CHECKPOINT_PREFIX}-{step}_temp"), ignore_errors=True)
             previous = (f"ckpt-{self.last_saved_step} is the newest checkpoint"
                         if self.last_saved_step is not None else "there is no earlier checkpoint")
             raise CheckpointWriteError(
