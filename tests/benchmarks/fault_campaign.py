@@ -80,8 +80,8 @@ def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, st
     return process.returncode, out, err
 
 
-def run(args: list[str]) -> tuple[int, str, str]:
-    return finish(start(args))
+def run(args: list[str], timeout: float = TIMEOUT) -> tuple[int, str, str]:
+    return finish(start(args), timeout)
 
 
 def logged(model_dir: str) -> list[dict]:
@@ -141,7 +141,7 @@ def tail(text: str, lines: int = 6) -> str:
 def resume_all(model_dirs: list[str], totals: list[int], *extra: str) -> tuple[int, dict, str]:
     """Resumes every directory in one `--driver=resume` process: (exit, {dir: (resumed ckpt step, ok)}, stderr)."""
     code, out, err = run([os.path.abspath(__file__), "--driver=resume", "--model_dirs=" + ",".join(model_dirs),
-                          "--steps_list=" + ",".join(map(str, totals)), *extra])
+                          "--steps_list=" + ",".join(map(str, totals)), *extra], timeout=TIMEOUT * len(model_dirs))
     outcome, last_resume = {}, None
     for line in out.splitlines():
         if line.startswith("Resuming dcgan from ckpt-"):
@@ -157,10 +157,10 @@ def resume_all(model_dirs: list[str], totals: list[int], *extra: str) -> tuple[i
 
 
 def kill_at_random_steps(work: str, trials: int, reference: dict, rng: random.Random) -> list:
-    """`trials` runs, each killed after a random step, two at a time; then one process resumes them all.
+    """`trials` runs, each killed after a random step, three at a time; then two processes resume them.
 
     The resumes call `runtime.train` with the configuration the command line
-    gave (`--driver=resume`), one after another in one process, to save a
+    gave (`--driver=resume`), one after another in each process, to save a
     TensorFlow start-up per trial.
     """
     targets = [rng.randint(2, REFERENCE_STEPS - 30) for _ in range(trials)]
@@ -173,11 +173,16 @@ def kill_at_random_steps(work: str, trials: int, reference: dict, rng: random.Ra
         code, _, err = finish(process)
         return reached and code == -signal.SIGKILL, f"exit {code} {tail(err)}"
 
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
         killed = list(pool.map(kill, model_dirs, targets))
     killed_at = [last_step(d) for d in model_dirs]
     totals = [min(REFERENCE_STEPS, k + 5) for k in killed_at]
-    code, resumed, err = resume_all(model_dirs, totals)
+    halves = [slice(0, trials // 2), slice(trials // 2, trials)]  # two resume processes side by side
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda half: resume_all(model_dirs[half], totals[half]), halves))
+    code = max(part[0] for part in parts)
+    resumed = {k: v for part in parts for k, v in part[1].items()}
+    err = " ".join(part[2][-500:] for part in parts)
     outcomes = []
     for model_dir, target, (ok, why), at, total in zip(model_dirs, targets, killed, killed_at, totals):
         fault = "kill -9 at a random step"
@@ -341,17 +346,23 @@ def disk_full(work: str) -> str:
             f.write(b"\0" * max(0, free - checkpoint_bytes // 2))
         code, out, err = finish(process)
         expect(code == 1, f"exit {code}: {tail(err)}")
-        expect("Could not write the checkpoint of step 20" in err and "ckpt-0 is the newest checkpoint" in err,
-               f"unclear error: {tail(err)}")
         expect("Traceback" not in err, f"traceback: {tail(err, 12)}")
+        messages = [line for line in err.splitlines() if line.startswith("Error:")]
+        expect(bool(messages), f"no error message: {tail(err)}")
+        message = messages[0]
+        found = re.search(r"Could not write the checkpoint of step (\d+) .*No space left on device.*; "
+                          r"ckpt-(\d+) is the newest checkpoint", message)
+        expect(found is not None, f"unclear error: {message}")
+        failed_step, previous = int(found.group(1)), int(found.group(2))
+        expect(previous == failed_step - 20, f"ckpt-{previous} named, the write of {failed_step} failed")
         from common.training import checkpointing
 
-        expect(checkpointing.unreadable_reason(os.path.join(model_dir, "ckpt-0")) is None, "ckpt-0 damaged")
-        message = [line for line in err.splitlines() if line.startswith("Error:")][0]
+        reason = checkpointing.unreadable_reason(os.path.join(model_dir, f"ckpt-{previous}"))
+        expect(reason is None, f"ckpt-{previous} damaged: {reason}")
         os.remove(filler)
         leftovers = sorted(name for name in os.listdir(model_dir) if "_temp" in name)
-        code, out, err = run(train_args(model_dir, 22, "--checkpoint_every=20", "--log_every=1000"))
-        expect(code == 0 and "Resuming dcgan from ckpt-0" in out, f"resume exit {code}: {tail(err)}")
+        code, out, err = run(train_args(model_dir, previous + 2, "--checkpoint_every=20", "--log_every=1000"))
+        expect(code == 0 and f"Resuming dcgan from ckpt-{previous} " in out, f"resume exit {code}: {tail(err)}")
         return f"{message[:200]} (checkpoint {checkpoint_bytes} bytes; temporary leftovers {leftovers})"
     finally:
         subprocess.run(["umount", mount], capture_output=True)
@@ -527,6 +538,7 @@ def main() -> int:
     parser.add_argument("--nan_trials", type=int, default=2, help="per --on_nan mode")
     parser.add_argument("--parallel", type=int, default=2, help="trials run at the same time")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", default="", help="comma-separated parts of fault names: run only those trials")
     parser.add_argument("--driver", choices=["eval", "nan", "resume"], help=argparse.SUPPRESS)
     parser.add_argument("--model_dirs", help=argparse.SUPPRESS)
     parser.add_argument("--steps_list", help=argparse.SUPPRESS)
@@ -549,17 +561,22 @@ def main() -> int:
     rng = random.Random(args.seed)
     started = time.time()
 
+    def wanted(fault: str) -> bool:
+        return not args.only or any(part in fault for part in args.only.split(","))
+
+    reference, base, base_log = {}, None, {}
     print("Reference runs ...", flush=True)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        reference_job = pool.submit(run, train_args(os.path.join(work, "reference"), REFERENCE_STEPS,
-                                                    "--checkpoint_every=5"))
-        base_job = pool.submit(base_run, work)
-        code, _, err = reference_job.result()
-        if code != 0:
-            print(f"reference run failed: {tail(err)}")
-            return 1
-        base, base_log = base_job.result()
-    reference = {line.pop("step"): line for line in logged(os.path.join(work, "reference"))}
+        if wanted("kill -9 at a random step") or wanted("SIGTERM during a step") or wanted("SIGINT during a step"):
+            reference_job = pool.submit(run, train_args(os.path.join(work, "reference"), REFERENCE_STEPS,
+                                                        "--checkpoint_every=5"))
+            code, _, err = reference_job.result()
+            if code != 0:
+                print(f"reference run failed: {tail(err)}")
+                return 1
+            reference = {line.pop("step"): line for line in logged(os.path.join(work, "reference"))}
+        if wanted("newest .") or wanted("state file") or wanted("every checkpoint unreadable"):
+            base, base_log = pool.submit(base_run, work).result()
 
     jobs = []  # (fault, callable)
     for trial in range(args.write_trials):
@@ -599,14 +616,16 @@ def main() -> int:
 
     kill_rng = random.Random(rng.random())
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        futures = [  # the longest first
-            pool.submit(attempt_many, "kill -9 at a random step",
-                        lambda: kill_at_random_steps(work, args.kill_trials, reference, kill_rng)),
-            pool.submit(attempt_many, "damaged checkpoint or state file",
-                        lambda: damaged_and_state_file_trials(work, base, base_log)),
-        ]
-        futures += [pool.submit(attempt, fault, job) for fault, job in jobs]
-        futures.append(pool.submit(attempt_many, "TFRecord shard damaged mid-file", lambda: damaged_shard(work)))
+        futures = []  # the longest first
+        if wanted("kill -9 at a random step"):
+            futures.append(pool.submit(attempt_many, "kill -9 at a random step",
+                                       lambda: kill_at_random_steps(work, args.kill_trials, reference, kill_rng)))
+        if wanted("newest .") or wanted("state file"):
+            futures.append(pool.submit(attempt_many, "damaged checkpoint or state file",
+                                       lambda: damaged_and_state_file_trials(work, base, base_log)))
+        futures += [pool.submit(attempt, fault, job) for fault, job in jobs if wanted(fault)]
+        if wanted("TFRecord shard damaged mid-file"):
+            futures.append(pool.submit(attempt_many, "TFRecord shard damaged mid-file", lambda: damaged_shard(work)))
         for future in concurrent.futures.as_completed(futures):
             for fault, passed, detail in future.result():
                 results.append((fault, passed, detail))
