@@ -68,6 +68,7 @@ import hashlib
 import importlib
 import inspect
 import os
+import re
 import secrets
 from typing import Sequence
 
@@ -441,6 +442,25 @@ def _records_of_file(filename, file_size):
         return consumed, block
 
     return blocks.concatenate(end).scan(tf.constant(0, tf.int64), count_bytes).unbatch()
+
+
+_CORRUPT_FILE_ASSERTION = re.compile(
+    r"\[Corrupt or truncated TFRecord file\] \[(?P<path>[^\]]+)\] \[readable bytes:\] \[(?P<readable>\d+)\] "
+    r"\[file bytes:\] \[(?P<size>\d+)\]")
+
+
+def corrupt_file_message(error: BaseException) -> str | None:
+    """What to tell a user about the error a corrupt or truncated shard raised while being read; None for others.
+
+    The check in `_records_of_file` fails inside the input pipeline, so it
+    reaches the caller as a TensorFlow error (InvalidArgumentError) whose text
+    holds the assertion's values.
+    """
+    match = _CORRUPT_FILE_ASSERTION.search(str(error))
+    if match is None:
+        return None
+    return (f"{match['path']} is corrupt or truncated: records could be read from only its first "
+            f"{match['readable']} of {match['size']} bytes. Copy the file again or rebuild the dataset.")
 
 
 def _pairs_of_file(filename, file_size):

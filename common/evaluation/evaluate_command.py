@@ -338,7 +338,8 @@ def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpo
         model = build({**(model_defaults or {}), **saved["model"]})
     target = checkpointing.inference_checkpoint(model)
     if directory is not None:
-        path = checkpointing.restore_latest(target, directory, partial=True, quarantine=False)
+        path = checkpointing.restore_latest(lambda: checkpointing.inference_checkpoint(model), directory,
+                                            partial=True, quarantine=False)
     else:
         try:
             status = target.restore(checkpoint)

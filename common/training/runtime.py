@@ -401,7 +401,9 @@ def train(
 
     Raises:
       ConfigError (bad options), ConfigMismatchError, common.data.reader.DataError,
-      NonFiniteLossError, TrainingInterrupted (after saving a checkpoint).
+      NonFiniteLossError, TrainingInterrupted (after saving a checkpoint),
+      checkpointing.CheckpointError (no checkpoint can be restored),
+      checkpointing.CheckpointWriteError (a checkpoint could not be written).
     """
     stream = stream or sys.stdout
     run = run.replace(data=normalized_data_path(run.data)).validate()
@@ -453,7 +455,7 @@ def train(
         if chief:
             write_config(model_dir, document)
         checkpointer = checkpointing.Checkpointer(
-            checkpointing.training_checkpoint(model, optimizers, state),
+            lambda: checkpointing.training_checkpoint(model, optimizers, state),
             distribute.checkpoint_dir(model_dir, strategy),
             max_to_keep=run.keep_checkpoints,
             quarantine=chief,
@@ -489,7 +491,6 @@ def train(
                 progress, log_every=run.log_every,
                 metrics_path=os.path.join(model_dir, METRICS_FILENAME) if chief else None,
                 writer=writer, optimizers=optimizers, stream=stream if chief else None),
-            callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every),
         ]
         sampler = None
         if chief and run.sample_every and hasattr(model, "sample") and getattr(model, "latent_dim", None):
@@ -502,6 +503,9 @@ def train(
             first, last = run.profile_range()
             callbacks.append(callbacks_lib.StepProfiler(progress, os.path.join(model_dir, PROFILE_DIR), first, last))
         callbacks.extend(extra_callbacks or [])
+        # Last, so that a signal arriving during any callback of a step (an evaluation, a
+        # sample grid) is still saved at that step rather than after one more.
+        callbacks.append(callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every))
 
         rollbacks = 0
         _wrap_train_step(model, state, run.steps_per_execution)
@@ -605,7 +609,7 @@ def restore_for_inference(model_dir: str, build_model: Callable[[Mapping], keras
 
     Raises:
       FileNotFoundError when the directory has no config.json or no checkpoint;
-      checkpointing.CheckpointError when no checkpoint fits the model.
+      checkpointing.CheckpointError when no checkpoint can be read or fits the model.
     """
     return restore_for_inference_with_path(model_dir, build_model, model_defaults)[0]
 
@@ -619,7 +623,7 @@ def restore_for_inference_with_path(model_dir: str, build_model: Callable[[Mappi
     with precision_lib.dtype_policy("float32"):
         model = build_model({**(model_defaults or {}), **saved["model"]})
     path = checkpointing.restore_latest(
-        checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
+        lambda: checkpointing.inference_checkpoint(model), model_dir, partial=True, quarantine=False)
     if path is None:
         raise FileNotFoundError(f"{model_dir} has no checkpoint yet; train first.")
     log.info("Restored %s.", path)
@@ -663,21 +667,28 @@ def _exit_now(status: int) -> None:
 def exit_on_user_error():
     """For a script's main(): errors a user can fix end the process with their message, no traceback.
 
-    Exit codes: 2 for a bad option, data set or model directory; 1 for a
-    non-finite loss or unusable checkpoints; 128 + signal number after
-    SIGINT/SIGTERM (a checkpoint was saved; the process then ends at once,
-    `_exit_now`).
+    Exit codes: 2 for a bad option, data set or model directory (including one
+    whose checkpoints cannot be read or do not fit the model); 1 for a
+    non-finite loss or a checkpoint that could not be written; 128 + signal
+    number after SIGINT/SIGTERM (a checkpoint was saved; the process then ends
+    at once, `_exit_now`).
     """
-    from common.data.reader import DataError
+    from common.data.reader import DataError, corrupt_file_message
 
     try:
         yield
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr, flush=True)
         _exit_now(128 + interrupted.signum)
-    except (ConfigError, DataError, FileNotFoundError) as error:
+    except (ConfigError, DataError, FileNotFoundError, checkpointing.CheckpointError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
-    except (NonFiniteLossError, checkpointing.CheckpointError) as error:
+    except tf.errors.InvalidArgumentError as error:
+        message = corrupt_file_message(error)  # a dataset file damaged since the run started
+        if message is None:
+            raise
+        print(f"Error: {message}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except (NonFiniteLossError, checkpointing.CheckpointWriteError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)

@@ -127,8 +127,9 @@ def measure(config, calls: int, steps_per_execution: int, jit_compile: bool, mod
 
 def checkpoint_seconds(result, model_dir: str) -> float:
     optimizers = {"g_optimizer": result.model.g_optimizer, "d_optimizer": result.model.d_optimizer}
-    checkpoint = checkpointing.training_checkpoint(result.model, optimizers, checkpointing.TrainingState())
-    checkpointer = checkpointing.Checkpointer(checkpoint, os.path.join(model_dir, "timing"))
+    state = checkpointing.TrainingState()
+    checkpointer = checkpointing.Checkpointer(
+        lambda: checkpointing.training_checkpoint(result.model, optimizers, state), os.path.join(model_dir, "timing"))
     checkpointer.save(1)
     start = time.perf_counter()
     checkpointer.save(2)

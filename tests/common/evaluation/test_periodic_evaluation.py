@@ -59,8 +59,8 @@ def scripted(values_by_step, calls):
 
 def restored_step(model_dir) -> int:
     model = step_model()
-    path = checkpointing.restore_latest(checkpointing.inference_checkpoint(model), os.path.join(model_dir, "best"),
-                                        partial=True, quarantine=False)
+    path = checkpointing.restore_latest(lambda: checkpointing.inference_checkpoint(model),
+                                        os.path.join(model_dir, "best"), partial=True, quarantine=False)
     assert path is not None
     return int(model.layers[0].kernel.numpy()[0, 0])
 
