@@ -180,7 +180,6 @@ def kill_at_random_steps(work: str, trials: int, reference: dict, rng: random.Ra
     halves = [slice(0, trials // 2), slice(trials // 2, trials)]  # two resume processes side by side
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         parts = list(pool.map(lambda half: resume_all(model_dirs[half], totals[half]), halves))
-    code = max(part[0] for part in parts)
     resumed = {k: v for part in parts for k, v in part[1].items()}
     err = " ".join(part[2][-500:] for part in parts)
     outcomes = []

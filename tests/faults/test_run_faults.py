@@ -21,7 +21,6 @@ import time
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from common.evaluation import periodic_evaluation
 from common.training import runtime
