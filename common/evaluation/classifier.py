@@ -44,6 +44,7 @@ with another architecture or recipe are never picked up by mistake.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -368,14 +369,16 @@ class _Progress:
                     print(f"\nMeasured {per_batch * 1000:.0f} ms per batch of training on this machine: about "
                           f"{_duration(remaining)} left for at most {self.epochs} epochs of {self.steps_per_epoch} "
                           "batches (early stopping may end sooner).", file=self.stream, flush=True)
-                values = [(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy")]
-                self.bar.update(self.done, values=values)
+                self._update([(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy")])
 
             def on_epoch_end(self, epoch, logs=None):
                 self.done = (epoch + 1) * self.steps_per_epoch
-                values = [(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy",
-                                                                                  "val_accuracy")]
-                self.bar.update(self.done, values=values)
+                self._update([(k, float(v)) for k, v in (logs or {}).items()
+                              if k in ("loss", "accuracy", "val_accuracy")])
+
+            def _update(self, values):
+                with contextlib.redirect_stdout(self.stream):  # Progbar writes to sys.stdout
+                    self.bar.update(self.done, values=values)
 
             def on_train_end(self, logs=None):
                 if self.done < self.total:
