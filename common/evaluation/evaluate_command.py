@@ -250,7 +250,8 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
             f"No dataset classifier for {'the default dataset' if data is None else repr(data)} is cached at "
             f"{classifier_path}, and training one was refused. Pass --{flag_prefix}train_classifier to train "
             "it there (the time it takes is measured on the first batches and printed; MNIST at 32x32 took "
-            f"about 20 minutes on one busy CPU core), or --{flag_prefix}classifier_path=... to use another file.")
+            "40 minutes on 2 CPU cores shared at a load average of 14 to 22), or "
+            f"--{flag_prefix}classifier_path=... to use another file.")
 
 
 def _minutes(seconds: float) -> str:
