@@ -13,12 +13,15 @@ density/coverage (Naeem et al. 2020). It prints a table and writes
 
 Feature networks (``--feature_network``):
 
-- ``classifier``: a small classifier trained on the dataset itself
+- ``classifier``: a ResNet classifier trained on the dataset itself
   (`common.evaluation.classifier`), cached under ``$XDG_CACHE_HOME/gansuite/classifiers/``
-  (else ``~/.cache/...``) keyed by the dataset's manifest checksum and image size,
-  or at ``--classifier_path``. Needs labels and a "test" split. It is trained only
-  when ``--train_classifier`` is passed. Works offline; numbers compare only
-  between runs scored with the same classifier file.
+  (else ``~/.cache/...``) keyed by the dataset's manifest checksum, the image size
+  and the classifier's fingerprint (architecture and training settings), or at
+  ``--classifier_path``. Needs labels and a "test" split. On first use it is
+  trained there, with a progress bar and a time estimate measured on the first
+  batches (as a first use of Keras downloads its weights);
+  ``--notrain_classifier`` refuses and exits with an error instead. Works
+  offline; numbers compare only between runs scored with the same classifier.
 - ``inception_v3``: Keras InceptionV3 ImageNet pool features (downloaded once to
   ``~/.keras/models``, or ``--inception_weights=file.h5``). Not comparable with
   published FIDs (different weights); no Inception Score (no class head).
@@ -28,6 +31,12 @@ Feature networks (``--feature_network``):
   else ``inception_v3``. Labelled small datasets (digits, MNIST) are then scored
   offline with features that see their content; unlabelled photos get the usual
   ImageNet features.
+
+``--bounds`` also scores, with the same feature network and reference
+statistics, real images of the other split (``test`` against ``train``: the
+floor a perfect generator would reach at this sample size) and uniform noise in
+[-1, 1] (the ceiling of a broken generator), so every number can be read
+between them.
 
 Real images come from ``--split`` of ``--data`` (default: the training run's
 data), resized and converted to the run's ``image_size``/``channels`` as in
@@ -93,10 +102,11 @@ class EvaluateOptions:
     fid_weights: str | None = None
     inception_weights: str | None = None
     classifier_path: str | None = None
-    train_classifier: bool = False
-    classifier_epochs: int = 10
-    classifier_width: int = 32
-    classifier_feature_dim: int = 128
+    train_classifier: bool = True      # False: refuse to train a classifier that is not cached
+    classifier_epochs: int | None = None       # None: ClassifierSettings.for_images' value
+    classifier_width: int | None = None
+    classifier_feature_dim: int | None = None
+    bounds: bool = False               # also score real images of the other split and uniform noise
     split: str = "train"
     ema: bool = True
     batch_size: int = 50
@@ -126,10 +136,14 @@ def define_evaluate_flags(flag_values=None) -> None:
     flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 no-top .h5 weights file (default: "
                         "~/.keras/models, downloaded when missing).", **kwargs)
     flags.DEFINE_string("classifier_path", None, "Dataset classifier .keras file (default: cached under "
-                        "~/.cache/gansuite/classifiers/ by dataset checksum and image size).", **kwargs)
-    flags.DEFINE_boolean("train_classifier", False, "Train the dataset classifier when none is cached.",
-                         **kwargs)
-    flags.DEFINE_integer("classifier_epochs", 10, "Epochs of a newly trained dataset classifier.", **kwargs)
+                        "~/.cache/gansuite/classifiers/ by dataset checksum, image size and classifier "
+                        "fingerprint).", **kwargs)
+    flags.DEFINE_boolean("train_classifier", True, "Train the dataset classifier when none is cached (first use); "
+                         "--notrain_classifier exits with an error instead.", **kwargs)
+    flags.DEFINE_integer("classifier_epochs", None, "Epochs of a newly trained dataset classifier (default: "
+                         "8 for grayscale, 20 for colour images; at least 1,500 steps).", **kwargs)
+    flags.DEFINE_boolean("bounds", False, "Also score real images of the other split (floor) and uniform noise "
+                         "(ceiling) with the same feature network.", **kwargs)
     flags.DEFINE_string("split", "train", "Split of real images to compare with.", **kwargs)
     flags.DEFINE_boolean("ema", True, "Sample the generator's moving average when the run kept one.", **kwargs)
     flags.DEFINE_integer("batch_size", 50, "Images per generator / feature-network batch.", **kwargs)
@@ -178,10 +192,31 @@ def _size_tag(image_size, channels) -> str:
     return f"{size}x{channels if channels else 'stored'}"
 
 
-def default_classifier_path(dataset_name: str, checksum: str, image_size, channels) -> str:
-    """Where the classifier of a dataset (at the image size a model uses) is cached."""
-    name = f"{dataset_name}-{checksum[:16]}-{_size_tag(image_size, channels)}.keras"
+def default_classifier_path(dataset_name: str, checksum: str, image_size, channels, fingerprint: str) -> str:
+    """Where the classifier of a dataset (at the image size a model uses, with the architecture and
+    training settings `fingerprint` stands for) is cached."""
+    name = f"{dataset_name}-{checksum[:16]}-{_size_tag(image_size, channels)}-{fingerprint}.keras"
     return os.path.join(_cache_base(), "gansuite", "classifiers", name)
+
+
+def classifier_settings(data, image_size=None, channels: int | None = None, *, epochs: int | None = None,
+                        width: int | None = None, feature_dim: int | None = None):
+    """(ClassifierSettings, fingerprint) of the classifier for `data`'s images at `image_size`/`channels`.
+
+    The settings are `ClassifierSettings.for_images` of the images' channel count with
+    the given overrides; the fingerprint covers them and the network they build.
+    """
+    from common.data import reader as data_lib
+    from common.evaluation import classifier as classifier_lib
+
+    try:
+        shape, num_classes = classifier_lib.dataset_image_shape(data, image_size=image_size, channels=channels)
+        num_train = (data_lib.describe(data).num_examples or {}).get("train")
+        settings = classifier_lib.ClassifierSettings.for_images(shape[-1], num_train, epochs=epochs, width=width,
+                                                                feature_dim=feature_dim)
+    except classifier_lib.ClassifierError as error:
+        raise EvaluateAppError(str(error)) from None
+    return settings, classifier_lib.classifier_fingerprint(settings, shape, num_classes)
 
 
 def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, classifier_path: str | None,
@@ -213,9 +248,14 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
     if _cached_classifier_info(classifier_path, checksum) is None and not train_classifier:
         raise EvaluateAppError(
             f"No dataset classifier for {'the default dataset' if data is None else repr(data)} is cached at "
-            f"{classifier_path}. Pass "
-            f"--{flag_prefix}train_classifier to train one there (MNIST: about 10 minutes on 2 CPU cores), or "
+            f"{classifier_path}, and training one was refused. Pass --{flag_prefix}train_classifier to train "
+            "it there (the time it takes is measured on the first batches and printed; MNIST at 32x32 took "
+            "40 minutes on 2 CPU cores shared at a load average of 14 to 22), or "
             f"--{flag_prefix}classifier_path=... to use another file.")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} minutes"
 
 
 def _cached_classifier_info(path: str, checksum: str) -> dict | None:
@@ -233,16 +273,18 @@ def _cached_classifier_info(path: str, checksum: str) -> dict | None:
 
 
 def build_feature_extractor(kind: str, *, data, image_size=None, channels: int | None = None,
-                            classifier_path: str | None = None, train_classifier: bool = False,
-                            classifier_epochs: int = 10, classifier_width: int = 32,
-                            classifier_feature_dim: int = 128, fid_weights: str | None = None,
+                            classifier_path: str | None = None, train_classifier: bool = True,
+                            classifier_epochs: int | None = None, classifier_width: int | None = None,
+                            classifier_feature_dim: int | None = None, fid_weights: str | None = None,
                             inception_weights: str | None = None, seed: int = 0, verbose: int = 1,
-                            flag_prefix: str = ""):
+                            flag_prefix: str = "", stream=None):
     """(FeatureExtractor, facts dict) for `kind` ("auto" resolved against `data`).
 
     The facts hold the resolved kind and, for the classifier, its path and test
-    accuracy. Missing weights or classifier raise EvaluateAppError before any
-    network is built; a classifier is trained only with `train_classifier`.
+    accuracy. Missing weights, or a missing classifier with `train_classifier`
+    False, raise EvaluateAppError before any network is built; otherwise a
+    classifier that is not cached is trained (progress and estimate on `stream`).
+    `seed` is unused by the classifier, whose seed is part of its settings.
     """
     from common.evaluation import classifier as classifier_lib
     from common.data import reader as data_lib
@@ -257,9 +299,13 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
         checksum = dataset_checksum(data)
     except ReferenceStatsError as error:
         raise EvaluateAppError(str(error)) from None
-    if kind == "classifier" and not classifier_path:
+    settings = fingerprint = None
+    if kind == "classifier" and info.labels and (info.num_examples or {}).get("test"):
+        settings, fingerprint = classifier_settings(data, image_size, channels, epochs=classifier_epochs,
+                                                    width=classifier_width, feature_dim=classifier_feature_dim)
+    if kind == "classifier" and not classifier_path and fingerprint:
         name = (info.manifest or {}).get("name") or "dataset"
-        classifier_path = default_classifier_path(name, checksum, image_size, channels)
+        classifier_path = default_classifier_path(name, checksum, image_size, channels, fingerprint)
     _check_feature_network(kind, data=data, dataset_info=info, checksum=checksum, classifier_path=classifier_path,
                            train_classifier=train_classifier, fid_weights=fid_weights,
                            inception_weights=inception_weights, flag_prefix=flag_prefix)
@@ -272,19 +318,26 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
         if _cached_classifier_info(classifier_path, checksum) is not None:
             model, sidecar = classifier_lib.load_classifier(classifier_path)
         else:
+            stream = stream or sys.stdout
             if verbose:
-                print(f"Training the dataset classifier into {classifier_path} ...", flush=True)
+                print(f"No dataset classifier is cached for {'the default dataset' if data is None else data} "
+                      f"with these settings (fingerprint {fingerprint}); training one into {classifier_path} "
+                      f"(once; --{flag_prefix}notrain_classifier refuses).", file=stream, flush=True)
             model, sidecar = classifier_lib.get_or_train_classifier(
-                data, classifier_path, epochs=classifier_epochs, image_size=image_size, channels=channels,
-                width=classifier_width, feature_dim=classifier_feature_dim, seed=seed,
-                verbose=2 if verbose else 0)  # one line per epoch
+                data, classifier_path, settings, image_size=image_size, channels=channels,
+                verbose=1 if verbose else 0, stream=stream)
+            if verbose:
+                print(f"Classifier trained in {_minutes(sidecar['train_seconds'])}: test accuracy "
+                      f"{sidecar['test_accuracy']:.4f}, test class histogram within "
+                      f"{sidecar['test_histogram_max_deviation_points']:.2f} points of the true one.",
+                      file=stream, flush=True)
     except (feature_networks.FeatureNetworkError, classifier_lib.ClassifierError) as error:
         raise EvaluateAppError(str(error)) from None
     if channels and model.input_shape[-1] == 1 and channels == 3:
         raise EvaluateAppError(f"The classifier at {classifier_path} takes grayscale images but the model makes "
                                "RGB ones; pass --train_classifier with another --classifier_path.")
     facts.update(classifier_path=classifier_path, classifier_test_accuracy=sidecar.get("test_accuracy"),
-                 num_classes=int(model.output_shape[-1]))
+                 classifier_fingerprint=sidecar.get("fingerprint"), num_classes=int(model.output_shape[-1]))
     return classifier_lib.classifier_features(model, info=sidecar), facts
 
 
@@ -388,6 +441,84 @@ def real_dataset(data, split: str, image_size, channels, batch_size: int, seed: 
                                  batch_size=None, shuffle=True, repeat=False, seed=seed).batch(batch_size)
 
 
+def image_stream(dataset):
+    """`sample_fn(n, labels)` over a dataset of image batches (dicts or arrays): exactly n images per call."""
+    iterator = iter(dataset)
+    pending = None
+
+    def sample_fn(count: int, labels=None):
+        nonlocal pending
+        parts, have = ([] if pending is None else [pending]), (0 if pending is None else len(pending))
+        while have < count:
+            batch = next(iterator)
+            images = np.asarray((batch["image"] if isinstance(batch, dict) else batch))
+            parts.append(images)
+            have += len(images)
+        images = np.concatenate(parts)
+        pending = images[count:]
+        return images[:count]
+
+    return sample_fn
+
+
+def uniform_noise(image_shape, seed: int = 0):
+    """`sample_fn(n, labels)` of images drawn uniformly from [-1, 1]: a generator that learned nothing."""
+    import tensorflow as tf
+
+    state = {"batch": 0}
+
+    def sample_fn(count: int, labels=None):
+        images = tf.random.stateless_uniform([count, *image_shape], seed=[seed, state["batch"]], minval=-1.0,
+                                             maxval=1.0)
+        state["batch"] += 1
+        return images
+
+    return sample_fn
+
+
+BOUND_METRICS = ("fid", "kid_mean", "kid_std", "inception_score_mean", "inception_score_std", "precision", "recall",
+                 "density", "coverage")
+
+
+def score_bounds(data, *, split: str, image_size, channels, extractor, num_samples: int, num_real: int,
+                 batch_size: int, seed: int, dataset_checksum: str, num_classes: int | None = None,
+                 cache_dir: str | None = None) -> dict:
+    """{"floor": ..., "ceiling": ...}: the metrics of real images and of uniform noise against `split`.
+
+    Floor: real images of the other split ("test" when `split` is "train", else
+    "train"), as many as the generated side would have (at most that split's
+    size): what a generator indistinguishable from the data scores at this sample
+    size. Ceiling: `num_samples` images of uniform noise in [-1, 1]. Both use the
+    reference statistics of `split` (`dataset_checksum` keys them as for the model).
+    """
+    from common.data import reader as data_lib
+    from common.evaluation import scoring
+
+    counts = data_lib.describe(data).num_examples or {}
+    other = "test" if split != "test" else "train"
+    if not counts.get(other):
+        raise EvaluateAppError(f"Dataset {data!r} has no {other!r} split to measure the floor with; build it with "
+                               "--test_fraction=0.1, or leave out --bounds.")
+    reference = lambda: real_dataset(data, split, image_size, channels, batch_size, seed)  # noqa: E731
+    other_images = real_dataset(data, other, image_size, channels, batch_size, seed + 1)
+    shape = tuple(other_images.element_spec["image"].shape[1:])
+    if None in shape:
+        shape = tuple(next(iter(other_images))["image"].shape[1:])
+    rows = {}
+    for name, sample_fn, count in (
+            ("floor", image_stream(other_images), min(num_samples, counts[other])),
+            ("ceiling", uniform_noise(shape, seed), num_samples)):
+        results = scoring.evaluate_generator(
+            sample_fn, reference(), extractor, count, num_real=num_real, batch_size=batch_size,
+            num_classes=num_classes, dataset_checksum=dataset_checksum, split=split, cache_dir=cache_dir, seed=seed)
+        row = {key: results.get(key) for key in BOUND_METRICS}
+        row.update(num_generated=count, source=f"real {other} images" if name == "floor" else "uniform noise")
+        if "mode_coverage" in results:
+            row["mode_coverage"] = results["mode_coverage"]
+        rows[name] = row
+    return rows
+
+
 def real_data_key(checksum: str, image_size, channels, seed: int) -> str:
     """The reference-statistics key of real images: dataset, the size they were loaded at, shuffle seed."""
     return f"{checksum}|{_size_tag(image_size, channels)}|seed={seed}"
@@ -440,9 +571,12 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     num_real = min(options.num_samples, counts[options.split]) if counts[options.split] else options.num_samples
     kind = resolve_feature_network(options.feature_network, info)
     classifier_path = options.classifier_path
-    if kind == "classifier" and not classifier_path:
+    if kind == "classifier" and not classifier_path and info.labels and counts.get("test"):
+        _, fingerprint = classifier_settings(data, image_size, channels, epochs=options.classifier_epochs,
+                                             width=options.classifier_width,
+                                             feature_dim=options.classifier_feature_dim)
         classifier_path = default_classifier_path((info.manifest or {}).get("name") or "dataset", checksum,
-                                                  image_size, channels)
+                                                  image_size, channels, fingerprint)
     _check_feature_network(kind, data=data, dataset_info=info, checksum=checksum, classifier_path=classifier_path,
                            train_classifier=options.train_classifier, fid_weights=options.fid_weights,
                            inception_weights=options.inception_weights)
@@ -459,7 +593,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         train_classifier=options.train_classifier, classifier_epochs=options.classifier_epochs,
         classifier_width=options.classifier_width, classifier_feature_dim=options.classifier_feature_dim,
         fid_weights=options.fid_weights, inception_weights=options.inception_weights, seed=options.seed,
-        verbose=options.verbose)
+        verbose=options.verbose, stream=stream)
     used_ema = bool(options.ema and getattr(model, "ema", None) is not None)
 
     # 3. Metrics.
@@ -474,6 +608,16 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     except scoring.EvaluationError as error:
         raise EvaluateAppError(str(error)) from None
     settings = results.pop("settings")
+    bounds = None
+    if options.bounds:
+        try:
+            bounds = score_bounds(data, split=options.split, image_size=image_size, channels=channels,
+                                  extractor=extractor, num_samples=options.num_samples, num_real=num_real,
+                                  batch_size=options.batch_size, seed=options.seed,
+                                  dataset_checksum=real_data_key(checksum, image_size, channels, options.seed),
+                                  num_classes=facts.get("num_classes"), cache_dir=options.cache_dir)
+        except scoring.EvaluationError as error:
+            raise EvaluateAppError(str(error)) from None
     report = {
         "fid": results.get("fid"),
         "kid_mean": results.get("kid_mean"),
@@ -496,9 +640,11 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         "split": options.split,
         "seed": options.seed,
     }
-    for key in ("classifier_path", "classifier_test_accuracy"):
+    for key in ("classifier_path", "classifier_test_accuracy", "classifier_fingerprint"):
         if key in facts:
             report[key] = facts[key]
+    if bounds is not None:
+        report.update(bounds)
     if "mode_coverage" in results:
         report["mode_coverage"] = results["mode_coverage"]
         report["class_shares"] = scoring.class_shares(results["mode_coverage"], info.labels)
@@ -538,6 +684,11 @@ def format_table(report: Mapping) -> str:
     def pair(mean, std, digits=4):
         return "n/a" if mean is None else f"{mean:.{digits}f} +- {std:.{digits}f}"
 
+    metric_rows = [("FID", "fid", 3), ("KID (mean +- std over subsets)", "kid", 5),
+                   ("Inception Score (mean +- std)", "inception_score", 3), ("precision", "precision", 4),
+                   ("recall", "recall", 4), ("density", "density", 4), ("coverage", "coverage", 4)]
+    if report.get("floor") is not None and report.get("ceiling") is not None:
+        return _bounds_table(report, metric_rows)
     rows = [
         ("FID", number(report.get("fid"), 3)),
         ("KID (mean +- std over subsets)", pair(report.get("kid_mean"), report.get("kid_std"), 5)),
@@ -563,6 +714,30 @@ def format_table(report: Mapping) -> str:
             rows.append((f"class {name}", f"{100 * share:.1f}% of samples"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _bounds_table(report: Mapping, metric_rows) -> str:
+    """Metrics in three columns: the model, the floor (real images of the other split), the ceiling (noise)."""
+
+    def cell(row, key, digits):
+        if key in ("kid", "inception_score"):
+            mean, std = row.get(f"{key}_mean"), row.get(f"{key}_std")
+            return "n/a" if mean is None else f"{mean:.{digits}f} +- {std:.{digits}f}"
+        value = row.get(key)
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    columns = [report, report["floor"], report["ceiling"]]
+    header = ["", "model", f"floor ({report['floor']['source']})", f"ceiling ({report['ceiling']['source']})"]
+    body = [[name] + [cell(column, key, digits) for column in columns] for name, key, digits in metric_rows]
+    body.append(["generated samples"] + [str(column.get("num_generated")) for column in columns])
+    widths = [max(len(row[i]) for row in [header] + body) for i in range(4)]
+    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in [header] + body]
+    lines.append(f"real samples: {report.get('num_real')} of {report.get('split')}; feature network "
+                 f"{report.get('feature_network')} ({report.get('network')}); checkpoint step "
+                 f"{report.get('checkpoint_step')}{' (EMA generator)' if report.get('ema') else ''}")
+    if report.get("classifier_test_accuracy") is not None:
+        lines.append(f"classifier test accuracy {report['classifier_test_accuracy']:.4f}")
+    return "\n".join(lines)
 
 
 def main(argv, *, config_class: type, build_model: Callable[[Any], Any], flag_values=None) -> dict:

@@ -9,8 +9,10 @@ Run on purpose (not collected by pytest), from the repository root:
 What it does, with the suite's own modules:
 1. builds MNIST (the four idx.gz files) into TFRecords with `tfrecords.build`,
    padded from 28x28 to 32x32, 1 channel (as tests/benchmarks/dcgan_mnist_quality.py);
-2. trains the dataset classifier (`common.evaluation.classifier`, at 32x32x1) or reuses the one
-   cached in --work_dir, and prints its test accuracy;
+2. trains the dataset classifier (`common.evaluation.classifier`, at 32x32x1, its recommended
+   settings unless --classifier_epochs is given) or reuses the one cached in --work_dir when
+   its dataset checksum and fingerprint match, and prints its test accuracy and the largest
+   deviation of its test-split class histogram from the true one;
 3. scores, with the classifier's features, against `--num_samples` MNIST train images:
    - "MNIST test (floor)": `--num_samples` MNIST test images, i.e. what a perfect
      generator would score at this sample size (FID/KID near 0, precision/recall near 1);
@@ -22,10 +24,8 @@ Besides FID/KID/IS/precision/recall/density/coverage, each row reports the share
 samples the classifier assigns a digit with probability >= 0.9 ("conf") and the
 smallest and largest class share of its histogram ("min/max class"); the whole histogram
 follows the table, --json writes every score of every row to a file and --grid_dir an 8x8
-sample grid per row. The dataset classifier is deliberately small (2 epochs, test accuracy about
-0.92) and its histogram is biased even on real test digits; --digit_classifier adds the confident
-share and class histogram of a stronger 28x28 digit classifier (the one dcgan_mnist_quality.py
-trains and caches, test accuracy 0.99) for every row.
+sample grid per row. One classifier gives every number: features, Inception Score, the confident
+share and the class histogram.
 Every row uses `common.evaluation.scoring.evaluate_generator` with the same real statistics,
 so the rows differ only in the generated side. FID/KID here are classifier-feature
 values: comparable between these rows, not with published Inception FIDs.
@@ -85,28 +85,6 @@ def _app_builder(app_name: str):
     return lambda fields: build_model(config_class(**fields))
 
 
-def _digit_scores(classifier, sample_fn, count: int, batch_size: int) -> dict:
-    """Confident share (max p >= 0.9) and class shares of `count` samples under a 28x28 digit classifier.
-
-    Samples in [-1, 1] at 32x32 are mapped to [0, 1] and resized to 28x28 with the
-    area filter, as tests/benchmarks/dcgan_mnist_quality.py feeds its classifier.
-    """
-    import tensorflow as tf
-
-    from common.evaluation import metrics
-
-    probabilities = []
-    for start in range(0, count, batch_size):
-        images = tf.convert_to_tensor(sample_fn(min(batch_size, count - start)))
-        images = tf.image.resize((images + 1.0) / 2.0, (28, 28), method="area")
-        probabilities.append(classifier.predict(images, verbose=0))
-    probabilities = np.concatenate(probabilities)
-    coverage = metrics.mode_coverage(probabilities.argmax(axis=1), 10, probabilities=probabilities)
-    histogram = np.asarray(coverage["histogram"], np.float64)
-    return {"confident_share": coverage["confident_share"],
-            "class_shares": (histogram / histogram.sum()).tolist()}
-
-
 def _stream_maker(model, seed: int):
     """A function making a fresh `evaluate_command.make_sample_fn(model, seed=seed)` stream per call."""
     from common.evaluation import evaluate_command
@@ -131,13 +109,11 @@ def main() -> None:
     parser.add_argument("--num_samples", type=int, default=5000, help="Images per side of every comparison.")
     parser.add_argument("--model_dir", default=None, help="A DCGAN run (32x32x1) on this MNIST build.")
     parser.add_argument("--runs", default="", help="Comma-separated app:model_dir pairs, e.g. gan:runs/gan.")
-    parser.add_argument("--classifier_epochs", type=int, default=2)
+    parser.add_argument("--classifier_epochs", type=int, default=None,
+                        help="Epochs of the dataset classifier (default: its recommended settings).")
     parser.add_argument("--batch_size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="Also write every row's scores to this JSON file.")
-    parser.add_argument("--digit_classifier", default=None,
-                        help="A 28x28 digit classifier (.keras, e.g. the one tests/benchmarks/dcgan_mnist_quality.py "
-                             "caches): also report its confident share and class histogram for every row.")
     parser.add_argument("--grid_dir", default=None,
                         help="Also write an 8x8 grid of the first 64 images of every row, as <row name>.png.")
     parser.add_argument("--all_checkpoints", action="store_true",
@@ -165,11 +141,14 @@ def main() -> None:
 
     start = time.perf_counter()
     classifier_path = os.path.join(args.work_dir, "classifier", "mnist32.keras")
+    settings = None
+    if args.classifier_epochs is not None:
+        settings = classifier_lib.ClassifierSettings.for_images(CHANNELS, epochs=args.classifier_epochs)
     model, sidecar = classifier_lib.get_or_train_classifier(
-        data_dir, classifier_path, epochs=args.classifier_epochs, image_size=IMAGE_SIZE, channels=CHANNELS,
-        seed=args.seed, verbose=2)
-    print(f"classifier: test accuracy {sidecar['test_accuracy']:.4f} ({classifier_path}, "
-          f"{time.perf_counter() - start:.0f} s)", flush=True)
+        data_dir, classifier_path, settings, image_size=IMAGE_SIZE, channels=CHANNELS, verbose=1)
+    print(f"classifier: test accuracy {sidecar['test_accuracy']:.4f}, test histogram within "
+          f"{sidecar['test_histogram_max_deviation_points']:.2f} points of the true one ({classifier_path}, "
+          f"fingerprint {sidecar['fingerprint']}, {time.perf_counter() - start:.0f} s)", flush=True)
     extractor = classifier_lib.classifier_features(model, info=sidecar)
 
     start = time.perf_counter()
@@ -181,7 +160,7 @@ def main() -> None:
           f"{time.perf_counter() - start:.0f} s)", flush=True)
 
     # Each row is (name, prepare): prepare() loads what the row needs and returns a function that makes a
-    # fresh sample_fn, so every use of a row (grid, scores, digit classifier) starts the same stream again.
+    # fresh sample_fn, so every use of a row (grid, scores) starts the same stream again.
     rows = [("MNIST test (floor)", lambda: lambda: _image_stream(evaluate_command.real_dataset(
                 data_dir, "test", IMAGE_SIZE, CHANNELS, args.batch_size, args.seed))),
             ("uniform noise", lambda: lambda: _noise_sampler(args.seed))]
@@ -212,9 +191,6 @@ def main() -> None:
             rows.append((name, lambda model_dir=model_dir, build_model=build_model, path=path: _stream_maker(
                 evaluate_command.restore_model(model_dir, build_model, path)[0], args.seed)))
 
-    digit_classifier = None
-    if args.digit_classifier:
-        digit_classifier = keras.saving.load_model(args.digit_classifier, safe_mode=True)
     results = []
     for name, prepare in rows:
         make_sample_fn = prepare()
@@ -228,9 +204,6 @@ def main() -> None:
             reference=reference, seed=args.seed,
             metrics_to_compute=["fid", "kid", "precision_recall", "density_coverage", "inception_score",
                                 "mode_coverage"])
-        if digit_classifier is not None:
-            scores["digit_classifier"] = _digit_scores(digit_classifier, make_sample_fn(), args.num_samples,
-                                                       args.batch_size)
         results.append((name, scores))
         if name in series:
             scores_path, step = series[name]
@@ -260,14 +233,6 @@ def main() -> None:
         histogram = np.asarray(s["mode_coverage"]["histogram"], np.float64)
         shares = histogram / max(histogram.sum(), 1)
         print(f"{name:<20} " + " ".join(f"{share:.3f}" for share in shares))
-    if digit_classifier is not None:
-        print()
-        print(f"Digit classifier {args.digit_classifier} (images resized to 28x28, area filter): confident share "
-              "(p >= 0.9) and class histogram 0-9:")
-        for name, s in results:
-            digits = s["digit_classifier"]
-            print(f"{name:<20} {digits['confident_share']:>6.3f}   "
-                  + " ".join(f"{share:.3f}" for share in digits["class_shares"]))
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"classifier": extractor.name, "test_accuracy": sidecar["test_accuracy"],

@@ -1,5 +1,6 @@
-"""The dataset classifier: trains on scikit-learn digits, is reused until the data changes, reloads safely."""
+"""The dataset classifier: trains on scikit-learn digits, is keyed by its fingerprint, reloads safely."""
 
+import dataclasses
 import json
 import os
 
@@ -11,7 +12,8 @@ from sklearn.datasets import load_digits
 from common.evaluation import classifier
 from common.evaluation import reference_stats
 
-_OPTIONS = dict(epochs=8, width=16, feature_dim=32, learning_rate=3e-3, batch_size=64, verbose=0)
+# 8x8 digits: 1,438 train images, 144 of them held out, 20 steps of 64 per epoch.
+SETTINGS = classifier.ClassifierSettings(width=8, feature_dim=16, epochs=12, batch_size=64, learning_rate=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -31,30 +33,105 @@ def digits_dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(digits_dataset, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("classifier") / "digits.keras")
-    model, info = classifier.get_or_train_classifier(digits_dataset, path, **_OPTIONS)
+    model, info = classifier.get_or_train_classifier(digits_dataset, path, SETTINGS, verbose=0)
     return model, info, path
 
 
-def test_classifier_reaches_high_test_accuracy_on_digits(trained, digits_dataset):
+def test_classifier_reaches_high_test_accuracy_and_a_true_histogram_on_digits(trained, digits_dataset):
     _, info, path = trained
-    assert info["test_accuracy"] >= 0.9
+    assert info["test_accuracy"] >= 0.93
     with open(path + ".json") as file:
         sidecar = json.load(file)
     assert sidecar == info
     assert sidecar["dataset_checksum"] == reference_stats.dataset_checksum(digits_dataset)
     assert sidecar["num_classes"] == 10 and sidecar["image_shape"] == [8, 8, 1]
+    assert sidecar["settings"]["augmentation"] == "shift"  # "auto" on grayscale, recorded resolved
+    assert (sidecar["num_train"], sidecar["num_validation"]) == (1294, 144)
+    assert 1 <= sidecar["best_epoch"] <= sidecar["epochs_trained"] <= 12
+    predicted, true = np.array(sidecar["test_histogram_predicted"]), np.array(sidecar["test_histogram_true"])
+    assert predicted.sum() == pytest.approx(1.0, abs=1e-5) and true.sum() == pytest.approx(1.0, abs=1e-5)
+    # Stored rounded to 6 decimals: the deviation agrees with the stored histograms to 1e-4 points.
+    assert sidecar["test_histogram_max_deviation_points"] == pytest.approx(
+        np.abs(predicted - true).max() * 100, abs=1e-4)
+    # At most (1 - accuracy) of the test images can move between classes.
+    assert sidecar["test_histogram_max_deviation_points"] <= (1 - info["test_accuracy"]) * 100 + 1e-6
 
 
-def test_classifier_is_reused_until_dataset_or_settings_change(trained, digits_dataset):
+def test_classifier_is_reused_only_for_the_same_dataset_and_fingerprint(trained, digits_dataset):
     _, info, path = trained
     trained_at = os.path.getmtime(path)
-    _, again = classifier.get_or_train_classifier(digits_dataset, path, **_OPTIONS)
+    _, again = classifier.get_or_train_classifier(digits_dataset, path, SETTINGS, verbose=0)
     assert again == info and os.path.getmtime(path) == trained_at  # reused, not retrained
-    checksum, settings = info["dataset_checksum"], info["settings"]
-    assert classifier.find_reusable_classifier(path, dataset_checksum=checksum, settings=settings) is not None
-    assert classifier.find_reusable_classifier(path, dataset_checksum=checksum,
-                                               settings=dict(settings, epochs=2)) is None
-    assert classifier.find_reusable_classifier(path, dataset_checksum="rebuilt-dataset", settings=settings) is None
+    checksum, fingerprint = info["dataset_checksum"], info["fingerprint"]
+    assert fingerprint == classifier.classifier_fingerprint(SETTINGS, (8, 8, 1), 10)
+    assert classifier.find_reusable_classifier(path, dataset_checksum=checksum, fingerprint=fingerprint)
+    other = classifier.classifier_fingerprint(dataclasses.replace(SETTINGS, epochs=2), (8, 8, 1), 10)
+    assert classifier.find_reusable_classifier(path, dataset_checksum=checksum, fingerprint=other) is None
+    assert classifier.find_reusable_classifier(path, dataset_checksum="rebuilt", fingerprint=fingerprint) is None
+
+
+def test_fingerprint_changes_with_architecture_and_every_training_setting():
+    base = classifier.classifier_fingerprint(SETTINGS, (32, 32, 1), 10)
+    assert base == classifier.classifier_fingerprint(SETTINGS, (32, 32, 1), 10)
+    # "auto" augmentation is what it resolves to, so both spellings share a classifier.
+    assert base == classifier.classifier_fingerprint(dataclasses.replace(SETTINGS, augmentation="shift"),
+                                                     (32, 32, 1), 10)
+    changed = {"width": 16, "blocks_per_stage": 2, "feature_dim": 32, "epochs": 13, "batch_size": 32,
+               "learning_rate": 0.1, "momentum": 0.8, "weight_decay": 1e-4, "warmup_epochs": 2.0,
+               "augmentation": "none", "validation_fraction": 0.2, "max_validation": 100, "patience": 9, "seed": 1}
+    assert set(changed) == {field.name for field in dataclasses.fields(classifier.ClassifierSettings)}
+    fingerprints = {base}
+    for name, value in changed.items():
+        fingerprints.add(classifier.classifier_fingerprint(dataclasses.replace(SETTINGS, **{name: value}),
+                                                           (32, 32, 1), 10))
+    fingerprints.add(classifier.classifier_fingerprint(SETTINGS, (28, 28, 1), 10))  # another input shape
+    fingerprints.add(classifier.classifier_fingerprint(SETTINGS, (32, 32, 1), 9))   # another class count
+    assert len(fingerprints) == len(changed) + 3
+
+
+def test_recommended_settings_follow_channels_and_dataset_size():
+    gray, colour = classifier.ClassifierSettings.for_images(1), classifier.ClassifierSettings.for_images(3)
+    assert (gray.blocks_per_stage, gray.epochs, gray.resolved(1).augmentation) == (1, 8, "shift")
+    assert (colour.blocks_per_stage, colour.epochs, colour.resolved(3).augmentation) == (2, 20, "crop_flip")
+    # 1,438 images: 1,294 after the held-out slice, 10 steps of 128, so 150 epochs reach 1,500 steps.
+    assert classifier.ClassifierSettings.for_images(1, 1438).epochs == 150
+    assert classifier.ClassifierSettings.for_images(1, 60000).epochs == 8
+    assert classifier.ClassifierSettings.for_images(1, 1438, epochs=3, width=8).epochs == 3
+    with pytest.raises(classifier.ClassifierError, match="augmentation 'mirror'"):
+        classifier.ClassifierSettings(augmentation="mirror")
+
+
+@pytest.mark.parametrize("size, stages", [(8, 2), (16, 3), (28, 4), (32, 4), (64, 5)])
+def test_stages_halve_until_4_pixels_and_the_receptive_field_covers_the_image(size, stages):
+    plan = classifier.stage_plan((size, size, 1), 16)
+    assert len(plan) == stages
+    assert [filters for filters, _ in plan] == [16 * min(2 ** i, 8) for i in range(stages)]
+    assert classifier.receptive_field((size, size, 1)) >= size
+    model = classifier.build_classifier((size, size, 1), 10, width=16)
+    assert model.get_layer("final_relu").output.shape[1] <= 4
+
+
+def test_receptive_field_matches_a_hand_count():
+    # 8x8: stem 3; stage 1 (jump 1): +2 +2 = 7; stage 2 (stride 2 in its first conv): +2, then jump 2: +4 = 13.
+    assert classifier.receptive_field((8, 8, 1)) == 13
+    assert classifier.receptive_field((8, 8, 1), blocks_per_stage=2) == 3 + 4 * 2 + 2 + 3 * 4
+
+
+@pytest.mark.parametrize("augmentation, pad, may_flip", [("crop_flip", 2, True), ("shift", 1, False)])
+def test_augmentation_is_a_crop_of_the_zero_padded_image(augmentation, pad, may_flip):
+    images = np.random.default_rng(0).integers(1, 256, size=(16, 16, 16, 3)).astype(np.uint8)
+    out = classifier._augment(tf.constant(images), augmentation, tf.constant([0, 5], tf.int64)).numpy()
+    padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+    flipped_any = False
+    for image, source in zip(out, padded):
+        candidates = {(top, left, flip) for top in range(2 * pad + 1) for left in range(2 * pad + 1)
+                      for flip in ((False, True) if may_flip else (False,))
+                      if np.array_equal(image, (source[:, ::-1] if flip else source)[top:top + 16, left:left + 16])}
+        assert candidates, "not a crop of the padded image"
+        flipped_any |= all(flip for _, _, flip in candidates)
+    assert flipped_any == may_flip
+    same = classifier._augment(tf.constant(images), "none", tf.constant([0, 5], tf.int64))
+    np.testing.assert_array_equal(same, images)
 
 
 def test_saved_classifier_reloads_in_safe_mode_and_extracts_features(trained):
@@ -67,16 +144,23 @@ def test_saved_classifier_reloads_in_safe_mode_and_extracts_features(trained):
                                rtol=1e-5, atol=1e-5)
     extractor = classifier.classifier_features(reloaded, info=info)
     outputs = extractor(images)
-    assert outputs["features"].shape == (64, 32) and extractor.num_classes == 10
-    assert extractor.name.startswith("dataset-classifier-")
+    assert outputs["features"].shape == (64, 16) and extractor.num_classes == 10
+    assert extractor.name.startswith(f"dataset-classifier-{info['fingerprint']}-")
     assert (outputs["probabilities"].argmax(axis=1) == digits.target[:64]).mean() >= 0.9
     with pytest.raises(classifier.ClassifierError, match="No classifier"):
         classifier.load_classifier(path.replace("digits.keras", "absent.keras"))
 
 
-def test_classifier_refuses_unlabeled_data_and_one_class():
-    unlabeled = tf.data.Dataset.from_tensor_slices({"image": np.zeros((4, 8, 8, 1), np.float32)}).batch(2)
-    with pytest.raises(classifier.ClassifierError, match="no labels"):
-        classifier.train_classifier(unlabeled, unlabeled, num_classes=2, epochs=1)
+def test_classifier_refuses_bad_input():
+    images = np.zeros((40, 8, 8, 1), np.uint8)
+    labels = np.arange(40) % 2
+    with pytest.raises(classifier.ClassifierError, match="must be uint8"):
+        classifier.train_classifier((images.astype(np.float32), labels), (images, labels), 2, SETTINGS)
+    with pytest.raises(classifier.ClassifierError, match=r"Labels must be in \[0, 2\)"):
+        classifier.train_classifier((images, labels + 1), (images, labels), 2, SETTINGS)
+    with pytest.raises(classifier.ClassifierError, match="too few to hold out"):
+        classifier.train_classifier((images[:3], labels[:3]), (images, labels), 2, SETTINGS)
     with pytest.raises(classifier.ClassifierError, match="at least 2 classes"):
         classifier.build_classifier((8, 8, 1), 1)
+    with pytest.raises(classifier.ClassifierError, match="width must be >= 1"):
+        classifier.ClassifierSettings(width=0)

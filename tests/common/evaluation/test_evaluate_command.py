@@ -6,6 +6,8 @@ and a classifier with 8 filters is trained for one epoch: the numbers are
 meaningless, the plumbing (flags, files, keys, errors) is what is checked.
 """
 
+import glob
+import io
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from absl import flags
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
+from common.evaluation import classifier
 from common.evaluation import evaluate_command
 from common.training import runtime
 from common.training.runtime_config import RuntimeConfig, field_defaults
@@ -133,8 +136,9 @@ def test_user_errors_are_reported_before_any_work(tiny_run, tmp_path):
         evaluate_command.run_evaluation(options(tiny_run, feature_network="fid_inception",
                                             fid_weights=str(tmp_path / "missing.pth")), build_fields)
     missing = str(tmp_path / "none" / "classifier.keras")
-    with pytest.raises(evaluate_command.EvaluateAppError, match="Pass --train_classifier"):
-        evaluate_command.run_evaluation(options(tiny_run, classifier_path=missing), build_fields)
+    with pytest.raises(evaluate_command.EvaluateAppError, match="training one was refused. Pass --train_classifier"):
+        evaluate_command.run_evaluation(options(tiny_run, classifier_path=missing, train_classifier=False),
+                                        build_fields)
     assert not os.path.exists(missing)
     with pytest.raises(evaluate_command.EvaluateAppError, match="has no split 'validation'"):
         evaluate_command.run_evaluation(options(tiny_run, split="validation"), build_fields)
@@ -189,11 +193,54 @@ def test_restore_model_gives_fields_a_run_predates_their_earlier_values(tiny_run
     assert built[0].latent_dim == TINY["latent_dim"]  # config.json's values still win
 
 
-def test_default_classifier_path_is_keyed_by_dataset_and_size(monkeypatch, tmp_path):
+def test_default_classifier_path_is_keyed_by_dataset_size_and_fingerprint(monkeypatch, tmp_path, tiny_run):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = evaluate_command.default_classifier_path("mnist", "ab" * 32, 32, 1)
-    assert path == str(tmp_path / "gansuite" / "classifiers" / f"mnist-{'ab' * 8}-32x32x1.keras")
-    assert path != evaluate_command.default_classifier_path("mnist", "ab" * 32, 64, 1)
+    path = evaluate_command.default_classifier_path("mnist", "ab" * 32, 32, 1, "0123456789abcdef")
+    assert path == str(tmp_path / "gansuite" / "classifiers" / f"mnist-{'ab' * 8}-32x32x1-0123456789abcdef.keras")
+    assert path != evaluate_command.default_classifier_path("mnist", "ab" * 32, 64, 1, "0123456789abcdef")
+    # The fingerprint follows the recommended settings for the data and every override of them.
+    settings, fingerprint = evaluate_command.classifier_settings(tiny_run["data"], 16, 1)
+    assert settings.augmentation == "auto" and settings.blocks_per_stage == 1
+    assert fingerprint == classifier.classifier_fingerprint(settings, (16, 16, 1), 2)
+    assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 16, 1, width=8)[1]
+    assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 16, 1, epochs=3)[1]
+    assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 12, 1)[1]
+
+
+def test_first_use_trains_the_classifier_with_an_estimate_and_a_progress_bar(tiny_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stream = io.StringIO()
+    report = evaluate_command.run_evaluation(
+        options(tiny_run, classifier_path=None, classifier_epochs=3, verbose=1, output=str(tmp_path / "r.json")),
+        build_fields, stream=stream)
+    text = stream.getvalue()
+    cached = glob.glob(str(tmp_path / "gansuite" / "classifiers" / "dataset-*-16x16x1-*.keras"))
+    assert [report["classifier_path"]] == cached
+    assert report["classifier_fingerprint"] in cached[0]
+    assert "training one into" in text and "Measured" in text and "ms per batch" in text
+    assert "3/3" in text  # the progress bar counts the batches of all epochs
+    assert "Classifier trained in" in text
+    # The second use finds it: no training.
+    stream = io.StringIO()
+    evaluate_command.run_evaluation(
+        options(tiny_run, classifier_path=None, classifier_epochs=3, verbose=1, output=str(tmp_path / "r.json")),
+        build_fields, stream=stream)
+    assert "training one" not in stream.getvalue()
+
+
+def test_bounds_score_real_test_images_and_uniform_noise(tiny_run, tmp_path):
+    stream = io.StringIO()
+    report = evaluate_command.run_evaluation(options(tiny_run, train_classifier=True, bounds=True,
+                                                     output=str(tmp_path / "b.json")), build_fields, stream=stream)
+    floor, ceiling = report["floor"], report["ceiling"]
+    assert (floor["source"], floor["num_generated"]) == ("real test images", 20)  # the whole test split
+    assert (ceiling["source"], ceiling["num_generated"]) == ("uniform noise", 64)
+    assert floor["fid"] < ceiling["fid"]
+    assert floor["precision"] >= ceiling["precision"] and floor["recall"] >= ceiling["recall"]
+    with open(tmp_path / "b.json") as file:
+        assert json.load(file)["floor"]["fid"] == pytest.approx(floor["fid"], rel=1e-12)
+    table = stream.getvalue()
+    assert "floor (real test images)" in table and "ceiling (uniform noise)" in table
 
 
 def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsys, tmp_path):
@@ -236,5 +283,5 @@ def test_cli_helpfull_lists_the_flags():
     assert process.returncode == 1, process.stderr[-2000:]  # absl's help flags exit with status 1
     for flag in ("--model_dir:", "--data:", "--num_samples:", "--feature_network:", "--fid_weights:",
                  "--classifier_path:", "--[no]train_classifier:", "--split:", "--[no]ema:", "--batch_size:",
-                 "--seed:", "--output:", "--checkpoint:"):
+                 "--seed:", "--output:", "--checkpoint:", "--[no]bounds:"):
         assert flag in process.stdout, flag
