@@ -664,14 +664,16 @@ def _exit_now(status: int) -> None:
 
 
 @contextlib.contextmanager
-def exit_on_user_error():
+def exit_on_user_error(*, end_process_after_signal: bool = False):
     """For a script's main(): errors a user can fix end the process with their message, no traceback.
 
     Exit codes: 2 for a bad option, data set or model directory (including one
     whose checkpoints cannot be read or do not fit the model); 1 for a
     non-finite loss or a checkpoint that could not be written; 128 + signal
-    number after SIGINT/SIGTERM (a checkpoint was saved; the process then ends
-    at once, `_exit_now`).
+    number after SIGINT/SIGTERM (a checkpoint was saved). With
+    `end_process_after_signal` (the train commands) the process then ends at
+    once (`_exit_now`) instead of raising SystemExit, which callers in the same
+    process (tests, notebooks) can catch.
     """
     from common.data.reader import DataError, corrupt_file_message
 
@@ -679,7 +681,9 @@ def exit_on_user_error():
         yield
     except TrainingInterrupted as interrupted:
         print(interrupted, file=sys.stderr, flush=True)
-        _exit_now(128 + interrupted.signum)
+        if end_process_after_signal:
+            _exit_now(128 + interrupted.signum)
+        sys.exit(128 + interrupted.signum)
     except (ConfigError, DataError, FileNotFoundError, checkpointing.CheckpointError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -50,7 +50,7 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable, make
         its `extra_callbacks` and `build_optimizers` entries are merged as the module docstring says.
     """
     runtime_flags.check_no_positional_args(argv)
-    with runtime.exit_on_user_error():
+    with runtime.exit_on_user_error(end_process_after_signal=True):
         run = runtime_flags.runtime_config_from_flags()
         config = runtime_flags.dataclass_from_flags(config_class)
         options = dict(train_options(run, config)) if train_options is not None else {}

@@ -406,7 +406,7 @@ if __name__ == "__main__":
         else:
             dataset_fn = tiny_dataset_fn(run.batch_size, shuffle_seed=0 if absl_flags.FLAGS.shuffle_data else None)
             num_examples = lambda: NUM_IMAGES  # noqa: E731
-        with runtime.exit_on_user_error():
+        with runtime.exit_on_user_error(end_process_after_signal=True):
             runtime.train(app="tiny", config=config, run=run, build_model=build_tiny_gan,
                           build_optimizers=tiny_optimizers, dataset_fn=dataset_fn, num_examples=num_examples)
 
