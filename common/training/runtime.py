@@ -227,6 +227,22 @@ def _check_jit_compile(run: RuntimeConfig) -> None:
             "one. Pass --nojit_compile to keep exact resume, or --nodeterministic to train with XLA without it.")
 
 
+def _refuse_nondeterministic_xla(run: RuntimeConfig, error: tf.errors.UnimplementedError) -> None:
+    """Raises ConfigError when XLA could not compile the first step because an op has no deterministic kernel.
+
+    Some gradients (max pooling's among them) have no deterministic XLA
+    implementation; XLA says so when it compiles the step under op determinism,
+    before any step has run.
+    """
+    message = str(error)
+    if run.jit_compile and run.deterministic and "deterministic XLA implementation" in message:
+        detail = next((line.strip() for line in message.splitlines() if "deterministic XLA" in line), message)
+        raise ConfigError(
+            f"--jit_compile with --deterministic (the default): XLA cannot compile this model's step with "
+            f"deterministic ops ({detail}). Pass --nojit_compile to keep exact resume, or --nodeterministic "
+            "to train with XLA without it.") from None
+
+
 def _compile(model: keras.Model, optimizers: Mapping, run: RuntimeConfig) -> None:
     """Compiles the model with the run's options, then turns on deterministic ops if asked.
 
@@ -514,10 +530,15 @@ def train(
                 while progress.step < steps:
                     fit_start_step = progress.step
                     position = fit_start_step + int(state.data_offset.numpy())
-                    model.fit(
-                        _distributed_dataset(strategy, dataset_fn, position),
-                        epochs=1, steps_per_epoch=steps - fit_start_step, verbose=0, callbacks=callbacks, shuffle=False,
-                    )
+                    try:
+                        model.fit(
+                            _distributed_dataset(strategy, dataset_fn, position),
+                            epochs=1, steps_per_epoch=steps - fit_start_step, verbose=0, callbacks=callbacks,
+                            shuffle=False,
+                        )
+                    except tf.errors.UnimplementedError as error:
+                        _refuse_nondeterministic_xla(run, error)
+                        raise
                     if progress.signal is not None:
                         raise TrainingInterrupted(progress.signal, progress.step)
                     if progress.nonfinite_step is None:

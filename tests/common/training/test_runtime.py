@@ -383,6 +383,23 @@ def test_jit_compile_is_on_with_deterministic_ops_and_resumes_exactly(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_jit_compile_of_an_op_without_a_deterministic_xla_kernel_is_refused_with_the_way_out(tmp_path):
+    def build_pooling_gan(config):
+        model = build_tiny_gan(config)
+        size = config.image_size
+        model.discriminator = keras.Sequential(  # max pooling's gradient has no deterministic XLA kernel
+            [keras.Input((size, size, 1)), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(1, dtype="float32")],
+            name="discriminator")
+        return model
+
+    run = RuntimeConfig(model_dir=str(tmp_path), batch_size=4, steps=2, sample_every=0, strategy="default",
+                        precision="float32", jit_compile=True)
+    with pytest.raises(runtime.ConfigError, match="--nojit_compile to keep exact resume, or --nodeterministic"):
+        runtime.train(app="tiny", config=TinyConfig(), run=run, build_model=build_pooling_gan,
+                      build_optimizers=tiny_optimizers, dataset_fn=tiny_dataset_fn(4), stream=io.StringIO())
+    assert not os.path.exists(tmp_path / "ckpt-1.index")  # refused before any step was trained
+
+
 if __name__ == "__main__":
     # Subprocess entry point: `python -m tests.common.training.test_runtime --model_dir=... --steps=...`.
     from absl import app
