@@ -248,7 +248,7 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
     if _cached_classifier_info(classifier_path, checksum) is None and not train_classifier:
         raise EvaluateAppError(
             f"No dataset classifier for {'the default dataset' if data is None else repr(data)} is cached at "
-            f"{classifier_path}, and training one was refused. Pass --{flag_prefix}train_classifier to train "
+            f"{classifier_path}, and training one is turned off. Pass --{flag_prefix}train_classifier to train "
             "it there (the time it takes is measured on the first batches and printed; MNIST at 32x32 took "
             "40 minutes on 2 CPU cores shared at a load average of 14 to 22), or "
             f"--{flag_prefix}classifier_path=... to use another file.")

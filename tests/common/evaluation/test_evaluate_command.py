@@ -136,7 +136,7 @@ def test_user_errors_are_reported_before_any_work(tiny_run, tmp_path):
         evaluate_command.run_evaluation(options(tiny_run, feature_network="fid_inception",
                                             fid_weights=str(tmp_path / "missing.pth")), build_fields)
     missing = str(tmp_path / "none" / "classifier.keras")
-    with pytest.raises(evaluate_command.EvaluateAppError, match="training one was refused. Pass --train_classifier"):
+    with pytest.raises(evaluate_command.EvaluateAppError, match="training one is turned off. Pass --train_classifier"):
         evaluate_command.run_evaluation(options(tiny_run, classifier_path=missing, train_classifier=False),
                                         build_fields)
     assert not os.path.exists(missing)
