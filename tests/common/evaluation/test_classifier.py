@@ -12,8 +12,11 @@ from sklearn.datasets import load_digits
 from common.evaluation import classifier
 from common.evaluation import reference_stats
 
-# 8x8 digits: 1,438 train images, 144 of them held out, 20 steps of 64 per epoch.
-SETTINGS = classifier.ClassifierSettings(width=8, feature_dim=16, epochs=12, batch_size=64, learning_rate=0.05)
+# 8x8 digits: 1,438 train images, 144 of them held out, 20 steps of 64 per epoch. Training is
+# seeded, but another CPU or oneDNN path changes its floats and so the trained net: across five
+# seeds these settings reached 97.8-98.3% on the test split and 97.6-99.3% on all 1,797 digits,
+# so the floors below (95%) leave about ten test images of margin for that variation.
+SETTINGS = classifier.ClassifierSettings(width=16, feature_dim=16, epochs=16, batch_size=64, learning_rate=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def trained(digits_dataset, tmp_path_factory):
 
 def test_classifier_reaches_high_test_accuracy_and_a_true_histogram_on_digits(trained, digits_dataset):
     _, info, path = trained
-    assert info["test_accuracy"] >= 0.93
+    assert info["test_accuracy"] >= 0.95
     with open(path + ".json") as file:
         sidecar = json.load(file)
     assert sidecar == info
@@ -47,7 +50,7 @@ def test_classifier_reaches_high_test_accuracy_and_a_true_histogram_on_digits(tr
     assert sidecar["num_classes"] == 10 and sidecar["image_shape"] == [8, 8, 1]
     assert sidecar["settings"]["augmentation"] == "shift"  # "auto" on grayscale, recorded resolved
     assert (sidecar["num_train"], sidecar["num_validation"]) == (1294, 144)
-    assert 1 <= sidecar["best_epoch"] <= sidecar["epochs_trained"] <= 12
+    assert 1 <= sidecar["best_epoch"] <= sidecar["epochs_trained"] <= 16
     predicted, true = np.array(sidecar["test_histogram_predicted"]), np.array(sidecar["test_histogram_true"])
     assert predicted.sum() == pytest.approx(1.0, abs=1e-5) and true.sum() == pytest.approx(1.0, abs=1e-5)
     # Stored rounded to 6 decimals: the deviation agrees with the stored histograms to 1e-4 points.
@@ -76,7 +79,7 @@ def test_fingerprint_changes_with_architecture_and_every_training_setting():
     # "auto" augmentation is what it resolves to, so both spellings share a classifier.
     assert base == classifier.classifier_fingerprint(dataclasses.replace(SETTINGS, augmentation="shift"),
                                                      (32, 32, 1), 10)
-    changed = {"width": 16, "blocks_per_stage": 2, "feature_dim": 32, "epochs": 13, "batch_size": 32,
+    changed = {"width": 32, "blocks_per_stage": 2, "feature_dim": 32, "epochs": 13, "batch_size": 32,
                "learning_rate": 0.1, "momentum": 0.8, "weight_decay": 1e-4, "warmup_epochs": 2.0,
                "augmentation": "none", "validation_fraction": 0.2, "max_validation": 100, "patience": 9, "seed": 1}
     assert set(changed) == {field.name for field in dataclasses.fields(classifier.ClassifierSettings)}
@@ -137,16 +140,16 @@ def test_augmentation_is_a_crop_of_the_zero_padded_image(augmentation, pad, may_
 def test_saved_classifier_reloads_in_safe_mode_and_extracts_features(trained):
     model, info, path = trained
     digits = load_digits()
-    images = (digits.images[:64, ..., None] / 16.0 * 2.0 - 1.0).astype(np.float32)
+    images = (digits.images[..., None] / 16.0 * 2.0 - 1.0).astype(np.float32)
     reloaded, reloaded_info = classifier.load_classifier(path)  # safe_mode=True inside
     assert reloaded_info == info
     np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0),
                                rtol=1e-5, atol=1e-5)
     extractor = classifier.classifier_features(reloaded, info=info)
     outputs = extractor(images)
-    assert outputs["features"].shape == (64, 16) and extractor.num_classes == 10
+    assert outputs["features"].shape == (len(images), 16) and extractor.num_classes == 10
     assert extractor.name.startswith(f"dataset-classifier-{info['fingerprint']}-")
-    assert (outputs["probabilities"].argmax(axis=1) == digits.target[:64]).mean() >= 0.9
+    assert (outputs["probabilities"].argmax(axis=1) == digits.target).mean() >= 0.95
     with pytest.raises(classifier.ClassifierError, match="No classifier"):
         classifier.load_classifier(path.replace("digits.keras", "absent.keras"))
 
