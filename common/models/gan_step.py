@@ -7,6 +7,9 @@
   different z, and N replicas see exactly the z one device would draw for the
   global batch (the property behind "two replicas take the same step as one
   device" in the app tests).
+- `replica_balanced_labels`: class labels for a class-conditional generator,
+  balanced within each replica's batch (every class appears floor(B/K) or
+  ceil(B/K) times) and different across replicas.
 - `unscaled_global_norm`: the global L2 norm of the gradient of a replica's
   unscaled mean loss, when the loss that was differentiated had been divided by
   the number of replicas (`common.nn.losses.scale_for_replicas`) and multiplied by
@@ -23,7 +26,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["replica_rows", "replica_latents", "global_norm", "unscaled_global_norm", "update_if_finite"]
+__all__ = ["replica_rows", "replica_latents", "replica_latents_uniform", "replica_balanced_labels", "global_norm",
+           "unscaled_global_norm", "update_if_finite"]
 
 
 def replica_rows(draw, batch_size):
@@ -58,6 +62,39 @@ def replica_latents(seed_generator: keras.random.SeedGenerator, batch_size, late
       Float32 tensor [batch_size, latent_dim].
     """
     return replica_rows(lambda n: keras.random.normal((n, latent_dim), seed=seed_generator), batch_size)
+
+
+def replica_latents_uniform(seed_generator: keras.random.SeedGenerator, batch_size, latent_dim: int,
+                            low: float = 0.0, high: float = 1.0):
+    """z ~ U[low, high)^latent_dim, this replica's rows of one global draw (as `replica_latents`)."""
+    return replica_rows(
+        lambda n: keras.random.uniform((n, latent_dim), minval=low, maxval=high, seed=seed_generator), batch_size)
+
+
+def replica_balanced_labels(seed_generator: keras.random.SeedGenerator, batch_size, num_classes: int):
+    """Class labels [batch_size] int32, balanced within this replica's batch.
+
+    Each replica's labels are ``(offset + arange(B)) mod K`` in a random order,
+    with a random offset: every class appears floor(B / K) or ceil(B / K)
+    times, the classes that get the extra copy change from step to step, and
+    over many steps every class is drawn equally often. Every replica holds the
+    same seed state, so one draw of [N, B] values is made and replica r keeps
+    row r: replicas get different labels, each balanced on its own (so N
+    replicas do not take the same labels as one device with the whole batch,
+    whose single row is balanced over N * B).
+
+    Args:
+      seed_generator: the model's noise generator (advanced once per call).
+      batch_size: this replica's batch size (a Python int or scalar tensor).
+      num_classes: K.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replica_context = tf.distribute.get_replica_context()
+    offsets = keras.random.randint((replicas, 1), 0, num_classes, seed=seed_generator, dtype="int32")
+    order = ops.argsort(keras.random.uniform((replicas, batch_size), seed=seed_generator), axis=-1)
+    labels = ops.mod(ops.cast(order, "int32") + offsets, num_classes)  # a permutation of offset + arange(B)
+    row = 0 if replicas == 1 or replica_context is None else replica_context.replica_id_in_sync_group
+    return labels[row]
 
 
 def global_norm(gradients):

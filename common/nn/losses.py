@@ -20,6 +20,11 @@ Papers:
   used by SAGAN (Zhang et al. 2018, https://arxiv.org/abs/1805.08318).
 - R1 penalty: Mescheder et al. 2018, "Which Training Methods for GANs do actually
   Converge?", https://arxiv.org/abs/1801.04406 (eq. 9).
+- Auxiliary classifier terms: Odena et al. 2017, "Conditional Image Synthesis
+  with Auxiliary Classifier GANs", https://arxiv.org/abs/1610.09585 (eq. 2-3,
+  `class_cross_entropy`); Hou et al. 2022, "Conditional GANs with Auxiliary
+  Discriminative Classifier", https://arxiv.org/abs/2107.10060 (eq. 9-10 of the
+  ICML version, `dual_class_discriminator_loss`, `dual_class_generator_loss`).
 
 Deviations: none in the math. The gradient penalty and R1 return the *unweighted*
 penalty (``E[(||grad|| - 1)^2]`` and ``E[||grad||^2]``); the caller multiplies by
@@ -54,6 +59,10 @@ __all__ = [
     "r1_penalty",
     "outputs_and_r1_penalty",
     "mean_absolute_error",
+    "class_cross_entropy",
+    "dual_class_discriminator_loss",
+    "dual_class_generator_loss",
+    "class_accuracy",
     "scale_for_replicas",
     "GENERATOR_LOSSES",
     "DISCRIMINATOR_LOSSES",
@@ -385,6 +394,91 @@ def l2_penalty(weights, coefficient: float):
         return ops.convert_to_tensor(0.0, "float32")
     total = sum(ops.sum(ops.square(ops.cast(w, "float32"))) for w in weights)
     return 0.5 * coefficient * total
+
+
+# --- Auxiliary classifiers (Odena et al. 2017; Hou et al. 2022) ----------------------
+
+
+def class_cross_entropy(class_logits, labels):
+    """Mean softmax cross entropy ``-E[log C(y | x)]`` of class logits against integer labels.
+
+    The classification term of AC-GAN: ``L_C = E[log P(C = c | X_real)] +
+    E[log P(C = c | X_fake)]`` (Odena et al. 2017, eq. 3) is minus the sum of this
+    loss on the real batch and on the generated batch; the discriminator and the
+    generator both minimise it (both maximise ``L_C``).
+
+    Args:
+      class_logits: [B, K] unnormalised log-probabilities of the K classes.
+      labels: [B] integer class ids in [0, K).
+
+    Returns:
+      Float32 scalar, the mean over the batch.
+    """
+    labels = ops.cast(labels, "int32")
+    return ops.mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=_f32(class_logits)))
+
+
+def _split_dual_logits(dual_logits, num_classes):
+    dual_logits = _f32(dual_logits)
+    if dual_logits.shape[-1] is not None and dual_logits.shape[-1] != 2 * num_classes:
+        raise ValueError(f"The dual classifier needs 2K = {2 * num_classes} logits per image "
+                         f"(K = {num_classes} classes); got {dual_logits.shape[-1]}.")
+    return dual_logits
+
+
+def dual_class_discriminator_loss(real_dual_logits, real_labels, fake_dual_logits, fake_labels, num_classes: int):
+    """ADC-GAN's classifier loss of the discriminator: ``-E_p[log C(y+ | x)] - E_q[log C(y- | x)]``.
+
+    The discriminative classifier C_d has 2K outputs: "real image of class k" is
+    class ``y+ = k`` and "generated image of class k" is ``y- = K + k`` (Hou et
+    al. 2022, eq. 9). D and C_d maximise ``E_p[log C_d(y+|x)] + E_q[log C_d(y-|x)]``,
+    so they minimise the sum of the two mean cross entropies returned here.
+
+    Args:
+      real_dual_logits: [B, 2K] logits of C_d on real images.
+      real_labels: [B] their classes in [0, K).
+      fake_dual_logits: [B', 2K] logits of C_d on generated images.
+      fake_labels: [B'] the classes they were generated for, in [0, K).
+      num_classes: K.
+
+    Returns:
+      Float32 scalar: mean cross entropy on the real batch plus on the generated batch.
+    """
+    real = class_cross_entropy(_split_dual_logits(real_dual_logits, num_classes), real_labels)
+    fake = class_cross_entropy(_split_dual_logits(fake_dual_logits, num_classes),
+                               ops.cast(fake_labels, "int32") + num_classes)
+    return real + fake
+
+
+def dual_class_generator_loss(fake_dual_logits, fake_labels, num_classes: int):
+    """ADC-GAN's classifier term of the generator: ``E_q[-log C(y+ | x)] - E_q[-log C(y- | x)]``.
+
+    G minimises ``-E_q[log C_d(y+|x)] + E_q[log C_d(y-|x)]`` (Hou et al. 2022,
+    eq. 10): its samples of class k should be classified as real images of class
+    k and not as generated ones. In cross entropies: ``CE(k | G(z, k)) -
+    CE(K + k | G(z, k))``. The two log-softmaxes share their normaliser, so the
+    difference is ``logit[K + k] - logit[k]`` exactly; that form is used (it has
+    no cancellation of two large cross entropies).
+
+    Args:
+      fake_dual_logits: [B, 2K] logits of C_d on generated images.
+      fake_labels: [B] the classes they were generated for, in [0, K).
+      num_classes: K.
+
+    Returns:
+      Float32 scalar, the mean over the batch (can be negative).
+    """
+    logits = _split_dual_logits(fake_dual_logits, num_classes)
+    labels = ops.cast(fake_labels, "int32")
+    positive = ops.take_along_axis(logits, labels[:, None], axis=1)
+    negative = ops.take_along_axis(logits, labels[:, None] + num_classes, axis=1)
+    return ops.mean(negative - positive)
+
+
+def class_accuracy(class_logits, labels):
+    """Share of rows whose largest logit is at ``labels`` (float32 scalar); ties go to the lowest index."""
+    predicted = ops.argmax(_f32(class_logits), axis=-1)
+    return ops.mean(ops.cast(ops.equal(ops.cast(predicted, "int32"), ops.cast(labels, "int32")), "float32"))
 
 
 # --- Distribution -------------------------------------------------------------------

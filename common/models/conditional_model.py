@@ -1,0 +1,157 @@
+"""`ConditionalAdversarialModel`: the generator/discriminator pair of the class-conditional apps.
+
+The generator takes ``[z, labels]`` (z float32 [B, latent_dim], labels int32
+[B] in [0, K)) and returns images in [-1, 1]. What the discriminator takes and
+returns differs by paper, so the step asks the subclass three things:
+
+- `discriminate(images, labels, training)`: D's outputs on a batch of images of
+  the given classes (CGAN and the projection discriminator take the label, AC-GAN
+  and ADC-GAN's heads read it only in the loss);
+- `discriminator_objective(real_outputs, fake_outputs, real_labels, fake_labels)`
+  -> (reported adversarial loss, total loss to minimise, {extra metrics});
+- `generator_objective(outputs, labels)` -> (reported adversarial loss, total
+  loss to minimise, {extra metrics});
+
+plus `source_logits(outputs)`, the real/fake logits that ``d_real`` and
+``d_fake`` report through `output_statistic`. The defaults (D takes
+``[images, labels]`` and returns one logit, the adversarial loss of
+`discriminator_loss` / `generator_loss`) are CGAN's.
+
+The step is `AdversarialModel.train_step`'s alternating update with labels:
+real images come with their dataset labels; generated images are drawn for
+labels balanced within each replica's batch (`common.models.gan_step.replica_balanced_labels`),
+with z from the config's prior (``latent_distribution``: "normal" N(0, I) or
+"uniform" U[0, 1)). With ``reuse_fakes`` the generator update reuses the
+discriminator update's fakes (same z and labels), else it draws both afresh.
+
+Extra metrics are named in the subclass's ``TRACKED`` (after the shared ones)
+and reported like the others (`keras.metrics.Mean`, averaged across replicas).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from common.models import gan_step
+from common.models.adversarial_model import AdversarialModel
+from common.nn import losses
+
+__all__ = ["ConditionalAdversarialModel", "LATENT_DISTRIBUTIONS"]
+
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+class ConditionalAdversarialModel(AdversarialModel):
+    """A class-conditional generator and its discriminator; see the module docstring.
+
+    Args:
+      generator: Model [z [B, latent_dim], labels [B]] -> images [B, H, W, C] in [-1, 1].
+      discriminator: Model read by `discriminate`.
+      config: App config with ``num_classes``, ``latent_dim``, ``seed``, ``ema_decay``,
+        ``reuse_fakes`` and optionally ``latent_distribution`` (default "normal").
+      **kwargs: `keras.Model` arguments.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, config, **kwargs):
+        if float(getattr(config, "r1_gamma", 0.0)) > 0:
+            raise ValueError("The class-conditional step has no R1 penalty; set r1_gamma=0.")
+        super().__init__(generator, discriminator, config, **kwargs)
+        self.num_classes = int(config.num_classes)
+        self.latent_distribution = getattr(config, "latent_distribution", "normal")
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"latent_distribution must be one of {', '.join(LATENT_DISTRIBUTIONS)}; "
+                             f"got {self.latent_distribution!r}.")
+
+    def sample(self, z, labels, training=False):
+        """Images in [-1, 1] of classes `labels` [B] for latents z [B, latent_dim], from the EMA generator when kept."""
+        generator = self.ema.shadow if self.ema is not None else self.generator
+        return generator([z, labels], training=training)
+
+    def _latents(self, batch_size):
+        if self.latent_distribution == "uniform":
+            return gan_step.replica_latents_uniform(self.seed_generator, batch_size, self.latent_dim)
+        return super()._latents(batch_size)
+
+    def _fake_labels(self, batch_size):
+        return gan_step.replica_balanced_labels(self.seed_generator, batch_size, self.num_classes)
+
+    # --- what the subclasses change -------------------------------------------------
+
+    def discriminate(self, images, labels, training=True):
+        """D's outputs on `images` of classes `labels`; by default D takes [images, labels]."""
+        return self.discriminator([images, labels], training=training)
+
+    def source_logits(self, outputs):
+        """The real/fake logits among D's outputs (reported as d_real / d_fake)."""
+        return outputs
+
+    def discriminator_objective(self, real_outputs, fake_outputs, real_labels, fake_labels):
+        """(adversarial loss, total loss, {metric: value}) of the discriminator step."""
+        d_loss = self.discriminator_loss(self.source_logits(real_outputs), self.source_logits(fake_outputs))
+        return d_loss, d_loss, {}
+
+    def generator_objective(self, outputs, labels):
+        """(adversarial loss, total loss, {metric: value}) of the generator step."""
+        g_loss = self.generator_loss(self.source_logits(outputs))
+        return g_loss, g_loss, {}
+
+    # --- the step -------------------------------------------------------------------
+
+    def train_step(self, batch):
+        """One alternating update on a batch of labelled real images; see the module docstring."""
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        real_images, real_labels = batch["image"], ops.cast(batch["label"], "int32")
+        batch_size = ops.shape(real_images)[0]
+        reuse_fakes = self.config.reuse_fakes
+
+        # 1. Labels and z -> G(z, y); recorded for the generator's gradient when step 3 reuses it.
+        fake_labels = self._fake_labels(batch_size)
+        g_tape = tf.GradientTape()
+        if reuse_fakes:
+            with g_tape:
+                fake_images = self.generator([self._latents(batch_size), fake_labels], training=True)
+        else:
+            fake_images = self.generator([self._latents(batch_size), fake_labels], training=True)
+
+        # 2. Discriminator step.
+        with tf.GradientTape() as tape:
+            real_outputs = self.discriminate(real_images, real_labels, training=True)
+            fake_outputs = self.discriminate(fake_images, fake_labels, training=True)
+            d_loss, d_total, d_extra = self.discriminator_objective(real_outputs, fake_outputs, real_labels,
+                                                                    fake_labels)
+            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_total))
+        d_weights = self.discriminator.trainable_weights
+        d_gradients = tape.gradient(d_scaled, d_weights)
+        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+
+        # 3. Generator step through the updated discriminator.
+        with g_tape:
+            if reuse_fakes:
+                generated_images, generated_labels = fake_images, fake_labels
+            else:
+                generated_labels = self._fake_labels(batch_size)
+                generated_images = self.generator([self._latents(batch_size), generated_labels], training=True)
+            generated_outputs = self.discriminate(generated_images, generated_labels, training=True)
+            g_loss, g_total, g_extra = self.generator_objective(generated_outputs, generated_labels)
+            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_total))
+        g_weights = self.generator.trainable_weights
+        g_gradients = g_tape.gradient(g_scaled, g_weights)
+        g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+
+        # 4. Metrics.
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(self.output_statistic(self.source_logits(real_outputs)))
+        self.d_fake_tracker.update_state(self.output_statistic(self.source_logits(fake_outputs)))
+        gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+        gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
+        for name, value in {**d_extra, **g_extra}.items():
+            getattr(self, f"{name}_tracker").update_state(value)
+        return {tracker.name: tracker.result() for tracker in self.metrics}
