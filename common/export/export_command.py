@@ -13,6 +13,13 @@ readable checkpoint, and writes the generator (its exponential moving average
 when the run kept one, unless --noema) as the next version folder of
 `--export_dir` with `common.export.generator_export.export_generator`, which checks the
 SavedModel against the in-process generator before publishing it.
+
+A class-conditional app's model says so with `model.num_classes = K` (its
+generator takes [z, labels]); the export then has the labelled signatures and
+records K in export_info.json, with the class names of the run's dataset
+(config.json's runtime.data, `common.data.reader.describe(data).labels`) when
+that dataset can still be read and names exactly K classes. A model without
+the attribute, or with None, is exported unconditionally.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from typing import Callable
 
 from absl import app, flags
 
+from common.data import reader as data_lib
 from common.training import checkpointing
 from common.export import generator_export as export_lib
 from common.training import runtime
+from common.training.runtime_config import read_saved_config
 
 
 def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -51,11 +60,35 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
         use_ema = flag_values.ema and model.ema is not None
         generator = model.ema.shadow if use_ema else model.generator
         step = checkpointing.checkpoint_step(path)
+        num_classes = getattr(model, "num_classes", None)
+        labelled = {}
+        if num_classes is not None:
+            labelled = {"num_classes": num_classes, "label_names": run_label_names(model_dir, num_classes)}
         try:
             written = export_lib.export_generator(
                 generator, export_dir, latent_dim=model.latent_dim, version=flag_values.version,
                 overwrite=flag_values.overwrite,
-                metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema})
+                metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema}, **labelled)
         except export_lib.ExportError as error:
             raise runtime.ConfigError(str(error)) from None
     print(f"Exported step {step} ({'EMA ' if use_ema else ''}generator) to {written}")
+
+
+def run_label_names(model_dir: str, num_classes: int) -> list[str] | None:
+    """The class names of the training run's dataset, or None when they cannot be had.
+
+    Reads config.json's runtime.data (None is the offline default dataset) and
+    `common.data.reader.describe(data).labels`. None when the run has no
+    config.json, the dataset cannot be read from here (moved, another
+    machine, tfds), it has no label names, or their number is not
+    `num_classes`: the names are optional in the export.
+    """
+    saved = read_saved_config(model_dir) or {}
+    data = saved.get("runtime", {}).get("data")
+    try:
+        labels = data_lib.describe(data).labels
+    except (OSError, ValueError):  # DataError is a ValueError
+        return None
+    if not labels or len(labels) != num_classes:
+        return None
+    return [str(name) for name in labels]

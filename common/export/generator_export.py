@@ -12,12 +12,30 @@ process that imports only TensorFlow, `saved_model_cli` and TF Serving all read
 it. TF Serving ignores `assets.extra/`, which holds the export's metadata.
 
 Signatures (inputs and outputs float32 / int / uint8 whatever the generator's
-compute dtype):
+compute dtype). An unconditional generator (one input, z) gets
 
     serving_default(z: float32 [batch, latent_dim]) -> images: uint8 [batch, H, W, C]
     sample(seed: int64 [], count: int32 [])
         -> images: uint8 [count, H, W, C], z: float32 [count, latent_dim]
     generate_float(z: float32 [batch, latent_dim]) -> images_float: float32 [batch, H, W, C]
+
+and a class-conditional generator (a functional model with two inputs in this
+order, z float32 [batch, latent_dim] and labels int32 [batch] of class ids in
+[0, num_classes), called as `generator([z, labels], training=False)`) gets
+
+    serving_default(z: float32 [batch, latent_dim], labels: int32 [batch])
+        -> images: uint8 [batch, H, W, C]
+    sample(labels: int32 [count], seed: int64 [])
+        -> images: uint8 [count, H, W, C], z: float32 [count, latent_dim]
+    generate_float(z: float32 [batch, latent_dim], labels: int32 [batch])
+        -> images_float: float32 [batch, H, W, C]
+
+The number of classes K is given by the caller (`num_classes=K`), never
+inferred from the network. The labelled signatures check their labels before
+the generator sees them: a label outside [0, K) fails the request with an
+InvalidArgumentError naming K and the allowed range (an embedding lookup
+would otherwise fail with a less clear message on CPU, and silently return
+zeros on GPU), and so does a labels batch whose length differs from z's.
 
 `images_float` is the generator's raw output (tanh range [-1, 1]); `images`
 is `images_to_uint8(images_float)`:
@@ -28,7 +46,10 @@ keeps a JSON response several times smaller (gRPC clients can
 also use `output_filter`).
 `sample` draws `z = sample_latents(seed, count, latent_dim)`, i.e.
 `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`:
-a pure function of (seed, count), with no state on the server.
+a pure function of (seed, count), with no state on the server. The labelled
+`sample` draws one image per label sent (count is the length of `labels`); its
+z depends on the seed and that count only, so one seed with different labels
+renders the same latents as different classes.
 
 The generator runs in inference mode (`training=False`: batch normalization
 uses its moving statistics). A generator built under a mixed-precision policy
@@ -155,8 +176,58 @@ def read_export_info(version_dir: str) -> dict:
         return json.load(f)
 
 
-def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, tuple]:
-    """(latent_dim, image shape (H, W, C)) of the generator, or an ExportError."""
+def _input_shapes(generator: keras.Model) -> list[tuple] | None:
+    """The shapes of the generator's inputs, in order, or None when it has no static inputs."""
+    try:
+        input_shape = generator.input_shape
+    except (AttributeError, ValueError):
+        return None
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, tuple) and all(d is None or isinstance(d, int) for d in input_shape):
+        return [input_shape]
+    if isinstance(input_shape, (list, tuple)):
+        return [tuple(shape) if isinstance(shape, (list, tuple)) else shape for shape in input_shape]
+    return [input_shape]
+
+
+def _check_num_classes(num_classes, label_names) -> tuple[int | None, list[str] | None]:
+    """(num_classes, label_names) validated, or an ExportError."""
+    if num_classes is None:
+        if label_names is not None:
+            raise ExportError(
+                "label_names names the classes of a class-conditional generator: pass num_classes=K "
+                "with it, or leave label_names unset for an unconditional generator."
+            )
+        return None, None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ExportError(
+            f"num_classes must be a positive integer (the number of classes K of the labels input), "
+            f"got {num_classes!r}."
+        )
+    num_classes = int(num_classes)
+    if label_names is None:
+        return num_classes, None
+    if isinstance(label_names, str) or not isinstance(label_names, (list, tuple)):
+        raise ExportError(
+            f"label_names must be a list of {num_classes} strings (one per class id), "
+            f"got {type(label_names).__name__}."
+        )
+    if len(label_names) != num_classes or not all(isinstance(name, str) for name in label_names):
+        raise ExportError(
+            f"label_names must be a list of num_classes={num_classes} strings, name i for class id i; "
+            f"got {len(label_names)} entries {list(label_names)!r}."
+        )
+    return num_classes, list(label_names)
+
+
+def _infer_shapes(generator: keras.Model, latent_dim: int | None, num_classes: int | None = None) -> tuple[int, tuple]:
+    """(latent_dim, image shape (H, W, C)) of the generator, or an ExportError.
+
+    `num_classes` None means an unconditional generator (one input, z); an
+    integer means a class-conditional one (inputs [z, labels]). A generator
+    whose static inputs say otherwise is refused.
+    """
     if tf.distribute.has_strategy():
         raise ExportError(
             "Export and parity checks run outside a distribution strategy: call them "
@@ -167,21 +238,53 @@ def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, 
         raise ExportError(
             f"generator must be a keras.Model, got {type(generator).__name__}."
         )
-    try:
-        input_shape = generator.input_shape
-    except (AttributeError, ValueError):
-        input_shape = None
-    if input_shape is not None:
-        if isinstance(input_shape, list) or len(input_shape) != 2:
+    conditional = num_classes is not None
+    shapes = _input_shapes(generator)
+    if shapes is not None:
+        one_input = len(shapes) == 1 and isinstance(shapes[0], tuple) and len(shapes[0]) == 2
+        two_inputs = (
+            len(shapes) == 2
+            and all(isinstance(shape, tuple) for shape in shapes)
+            and len(shapes[0]) == 2
+        )
+        if not one_input and not two_inputs:
             raise ExportError(
                 "export_generator serves generators with one latent input of shape "
-                f"[batch, latent_dim]; this generator's input_shape is {input_shape}. "
-                "Wrap it in a keras.Model taking a single [batch, latent_dim] tensor."
+                "[batch, latent_dim], or class-conditional generators with the two inputs "
+                "[z [batch, latent_dim], labels [batch]]; this generator's input_shape is "
+                f"{shapes if len(shapes) > 1 else shapes[0]}. Wrap it in a keras.Model taking one of these."
             )
-        model_latent = input_shape[1]
+        if one_input and conditional:
+            raise ExportError(
+                f"num_classes={num_classes} was passed, but the generator takes one input (z, shape "
+                f"{shapes[0]}), so it cannot be given class labels. Pass num_classes only for a "
+                "class-conditional generator with the inputs [z, labels]; leave it unset to export "
+                "this generator unconditionally."
+            )
+        if two_inputs and not conditional:
+            raise ExportError(
+                f"The generator takes two inputs {shapes}, i.e. it is class-conditional "
+                "([z, labels]): pass num_classes=K, the number of classes its labels take, so the "
+                "signatures can accept labels and check they lie in [0, K)."
+            )
+        if two_inputs:
+            labels_shape = shapes[1]
+            labels_dtype = str(getattr(generator.inputs[1], "dtype", "int32"))
+            if len(labels_shape) != 1:
+                raise ExportError(
+                    f"The labels input of a class-conditional generator must have shape [batch] "
+                    f"(keras.Input((), dtype='int32')); this generator's labels input has shape {labels_shape}."
+                )
+            if not tf.as_dtype(labels_dtype).is_integer:
+                raise ExportError(
+                    f"The labels input of a class-conditional generator must be an integer tensor of class "
+                    f"ids (keras.Input((), dtype='int32')); this generator's labels input is {labels_dtype}."
+                )
+        model_latent = shapes[0][1]
         if latent_dim is None:
             latent_dim = model_latent
         elif model_latent is not None and model_latent != latent_dim:
+            input_shape = shapes[0] if one_input else shapes
             raise ExportError(
                 f"latent_dim={latent_dim} does not match the generator's input "
                 f"shape {input_shape}: pass latent_dim={model_latent} or leave it unset."
@@ -194,7 +297,8 @@ def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, 
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
         raise ExportError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
     latent_dim = int(latent_dim)
-    images = generator(tf.zeros([1, latent_dim]), training=False)
+    z = tf.zeros([1, latent_dim])
+    images = _call_generator(generator, z, tf.zeros([1], tf.int32) if conditional else None)
     if len(images.shape) != 4:
         raise ExportError(
             "The generator must return images [batch, height, width, channels]; "
@@ -203,20 +307,59 @@ def _infer_shapes(generator: keras.Model, latent_dim: int | None) -> tuple[int, 
     return latent_dim, tuple(int(d) for d in images.shape[1:])
 
 
+def _call_generator(generator: keras.Model, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+    """The generator's images in inference mode, as float32: `generator(z)` or `generator([z, labels])`."""
+    inputs = z if labels is None else [z, labels]
+    return tf.cast(generator(inputs, training=False), tf.float32)
+
+
 def _compute_dtype(generator: keras.Model) -> str:
     policy = getattr(generator, "dtype_policy", None)
     return str(getattr(policy, "compute_dtype", None) or "float32")
 
 
-def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int):
-    """ExportArchive holding the generator and the three signatures."""
+def _count_checks(count, max_sample_count: int, too_few: str, too_many: str) -> list:
+    """Asserts that `count`, the number of images a `sample` request asks for, is in [1, max_sample_count]."""
+    return [
+        tf.debugging.assert_positive(count, message=too_few),
+        tf.debugging.assert_less_equal(count, tf.constant(max_sample_count, tf.int32), message=too_many),
+    ]
 
-    # One graph function holds the generator; the three signatures call it,
-    # so the generator is traced once and stored once.
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32)], autograph=False
+
+def _check_labels(labels, z, num_classes: int):
+    """`labels` after asserting it holds one class id in [0, num_classes) per row of `z`."""
+    allowed = (
+        f"labels must be class ids in [0, {num_classes}) (num_classes={num_classes}): "
+        f"each label must satisfy 0 <= label <= {num_classes - 1}"
     )
-    def generate_float(z):
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(labels)[0],
+            tf.shape(z)[0],
+            message=(
+                "labels must hold one class id per row of z (labels [batch], z [batch, latent_dim]); "
+                "the number of labels sent is shown below as x, the number of rows of z as y"
+            ),
+        ),
+        tf.debugging.assert_greater_equal(labels, tf.constant(0, labels.dtype), message=allowed),
+        tf.debugging.assert_less(labels, tf.constant(num_classes, labels.dtype), message=allowed),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(labels)
+
+
+def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int, num_classes: int | None = None):
+    """ExportArchive holding the generator and the three signatures.
+
+    With `num_classes` None the signatures take z (and `sample` seed and
+    count); with an integer they also take labels, checked against
+    [0, num_classes) (module docstring).
+    """
+    conditional = num_classes is not None
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32)
+    labels_spec = tf.TensorSpec([None], tf.int32)
+
+    def checked_z(z):
         # The input spec fixes [None, latent_dim] for clients that read it, but
         # a loaded signature does not check shapes itself; these checks name
         # the expected shape instead of failing inside the first layer.
@@ -229,53 +372,78 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
             ),
         )
         with tf.control_dependencies([wrong_latent]):
-            z = tf.ensure_shape(z, [None, latent_dim])
-        return tf.cast(generator(z, training=False), tf.float32)
+            return tf.ensure_shape(z, [None, latent_dim])
 
-    def generate(z):
-        return {"images": images_to_uint8(generate_float(z))}
-
-    def sample(seed, count):
-        checks = [
-            tf.debugging.assert_positive(
-                count, message="count must be at least 1 (number of images to sample)"
-            ),
-            tf.debugging.assert_less_equal(
-                count,
-                tf.constant(max_sample_count, tf.int32),
-                message=(
-                    f"count must be at most {max_sample_count} per request; "
-                    "send several requests with different seeds for more images"
-                ),
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            z = sample_latents(seed, count, latent_dim)
-        return {"images": images_to_uint8(generate_float(z)), "z": z}
+    # One graph function holds the generator; the three signatures call it,
+    # so the generator is traced once and stored once.
+    if conditional:
+        @tf.function(input_signature=[z_spec, labels_spec], autograph=False)
+        def generate_float(z, labels):
+            z = checked_z(z)
+            labels = _check_labels(tf.ensure_shape(labels, [None]), z, num_classes)
+            return _call_generator(generator, z, labels)
+    else:
+        @tf.function(input_signature=[z_spec], autograph=False)
+        def generate_float(z):
+            return _call_generator(generator, checked_z(z), None)
 
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    archive.add_endpoint(
-        SERVING_SIGNATURE,
-        generate,
-        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")],
-    )
-    archive.add_endpoint(
-        SAMPLE_SIGNATURE,
-        sample,
-        input_signature=[
-            tf.TensorSpec([], tf.int64, name="seed"),
-            tf.TensorSpec([], tf.int32, name="count"),
-        ],
-    )
-    def generate_images_float(z):
-        return {"images_float": generate_float(z)}
+    z_input = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    labels_input = tf.TensorSpec([None], tf.int32, name="labels")
+    seed_input = tf.TensorSpec([], tf.int64, name="seed")
 
-    archive.add_endpoint(
-        FLOAT_SIGNATURE,
-        generate_images_float,
-        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")],
-    )
+    if conditional:
+        def generate(z, labels):
+            return {"images": images_to_uint8(generate_float(z, labels))}
+
+        def sample(labels, seed):
+            count = tf.shape(labels)[0]
+            checks = _count_checks(
+                count,
+                max_sample_count,
+                "labels must hold at least 1 class id (sample draws one image per label)",
+                f"labels must hold at most {max_sample_count} class ids per request (one image per "
+                "label); send several requests with different seeds for more images",
+            )
+            with tf.control_dependencies(checks):
+                z = sample_latents(seed, count, latent_dim)
+            return {"images": images_to_uint8(generate_float(z, labels)), "z": z}
+
+        def generate_images_float(z, labels):
+            return {"images_float": generate_float(z, labels)}
+
+        endpoints = [
+            (SERVING_SIGNATURE, generate, [z_input, labels_input]),
+            (SAMPLE_SIGNATURE, sample, [labels_input, seed_input]),
+            (FLOAT_SIGNATURE, generate_images_float, [z_input, labels_input]),
+        ]
+    else:
+        def generate(z):
+            return {"images": images_to_uint8(generate_float(z))}
+
+        def sample(seed, count):
+            checks = _count_checks(
+                count,
+                max_sample_count,
+                "count must be at least 1 (number of images to sample)",
+                f"count must be at most {max_sample_count} per request; "
+                "send several requests with different seeds for more images",
+            )
+            with tf.control_dependencies(checks):
+                z = sample_latents(seed, count, latent_dim)
+            return {"images": images_to_uint8(generate_float(z)), "z": z}
+
+        def generate_images_float(z):
+            return {"images_float": generate_float(z)}
+
+        endpoints = [
+            (SERVING_SIGNATURE, generate, [z_input]),
+            (SAMPLE_SIGNATURE, sample, [seed_input, tf.TensorSpec([], tf.int32, name="count")]),
+            (FLOAT_SIGNATURE, generate_images_float, [z_input]),
+        ]
+    for name, function, input_signature in endpoints:
+        archive.add_endpoint(name, function, input_signature=input_signature)
     return archive
 
 
@@ -294,11 +462,21 @@ def _uint8_mismatches(served: np.ndarray, reference_float: np.ndarray, atol: flo
     return int(np.sum((served < lower) | (served > upper)))
 
 
+def parity_labels(count: int, num_classes: int) -> np.ndarray:
+    """The labels `check_parity` sends a class-conditional export: `arange(count) % num_classes`, int32."""
+    return (np.arange(count) % num_classes).astype(np.int32)
+
+
+def _signature_inputs(loaded, name: str) -> list[str]:
+    return sorted(loaded.signatures[name].structured_input_signature[1])
+
+
 def check_parity(
     generator: keras.Model,
     saved_model_dir: str,
     *,
     latent_dim: int | None = None,
+    num_classes: int | None = None,
     seed: int = PARITY_SEED,
     count: int = PARITY_COUNT,
     atol: float | None = None,
@@ -306,18 +484,23 @@ def check_parity(
     """Compares an exported SavedModel with the in-process generator.
 
     Loads `saved_model_dir` (one version folder) and checks, for `count`
-    latents drawn with `sample_latents(seed, ...)`:
-      1. `generate_float(z)` equals `generator(z, training=False)` within `atol`;
-      2. `serving_default(z)` equals `images_to_uint8` of the in-process images,
+    latents drawn with `sample_latents(seed, ...)` (and, for a
+    class-conditional generator, the labels `parity_labels(count, num_classes)`,
+    i.e. 0, 1, ..., K-1, 0, ...):
+      1. `generate_float` equals the in-process `generator(z, training=False)`
+         (`generator([z, labels], training=False)`) within `atol`;
+      2. `serving_default` equals `images_to_uint8` of the in-process images,
          up to what a float difference of `atol` explains (for float32: one
          step, only where an in-process value lies at a rounding boundary);
-      3. `sample(seed, count)` returns exactly `sample_latents(seed, count)` as
-         `z`, and images that pass check 2.
+      3. `sample(seed, count)` (`sample(labels, seed)`) returns exactly
+         `sample_latents(seed, count)` as `z`, and images that pass check 2.
 
     Args:
       generator: the keras generator that was exported.
       saved_model_dir: a version folder, e.g. `<export_dir>/1`.
       latent_dim: default inferred from `generator.input_shape`.
+      num_classes: K for a class-conditional generator (inputs [z, labels]),
+        None for an unconditional one; must be what it was exported with.
       seed, count: the latents compared.
       atol: float tolerance; default from DEFAULT_PARITY_ATOL for the
         generator's compute dtype (1e-5 for float32).
@@ -325,12 +508,14 @@ def check_parity(
     Returns:
       The measured differences: {"generate_float": {"max_abs_diff"},
       "serving_default": {"uint8_mismatches", "pixels"}, "sample":
-      {"uint8_mismatches", "pixels", "z_max_abs_diff"}, "atol", ...}.
+      {"uint8_mismatches", "pixels", "z_max_abs_diff"}, "atol", ...}, and for a
+      class-conditional generator "num_classes" and the "labels" sent.
 
     Raises:
       ExportError: with the measured differences when a check fails.
     """
-    latent_dim, _ = _infer_shapes(generator, latent_dim)
+    num_classes, _ = _check_num_classes(num_classes, None)
+    latent_dim, _ = _infer_shapes(generator, latent_dim, num_classes)
     compute_dtype = _compute_dtype(generator)
     if atol is None:
         atol = DEFAULT_PARITY_ATOL.get(compute_dtype, 1e-5)
@@ -345,23 +530,40 @@ def check_parity(
             f"{saved_model_dir} has no signature(s) {sorted(missing)}; it was not "
             "written by common.export.generator_export.export_generator. Export it again."
         )
+    conditional = num_classes is not None
+    expected_inputs = ["labels", "z"] if conditional else ["z"]
+    if _signature_inputs(loaded, SERVING_SIGNATURE) != expected_inputs:
+        raise ExportError(
+            f"{saved_model_dir}'s '{SERVING_SIGNATURE}' takes the inputs "
+            f"{_signature_inputs(loaded, SERVING_SIGNATURE)}, not {expected_inputs}: it was exported "
+            f"{'without' if conditional else 'with'} class labels. Pass the num_classes it was "
+            f"exported with ({'None' if conditional else 'K'}), or export the generator again."
+        )
     z = sample_latents(seed, count, latent_dim)
-    reference = tf.cast(generator(z, training=False), tf.float32).numpy()
+    labels = tf.constant(parity_labels(count, num_classes)) if conditional else None
+    reference = _call_generator(generator, z, labels).numpy()
     pixels = int(reference.size)
     report: dict[str, Any] = {"atol": atol, "compute_dtype": compute_dtype, "seed": seed, "count": count}
+    if conditional:
+        report["num_classes"] = num_classes
+        report["labels"] = labels.numpy().tolist()
+        inputs = {"z": z, "labels": labels}
+        sampled = loaded.signatures[SAMPLE_SIGNATURE](labels=labels, seed=tf.constant(seed, tf.int64))
+    else:
+        inputs = {"z": z}
+        sampled = loaded.signatures[SAMPLE_SIGNATURE](
+            seed=tf.constant(seed, tf.int64), count=tf.constant(count, tf.int32)
+        )
 
-    served_float = loaded.signatures[FLOAT_SIGNATURE](z=z)["images_float"].numpy()
+    served_float = loaded.signatures[FLOAT_SIGNATURE](**inputs)["images_float"].numpy()
     max_abs_diff = (
         float(np.max(np.abs(served_float - reference)))
         if served_float.shape == reference.shape
         else float("inf")
     )
     report[FLOAT_SIGNATURE] = {"max_abs_diff": max_abs_diff}
-    served = loaded.signatures[SERVING_SIGNATURE](z=z)["images"].numpy()
+    served = loaded.signatures[SERVING_SIGNATURE](**inputs)["images"].numpy()
     report[SERVING_SIGNATURE] = {"uint8_mismatches": _uint8_mismatches(served, reference, atol), "pixels": pixels}
-    sampled = loaded.signatures[SAMPLE_SIGNATURE](
-        seed=tf.constant(seed, tf.int64), count=tf.constant(count, tf.int32)
-    )
     report[SAMPLE_SIGNATURE] = {
         "uint8_mismatches": _uint8_mismatches(sampled["images"].numpy(), reference, atol),
         "pixels": pixels,
@@ -386,8 +588,9 @@ def check_parity(
             f"by max |diff| = {report[SAMPLE_SIGNATURE]['z_max_abs_diff']:.3g} (must be identical)"
         )
     if failures:
+        labelled = f", labels {report['labels']}" if conditional else ""
         raise ExportError(
-            f"Parity check failed for {saved_model_dir} ({count} latents, seed {seed}, "
+            f"Parity check failed for {saved_model_dir} ({count} latents, seed {seed}{labelled}, "
             f"generator compute dtype {compute_dtype}): " + "; ".join(failures) + ". "
             "The SavedModel does not reproduce the in-process generator. Usual causes: "
             "a layer that is random at inference (unseeded noise in call()), or one "
@@ -472,11 +675,41 @@ def write_version(export_dir: str, version: int, overwrite: bool, write: Callabl
     return final_dir
 
 
+def _signature_descriptions(latent_dim: int, max_sample_count: int, num_classes: int | None) -> dict:
+    """The signatures' inputs and outputs as recorded in export_info.json."""
+    z = f"float32 [batch, {latent_dim}]"
+    float_output = {"images_float": "float32 [batch, H, W, C], generator output in [-1, 1]"}
+    sample_outputs = {"images": "uint8 [count, H, W, C]", "z": f"float32 [count, {latent_dim}]"}
+    if num_classes is None:
+        return {
+            SERVING_SIGNATURE: {"inputs": {"z": z}, "outputs": {"images": "uint8 [batch, H, W, C]"}},
+            SAMPLE_SIGNATURE: {
+                "inputs": {"seed": "int64 []", "count": f"int32 [], 1..{max_sample_count}"},
+                "outputs": sample_outputs,
+            },
+            FLOAT_SIGNATURE: {"inputs": {"z": z}, "outputs": float_output},
+        }
+    labels = f"int32 [batch], class ids in [0, {num_classes})"
+    return {
+        SERVING_SIGNATURE: {"inputs": {"z": z, "labels": labels}, "outputs": {"images": "uint8 [batch, H, W, C]"}},
+        SAMPLE_SIGNATURE: {
+            "inputs": {
+                "labels": f"int32 [count], class ids in [0, {num_classes}), count 1..{max_sample_count}",
+                "seed": "int64 []",
+            },
+            "outputs": sample_outputs,
+        },
+        FLOAT_SIGNATURE: {"inputs": {"z": z, "labels": labels}, "outputs": float_output},
+    }
+
+
 def export_generator(
     generator: keras.Model,
     export_dir: str,
     *,
     latent_dim: int | None = None,
+    num_classes: int | None = None,
+    label_names: list[str] | None = None,
     version: int | None = None,
     overwrite: bool = False,
     parity_check: bool = True,
@@ -487,9 +720,16 @@ def export_generator(
 
     Args:
       generator: keras.Model mapping z [batch, latent_dim] to images in [-1, 1]
-        of shape [batch, H, W, C]; called with `training=False`.
+        of shape [batch, H, W, C]; called with `training=False`. A
+        class-conditional generator takes the two inputs [z, labels] (labels
+        int32 [batch], class ids in [0, num_classes)) and is exported with the
+        labelled signatures (module docstring).
       export_dir: the model folder TF Serving is pointed at (created if absent).
-      latent_dim: default: `generator.input_shape[-1]`.
+      latent_dim: default: the last dimension of the generator's z input.
+      num_classes: the number of classes K of a class-conditional generator;
+        required for one, refused for a generator with the single input z.
+      label_names: optional class names, name i for class id i (K strings),
+        stored in export_info.json; only with num_classes.
       version: default: one more than the largest numeric subfolder, from 1.
       overwrite: replace an existing version folder; without it an existing
         version is an error.
@@ -497,50 +737,53 @@ def export_generator(
         in-process generator (`check_parity`) before it becomes visible.
       metadata: JSON-serializable dict stored under "metadata" in
         `assets.extra/export_info.json` (e.g. app name, checkpoint step).
-      max_sample_count: the largest `count` the `sample` signature accepts.
+      max_sample_count: the largest number of images one `sample` request
+        draws (its `count`, or the length of its `labels`).
 
     Returns:
       The path of the written version folder, `<export_dir>/<version>`.
 
     Raises:
-      ExportError: invalid arguments, an existing version without overwrite,
-        or a failed parity check (nothing is left behind then).
+      ExportError: invalid arguments (including num_classes that does not fit
+        the generator's inputs), an existing version without overwrite, or a
+        failed parity check (nothing is left behind then).
     """
     check_metadata(metadata)
     if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
+    num_classes, label_names = _check_num_classes(num_classes, label_names)
     check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
-    latent_dim, image_shape = _infer_shapes(generator, latent_dim)
+    latent_dim, image_shape = _infer_shapes(generator, latent_dim, num_classes)
+    max_sample_count = int(max_sample_count)
 
     def write(temp_dir: str) -> dict:
-        archive = _build_archive(generator, latent_dim, int(max_sample_count))
+        archive = _build_archive(generator, latent_dim, max_sample_count, num_classes)
         archive.write_out(temp_dir, verbose=False)
-        parity = check_parity(generator, temp_dir, latent_dim=latent_dim) if parity_check else None
-        return {
+        parity = (
+            check_parity(generator, temp_dir, latent_dim=latent_dim, num_classes=num_classes)
+            if parity_check
+            else None
+        )
+        info = {
             "latent_dim": latent_dim,
             "image_shape": list(image_shape),
             "compute_dtype": _compute_dtype(generator),
             "generator_name": generator.name,
-            "signatures": {
-                SERVING_SIGNATURE: {
-                    "inputs": {"z": f"float32 [batch, {latent_dim}]"},
-                    "outputs": {"images": "uint8 [batch, H, W, C]"},
-                },
-                SAMPLE_SIGNATURE: {
-                    "inputs": {"seed": "int64 []", "count": f"int32 [], 1..{int(max_sample_count)}"},
-                    "outputs": {"images": "uint8 [count, H, W, C]", "z": f"float32 [count, {latent_dim}]"},
-                },
-                FLOAT_SIGNATURE: {
-                    "inputs": {"z": f"float32 [batch, {latent_dim}]"},
-                    "outputs": {"images_float": "float32 [batch, H, W, C], generator output in [-1, 1]"},
-                },
-            },
+            "signatures": _signature_descriptions(latent_dim, max_sample_count, num_classes),
             "uint8_mapping": "round_half_to_even(clip((images_float + 1) * 127.5, 0, 255))",
-            "sample_latents": "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')",
-            "max_sample_count": int(max_sample_count),
+            "sample_latents": (
+                "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')"
+                + ("" if num_classes is None else ", count = len(labels)")
+            ),
+            "max_sample_count": max_sample_count,
             "parity": parity,
         }
+        if num_classes is not None:
+            info["num_classes"] = num_classes
+            if label_names is not None:
+                info["label_names"] = label_names
+        return info
 
     return write_version(export_dir, version, overwrite, write, metadata)
 

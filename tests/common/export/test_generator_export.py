@@ -300,3 +300,176 @@ def test_invalid_arguments_fail_before_writing(tmp_path, kwargs, message):
     with pytest.raises(ExportError, match=message):
         generator_export.export_generator(build_generator(channels=1), export_dir, **kwargs)
     assert not os.path.exists(export_dir) or os.listdir(export_dir) == []
+
+
+# ---------------------------------------------------------------- class-conditional generators
+
+NUM_CLASSES = 3
+
+
+def build_conditional_generator(num_classes=NUM_CLASSES, latent_dim=LATENT_DIM, seed=0):
+    """Tiny class-conditional generator: [z [B, 8], labels int32 [B]] -> images [B, 4, 4, 2] in [-1, 1].
+
+    The label's embedding is concatenated with z, so the labels move every pixel.
+    """
+    keras.utils.set_random_seed(seed)
+    z = keras.Input((latent_dim,), name="z")
+    labels = keras.Input((), dtype="int32", name="labels")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(num_classes, 4)(labels))
+    x = keras.layers.Concatenate()([z, embedded])
+    x = keras.layers.Dense(4 * 4 * 2)(x)
+    x = keras.layers.Reshape((4, 4, 2))(x)
+    images = keras.layers.Activation("tanh", dtype="float32")(x)
+    return keras.Model([z, labels], images, name="tiny_conditional_generator")
+
+
+@pytest.fixture(scope="module")
+def conditional_export(tmp_path_factory):
+    """One float32 class-conditional export shared by the read-only tests."""
+    generator = build_conditional_generator()
+    export_dir = str(tmp_path_factory.mktemp("conditional"))
+    path = generator_export.export_generator(
+        generator, export_dir, num_classes=NUM_CLASSES, label_names=["cat", "dog", "fox"], max_sample_count=6
+    )
+    return generator, export_dir, path, tf.saved_model.load(path)
+
+
+def test_conditional_signatures_names_dtypes_shapes(conditional_export):
+    _, _, _, loaded = conditional_export
+    assert set(loaded.signatures.keys()) == {"serving_default", "sample", "generate_float"}
+    for name in ("serving_default", "generate_float"):
+        inputs = loaded.signatures[name].structured_input_signature[1]
+        assert sorted(inputs) == ["labels", "z"]
+        assert inputs["z"].dtype == tf.float32 and inputs["z"].shape.as_list() == [None, LATENT_DIM]
+        assert inputs["labels"].dtype == tf.int32 and inputs["labels"].shape.as_list() == [None]
+    assert loaded.signatures["serving_default"].structured_outputs["images"].dtype == tf.uint8
+    assert loaded.signatures["serving_default"].structured_outputs["images"].shape.as_list() == [None, 4, 4, 2]
+    assert list(loaded.signatures["generate_float"].structured_outputs) == ["images_float"]
+    assert loaded.signatures["generate_float"].structured_outputs["images_float"].dtype == tf.float32
+
+    sample = loaded.signatures["sample"]
+    inputs = sample.structured_input_signature[1]
+    assert sorted(inputs) == ["labels", "seed"]
+    assert inputs["labels"].dtype == tf.int32 and inputs["labels"].shape.as_list() == [None]
+    assert inputs["seed"].dtype == tf.int64 and inputs["seed"].shape.rank == 0
+    assert set(sample.structured_outputs) == {"images", "z"}
+    assert sample.structured_outputs["images"].dtype == tf.uint8
+    assert sample.structured_outputs["z"].dtype == tf.float32
+    assert sample.structured_outputs["z"].shape.as_list() == [None, LATENT_DIM]
+
+
+def test_conditional_signatures_match_in_process_generator(conditional_export):
+    generator, _, _, loaded = conditional_export
+    z = generator_export.sample_latents(1, 5, LATENT_DIM)
+    labels = tf.constant([0, 1, 2, 0, 1], tf.int32)
+    expected = generator([z, labels], training=False).numpy()
+
+    served_float = loaded.signatures["generate_float"](z=z, labels=labels)["images_float"].numpy()
+    np.testing.assert_allclose(served_float, expected, atol=PARITY_ATOL)
+    assert_uint8_within(loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy(), expected, PARITY_ATOL)
+
+    sampled = loaded.signatures["sample"](labels=labels, seed=tf.constant(7, tf.int64))
+    sample_z = generator_export.sample_latents(7, 5, LATENT_DIM)
+    np.testing.assert_array_equal(sampled["z"].numpy(), sample_z.numpy())
+    assert sampled["images"].shape == (5, 4, 4, 2)
+    assert_uint8_within(sampled["images"].numpy(), generator([sample_z, labels], training=False).numpy(), PARITY_ATOL)
+
+
+def test_changing_only_the_labels_changes_the_images(conditional_export):
+    _, _, _, loaded = conditional_export
+    z = generator_export.sample_latents(2, 3, LATENT_DIM)
+    generate = loaded.signatures["generate_float"]
+    images = {label: generate(z=z, labels=tf.fill([3], label))["images_float"].numpy() for label in range(NUM_CLASSES)}
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert np.max(np.abs(images[a] - images[b])) > 1e-2
+
+    sample = loaded.signatures["sample"]
+    first = sample(labels=tf.constant([0, 0], tf.int32), seed=tf.constant(3, tf.int64))
+    other = sample(labels=tf.constant([2, 2], tf.int32), seed=tf.constant(3, tf.int64))
+    np.testing.assert_array_equal(first["z"].numpy(), other["z"].numpy())
+    assert np.any(first["images"].numpy() != other["images"].numpy())
+
+
+@pytest.mark.parametrize("bad_label", [-1, NUM_CLASSES])
+@pytest.mark.parametrize("signature", ["serving_default", "generate_float", "sample"])
+def test_label_outside_range_is_refused_by_the_signature(conditional_export, bad_label, signature):
+    _, _, _, loaded = conditional_export
+    labels = tf.constant([0, bad_label], tf.int32)
+    # Names K and the range; an embedding's own out-of-range error says neither "num_classes" nor "class ids".
+    message = r"labels must be class ids in \[0, 3\) \(num_classes=3\): each label must satisfy 0 <= label <= 2"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        if signature == "sample":
+            loaded.signatures["sample"](labels=labels, seed=tf.constant(1, tf.int64))
+        else:
+            loaded.signatures[signature](z=tf.zeros([2, LATENT_DIM]), labels=labels)
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "generate_float"])
+def test_labels_and_z_batch_mismatch_is_refused(conditional_export, signature):
+    _, _, _, loaded = conditional_export
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must hold one class id per row of z"):
+        loaded.signatures[signature](z=tf.zeros([2, LATENT_DIM]), labels=tf.constant([0, 1, 2], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"z must have shape \[batch, 8\] \(latent_dim=8\)"):
+        loaded.signatures[signature](z=tf.zeros([2, 5]), labels=tf.constant([0, 1], tf.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a int32 tensor but is a int64 tensor"):
+        loaded.signatures[signature](z=tf.zeros([2, LATENT_DIM]), labels=tf.constant([0, 1], tf.int64))
+
+
+@pytest.mark.parametrize(
+    "count, message",
+    [(0, "labels must hold at least 1 class id"), (7, "labels must hold at most 6 class ids per request")],
+)
+def test_conditional_sample_count_out_of_range_is_named(conditional_export, count, message):
+    _, _, _, loaded = conditional_export
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures["sample"](labels=tf.zeros([count], tf.int32), seed=tf.constant(1, tf.int64))
+
+
+def test_conditional_export_info_and_parity_report(conditional_export):
+    _, export_dir, path, _ = conditional_export
+    assert path == os.path.join(export_dir, "1")
+    info = generator_export.read_export_info(path)
+    assert info["num_classes"] == NUM_CLASSES and info["label_names"] == ["cat", "dog", "fox"]
+    assert info["latent_dim"] == LATENT_DIM and info["image_shape"] == [4, 4, 2]
+    assert sorted(info["signatures"]["sample"]["inputs"]) == ["labels", "seed"]
+    assert info["signatures"]["serving_default"]["inputs"]["labels"] == "int32 [batch], class ids in [0, 3)"
+    parity = info["parity"]
+    assert parity["num_classes"] == NUM_CLASSES
+    assert parity["labels"] == [0, 1, 2, 0]  # arange(PARITY_COUNT) % K
+    assert parity["generate_float"]["max_abs_diff"] <= PARITY_ATOL
+    assert parity["serving_default"]["uint8_mismatches"] == 0
+    assert parity["sample"]["uint8_mismatches"] == 0 and parity["sample"]["z_max_abs_diff"] == 0.0
+
+
+def test_unconditional_export_info_has_no_class_fields(rgb_export):
+    info = generator_export.read_export_info(rgb_export[2])
+    assert "num_classes" not in info and "label_names" not in info and "labels" not in info["parity"]
+
+
+def test_check_parity_of_conditional_export(conditional_export):
+    generator, _, path, _ = conditional_export
+    report = generator_export.check_parity(generator, path, num_classes=NUM_CLASSES, count=5)
+    assert report["labels"] == [0, 1, 2, 0, 1]
+    with pytest.raises(ExportError, match=r"Parity check failed.*labels \[0, 1, 2, 0\].*signature 'serving_default'"):
+        generator_export.check_parity(build_conditional_generator(seed=1), path, num_classes=NUM_CLASSES)
+    with pytest.raises(ExportError, match=r"takes the inputs \['labels', 'z'\], not \['z'\]: it was exported with class labels"):
+        generator_export.check_parity(build_generator(channels=2), path)
+
+
+@pytest.mark.parametrize(
+    "conditional, kwargs, message",
+    [
+        (False, {"num_classes": 3}, r"num_classes=3 was passed, but the generator takes one input \(z"),
+        (True, {}, r"takes two inputs .* class-conditional \(\[z, labels\]\): pass num_classes=K"),
+        (True, {"num_classes": 0}, "num_classes must be a positive integer"),
+        (True, {"num_classes": 3, "label_names": ["cat", "dog"]}, "label_names must be a list of num_classes=3 strings"),
+        (False, {"label_names": ["cat"]}, "label_names names the classes of a class-conditional generator"),
+        (True, {"num_classes": 3, "latent_dim": 4}, "latent_dim=4 does not match"),
+    ],
+)
+def test_num_classes_that_does_not_fit_the_generator_is_refused_before_writing(tmp_path, conditional, kwargs, message):
+    generator = build_conditional_generator() if conditional else build_generator(channels=1)
+    export_dir = str(tmp_path / "model")
+    with pytest.raises(ExportError, match=message):
+        generator_export.export_generator(generator, export_dir, **kwargs)
+    assert not os.path.exists(export_dir)
