@@ -59,7 +59,10 @@ class CGANConfig:
       base_filters: "conv": filters of D's first layer and G's last hidden layer (DCGAN's).
       embedding_dim: "conv": size of the label embedding concatenated with z in G.
       loss: Adversarial loss: "non_saturating", "minimax" or "hinge" (`common.nn.losses`).
-      learning_rate: Initial learning rate of both networks.
+      g_learning_rate, d_learning_rate: Initial learning rates of G and D. The paper's 0.1 for
+        both, run through pylearn2's adversarial cost, which halves the discriminator's cross
+        entropy (``0.5 * (cost(1, D(x)) + cost(0, D(G(z))))``, as the GAN app's README shows):
+        with SGD that is the full cross entropy at half the rate, hence D's 0.05.
       learning_rate_decay: "mlp" (SGD): the rate is divided by this after every update (1 keeps it constant).
       momentum: SGD momentum of both networks ("mlp").
       optimizer: "sgd" (the paper) or "adam" (Adam with beta_1, beta_2; the "conv" networks' usual choice).
@@ -91,7 +94,8 @@ class CGANConfig:
     base_filters: int = 64
     embedding_dim: int = 50
     loss: str = "non_saturating"
-    learning_rate: float = 0.1
+    g_learning_rate: float = 0.1
+    d_learning_rate: float = 0.05
     learning_rate_decay: float = 1.00004
     momentum: float = 0.5
     optimizer: str = "sgd"
@@ -126,7 +130,7 @@ class CGANConfig:
                              f"got {self.latent_distribution!r}.")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1) (0 turns it off); got {self.dropout!r}.")
-        for name in ("generator_init_range", "discriminator_init_range", "learning_rate"):
+        for name in ("generator_init_range", "discriminator_init_range", "g_learning_rate", "d_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}.")
         if not self.learning_rate_decay >= 1.0:

@@ -48,19 +48,18 @@ def make_optimizers(config: CGANConfig):
     ``learning_rate_decay`` after every update, computed as ``lr * exp(-1) **
     (step * ln(decay))`` (`keras.optimizers.schedules.ExponentialDecay`), which
     stays exact over long runs where a float32 ``1 / 1.00004`` would drift.
-    "adam": Adam(learning_rate, beta_1, beta_2) with a constant rate.
+    "adam": Adam(rate, beta_1, beta_2) with constant rates.
     """
 
-    def make(name):
+    def make(rate, name):
         if config.optimizer == "adam":
-            return keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
-        rate = config.learning_rate
+            return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
         if config.learning_rate_decay > 1.0:
             rate = keras.optimizers.schedules.ExponentialDecay(
                 rate, decay_steps=1.0 / math.log(config.learning_rate_decay), decay_rate=math.exp(-1.0))
         return keras.optimizers.SGD(rate, momentum=config.momentum, name=name)
 
-    return make("g_optimizer"), make("d_optimizer")
+    return make(config.g_learning_rate, "g_optimizer"), make(config.d_learning_rate, "d_optimizer")
 
 
 def build_model(config: CGANConfig) -> CGAN:

@@ -68,6 +68,7 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
             written = export_lib.export_generator(
                 generator, export_dir, latent_dim=model.latent_dim, version=flag_values.version,
                 overwrite=flag_values.overwrite,
+                latent_distribution=getattr(model, "latent_distribution", "normal"),
                 metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema}, **labelled)
         except export_lib.ExportError as error:
             raise runtime.ConfigError(str(error)) from None

@@ -123,11 +123,16 @@ def images_to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value(scaled, 0.0, 255.0)), tf.uint8)
 
 
-def sample_latents(seed, count, latent_dim: int) -> tf.Tensor:
+LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+def sample_latents(seed, count, latent_dim: int, distribution: str = "normal") -> tf.Tensor:
     """The latents the `sample` signature draws: float32 [count, latent_dim].
 
-    `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`.
-    The Philox algorithm is named explicitly (not "auto_select", which may pick
+    `tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg="philox")`,
+    or with ``distribution="uniform"`` (a generator trained on z ~ U[0, 1), such as
+    the CGAN paper's) `tf.random.stateless_uniform` with the same shape, seed and
+    algorithm. The Philox algorithm is named explicitly (not "auto_select", which may pick
     another algorithm on other devices), so the same (seed, count) gives the
     same latents in training code, in every export and on every CPU server
     running the same TensorFlow release (other devices may differ in the last
@@ -137,10 +142,15 @@ def sample_latents(seed, count, latent_dim: int) -> tf.Tensor:
       seed: int64 scalar (Python int or tensor).
       count: int32 scalar, number of latents.
       latent_dim: length of one latent vector.
+      distribution: "normal" (N(0, I)) or "uniform" (U[0, 1)), the generator's prior.
     """
+    if distribution not in LATENT_DISTRIBUTIONS:
+        raise ExportError(f"latent_distribution must be one of {', '.join(LATENT_DISTRIBUTIONS)} (the prior the "
+                          f"generator was trained with); got {distribution!r}.")
     seed = tf.cast(seed, tf.int64)
     count = tf.cast(count, tf.int32)
-    return tf.random.stateless_normal(
+    draw = tf.random.stateless_uniform if distribution == "uniform" else tf.random.stateless_normal
+    return draw(
         tf.stack([count, tf.constant(latent_dim, tf.int32)]),
         seed=tf.stack([seed, tf.constant(0, tf.int64)]),
         dtype=tf.float32,
@@ -348,7 +358,8 @@ def _check_labels(labels, z, num_classes: int):
         return tf.identity(labels)
 
 
-def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int, num_classes: int | None = None):
+def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int, num_classes: int | None = None,
+                   latent_distribution: str = "normal"):
     """ExportArchive holding the generator and the three signatures.
 
     With `num_classes` None the signatures take z (and `sample` seed and
@@ -407,7 +418,7 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
                 "label); send several requests with different seeds for more images",
             )
             with tf.control_dependencies(checks):
-                z = sample_latents(seed, count, latent_dim)
+                z = sample_latents(seed, count, latent_dim, latent_distribution)
             return {"images": images_to_uint8(generate_float(z, labels)), "z": z}
 
         def generate_images_float(z, labels):
@@ -431,7 +442,7 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
                 "send several requests with different seeds for more images",
             )
             with tf.control_dependencies(checks):
-                z = sample_latents(seed, count, latent_dim)
+                z = sample_latents(seed, count, latent_dim, latent_distribution)
             return {"images": images_to_uint8(generate_float(z)), "z": z}
 
         def generate_images_float(z):
@@ -477,6 +488,7 @@ def check_parity(
     *,
     latent_dim: int | None = None,
     num_classes: int | None = None,
+    latent_distribution: str = "normal",
     seed: int = PARITY_SEED,
     count: int = PARITY_COUNT,
     atol: float | None = None,
@@ -501,6 +513,7 @@ def check_parity(
       latent_dim: default inferred from `generator.input_shape`.
       num_classes: K for a class-conditional generator (inputs [z, labels]),
         None for an unconditional one; must be what it was exported with.
+      latent_distribution: the prior the export's `sample` draws z from ("normal" or "uniform").
       seed, count: the latents compared.
       atol: float tolerance; default from DEFAULT_PARITY_ATOL for the
         generator's compute dtype (1e-5 for float32).
@@ -539,7 +552,7 @@ def check_parity(
             f"{'without' if conditional else 'with'} class labels. Pass the num_classes it was "
             f"exported with ({'None' if conditional else 'K'}), or export the generator again."
         )
-    z = sample_latents(seed, count, latent_dim)
+    z = sample_latents(seed, count, latent_dim, latent_distribution)
     labels = tf.constant(parity_labels(count, num_classes)) if conditional else None
     reference = _call_generator(generator, z, labels).numpy()
     pixels = int(reference.size)
@@ -710,6 +723,7 @@ def export_generator(
     latent_dim: int | None = None,
     num_classes: int | None = None,
     label_names: list[str] | None = None,
+    latent_distribution: str = "normal",
     version: int | None = None,
     overwrite: bool = False,
     parity_check: bool = True,
@@ -730,6 +744,8 @@ def export_generator(
         required for one, refused for a generator with the single input z.
       label_names: optional class names, name i for class id i (K strings),
         stored in export_info.json; only with num_classes.
+      latent_distribution: the prior of z the generator was trained with, which
+        the `sample` signature draws from: "normal" (N(0, I)) or "uniform" (U[0, 1)).
       version: default: one more than the largest numeric subfolder, from 1.
       overwrite: replace an existing version folder; without it an existing
         version is an error.
@@ -752,16 +768,20 @@ def export_generator(
     if isinstance(max_sample_count, bool) or not isinstance(max_sample_count, (int, np.integer)) or max_sample_count < 1:
         raise ExportError(f"max_sample_count must be a positive integer, got {max_sample_count!r}.")
     num_classes, label_names = _check_num_classes(num_classes, label_names)
+    if latent_distribution not in LATENT_DISTRIBUTIONS:
+        raise ExportError(f"latent_distribution must be one of {', '.join(LATENT_DISTRIBUTIONS)} (the prior the "
+                          f"generator was trained with); got {latent_distribution!r}.")
     check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
     latent_dim, image_shape = _infer_shapes(generator, latent_dim, num_classes)
     max_sample_count = int(max_sample_count)
 
     def write(temp_dir: str) -> dict:
-        archive = _build_archive(generator, latent_dim, max_sample_count, num_classes)
+        archive = _build_archive(generator, latent_dim, max_sample_count, num_classes, latent_distribution)
         archive.write_out(temp_dir, verbose=False)
         parity = (
-            check_parity(generator, temp_dir, latent_dim=latent_dim, num_classes=num_classes)
+            check_parity(generator, temp_dir, latent_dim=latent_dim, num_classes=num_classes,
+                         latent_distribution=latent_distribution)
             if parity_check
             else None
         )
@@ -772,8 +792,9 @@ def export_generator(
             "generator_name": generator.name,
             "signatures": _signature_descriptions(latent_dim, max_sample_count, num_classes),
             "uint8_mapping": "round_half_to_even(clip((images_float + 1) * 127.5, 0, 255))",
+            "latent_distribution": latent_distribution,
             "sample_latents": (
-                "tf.random.stateless_normal([count, latent_dim], seed=[seed, 0], alg='philox')"
+                f"tf.random.stateless_{latent_distribution}([count, latent_dim], seed=[seed, 0], alg='philox')"
                 + ("" if num_classes is None else ", count = len(labels)")
             ),
             "max_sample_count": max_sample_count,
