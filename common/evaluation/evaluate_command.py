@@ -872,7 +872,7 @@ def _conditional_rows(report: Mapping) -> list[tuple[str, str]]:
     skipped = report.get("intra_fid_skipped_classes") or []
     intra_text = "n/a" if mean is None else f"{mean:.3f}"
     if mean is not None and skipped:
-        intra_text += f" ({len(skipped)} classes with fewer than 2 real or generated samples left out)"
+        intra_text += f" (classes left out, with fewer than 2 real or generated samples: {len(skipped)})"
     return [(f"conditional accuracy ({report.get('num_classes')} classes)", accuracy_text),
             ("intra-FID (mean over classes)", intra_text)]
 

@@ -477,7 +477,7 @@ def test_conditional_report_without_the_dataset_classifier_says_why_accuracy_is_
         ("cat", 2.0, None), ("dog", None, None), ("eel", 3.0, None)]
     table = evaluate_command.format_table({"fid": 1.0, **section})
     assert "n/a (the feature network inception_v3 is not the dataset classifier" in table
-    assert "2.500 (1 classes with fewer than 2 real or generated samples left out)" in table
+    assert "2.500 (classes left out, with fewer than 2 real or generated samples: 1)" in table
     assert "1 dog" in table and "2 eel" in table
 
 
