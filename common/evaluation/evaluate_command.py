@@ -32,6 +32,16 @@ Feature networks (``--feature_network``):
   offline with features that see their content; unlabelled photos get the usual
   ImageNet features.
 
+A class-conditional model (`common.models.conditional.is_conditional`: its config
+and model have ``num_classes``) is asked for balanced classes, and the report adds
+its conditional accuracy (the share of samples the dataset classifier assigns to
+the requested class, overall and per class; only with the classifier as feature
+network, otherwise reported as unavailable with the reason), intra-FID per class
+(Miyato & Koyama 2018) and its mean, and a per-class table (label name,
+conditional accuracy, intra-FID, share of samples classified as the class), next
+to the classifier's own accuracy on real test images. Such a model needs a
+labelled dataset with as many classes as it has and at least 2 samples per class.
+
 ``--bounds`` also scores, with the same feature network and reference
 statistics, real images of the other split (``test`` against ``train``: the
 floor a perfect generator would reach at this sample size) and uniform noise in
@@ -63,6 +73,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from common.models.conditional import is_conditional
 from common.training.runtime_config import ConfigError
 
 __all__ = [
@@ -77,8 +88,11 @@ __all__ = [
     "build_feature_extractor",
     "restore_model",
     "make_sample_fn",
+    "check_conditional_evaluation",
+    "conditional_report",
     "run_evaluation",
     "format_table",
+    "per_class_table",
     "main",
 ]
 
@@ -411,23 +425,135 @@ def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
 
     The same seed gives the same noise in every process. `use_ema=False` samples
     `model.generator` instead of `model.sample` (which prefers the moving average).
+    A class-conditional model (`common.models.conditional.is_conditional`) gets the
+    requested `labels` as int32: ``model.sample(z, labels)``, or
+    ``model.generator([z, labels])`` with `use_ema=False`; calling its `sample_fn`
+    without labels raises ValueError. An unconditional model ignores `labels`.
     """
     import tensorflow as tf
 
+    from common.models.conditional import is_conditional
+
     latent_dim = int(model.latent_dim)
-    if use_ema or getattr(model, "ema", None) is None:
-        generate = lambda z: model.sample(z, training=False)  # noqa: E731
-    else:
-        generate = lambda z: model.generator(z, training=False)  # noqa: E731
+    conditional = is_conditional(model)
+    raw = not use_ema and getattr(model, "ema", None) is not None
+    num_classes = int(model.num_classes) if conditional else None
+
+    def generate(z, labels=None):
+        if conditional:
+            if raw:
+                return model.generator([z, labels], training=False)
+            return model.sample(z, labels, training=False)
+        if raw:
+            return model.generator(z, training=False)
+        return model.sample(z, training=False)
+
     generate = tf.function(generate, reduce_retracing=True)
     state = {"batch": 0}
 
     def sample_fn(count: int, labels=None):
         z = tf.random.stateless_normal([count, latent_dim], seed=[seed, state["batch"]])
         state["batch"] += 1
-        return generate(z)
+        if not conditional:
+            return generate(z)
+        if labels is None:
+            raise ValueError(f"{type(model).__name__} is class-conditional (num_classes={num_classes}): "
+                             "sample_fn needs the requested labels, one per sample.")
+        labels = np.asarray(labels)
+        if labels.shape != (count,) or labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"sample_fn({count}, labels) needs {count} labels in [0, {num_classes}); got "
+                             f"shape {labels.shape}, values {labels.min()}..{labels.max()}.")
+        return generate(z, tf.constant(labels, tf.int32))
 
     return sample_fn
+
+
+# --------------------------------------------------------------------------- class-conditional models
+
+
+def check_conditional_evaluation(num_classes: int, *, data, dataset_info, num_samples: int,
+                                 classifier_classes: int | None = None, classifier_path: str | None = None,
+                                 flag_prefix: str = "") -> None:
+    """Raises EvaluateAppError when a model of `num_classes` classes cannot be scored against `data`.
+
+    Intra-FID and conditional accuracy compare the samples of each class with the
+    real images of that class, so the dataset needs labels, as many classes as the
+    model (`dataset_info.labels`, when the manifest names them) and, for the
+    dataset classifier, as many outputs (`classifier_classes`). Intra-FID needs at
+    least 2 generated samples per class: `num_samples` >= 2 * num_classes.
+    """
+    where = "the default dataset" if data is None else repr(data)
+    if not dataset_info.has_labels:
+        raise EvaluateAppError(
+            f"The model is class-conditional (num_classes={num_classes}), but {where} has no labels: intra-FID "
+            "and conditional accuracy compare each class with the real images of that class. Pass "
+            "--data=... the labelled dataset the run was trained on.")
+    if dataset_info.labels and len(dataset_info.labels) != num_classes:
+        raise EvaluateAppError(
+            f"The model generates {num_classes} classes, but {where} has {len(dataset_info.labels)} "
+            f"({_names_preview(dataset_info.labels)}). Score it against the dataset it was trained on "
+            "(--data=...).")
+    if classifier_classes is not None and int(classifier_classes) != num_classes:
+        raise EvaluateAppError(
+            f"The model generates {num_classes} classes, but the dataset classifier at {classifier_path} has "
+            f"{classifier_classes} outputs, so it was trained on other data. Pass --{flag_prefix}classifier_path="
+            f"... of a classifier of this dataset, or a new path with --{flag_prefix}train_classifier to train one.")
+    if num_samples < 2 * num_classes:
+        raise EvaluateAppError(
+            f"--{flag_prefix}num_samples={num_samples} gives fewer than 2 samples of each of the model's "
+            f"{num_classes} classes; intra-FID needs at least 2 per class. Pass --{flag_prefix}num_samples="
+            f"{2 * num_classes} or more (50+ per class for numbers worth comparing).")
+
+
+def _names_preview(names, limit: int = 5) -> str:
+    shown = ", ".join(str(name) for name in names[:limit])
+    return shown + (", ..." if len(names) > limit else "")
+
+
+def conditional_report(results: Mapping, num_classes: int, class_names, feature_network: str) -> dict:
+    """The class-conditional part of an evaluate report, from `scoring.evaluate_generator`'s `results`.
+
+    Returns {"conditional": True, "num_classes", "conditional_accuracy" (None when
+    unavailable), "conditional_accuracy_unavailable" (the reason, or None),
+    "intra_fid_mean", "intra_fid_skipped_classes", "per_class"}. "per_class" is one
+    row per class: "class" (index), "name" (the dataset's label name, else the
+    index), "conditional_accuracy" (share of the samples requested of the class that
+    the dataset classifier assigns to it), "intra_fid" (FID of the class's samples
+    against the real images of that class; None for a class with fewer than 2 of
+    either), "share" (share of all generated samples the classifier assigns to the
+    class; 1/K for a balanced, accurate model) and "requested" (samples asked of it).
+    Conditional accuracy needs the dataset classifier's probabilities: with another
+    feature network (inception_v3, fid_inception) it is None and the reason says so.
+    """
+    by_class = results.get("class_accuracy_by_class")
+    intra = results.get("intra_fid")
+    names = ([str(name) for name in class_names] if class_names and len(class_names) == num_classes
+             else [str(k) for k in range(num_classes)])
+    reason = None
+    if by_class is None:
+        reason = (f"the feature network {feature_network} is not the dataset classifier, so no classifier of the "
+                  "dataset's classes scored the samples; evaluate with --feature_network=classifier (a labelled "
+                  "dataset with a test split) for it")
+    per_class_fid = {int(k): float(v) for k, v in (intra or {}).get("per_class", {}).items()}
+    rows = []
+    for k in range(num_classes):
+        rows.append({
+            "class": k,
+            "name": names[k],
+            "conditional_accuracy": None if by_class is None else by_class["per_class"][k],
+            "intra_fid": per_class_fid.get(k),
+            "share": None if by_class is None else by_class["predicted_share"][k],
+            "requested": None if by_class is None else by_class["requested"][k],
+        })
+    return {
+        "conditional": True,
+        "num_classes": int(num_classes),
+        "conditional_accuracy": None if by_class is None else by_class["accuracy"],
+        "conditional_accuracy_unavailable": reason,
+        "intra_fid_mean": None if intra is None else intra["mean"],
+        "intra_fid_skipped_classes": [] if intra is None else list(intra.get("skipped_classes", [])),
+        "per_class": rows,
+    }
 
 
 # --------------------------------------------------------------------------- the command
@@ -564,6 +690,10 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     if options.split not in counts:
         raise EvaluateAppError(f"Dataset {data!r} has no split {options.split!r}; it has "
                                f"{', '.join(sorted(counts)) or 'none'}. Pass --split=...")
+    saved_num_classes = {**(model_defaults or {}), **fields}.get("num_classes")
+    if saved_num_classes is not None:
+        check_conditional_evaluation(int(saved_num_classes), data=data, dataset_info=info,
+                                     num_samples=options.num_samples)
     try:
         checksum = dataset_checksum(data)
     except ReferenceStatsError as error:
@@ -595,6 +725,13 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         fid_weights=options.fid_weights, inception_weights=options.inception_weights, seed=options.seed,
         verbose=options.verbose, stream=stream)
     used_ema = bool(options.ema and getattr(model, "ema", None) is not None)
+    conditional = is_conditional(model)
+    num_classes = facts.get("num_classes")
+    if conditional:
+        num_classes = int(model.num_classes)
+        check_conditional_evaluation(num_classes, data=data, dataset_info=info, num_samples=options.num_samples,
+                                     classifier_classes=facts.get("num_classes"),
+                                     classifier_path=facts.get("classifier_path"))
 
     # 3. Metrics.
     try:
@@ -602,7 +739,7 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
             make_sample_fn(model, use_ema=options.ema, seed=options.seed),
             real_dataset(data, options.split, image_size, channels, options.batch_size, options.seed),
             extractor, options.num_samples, num_real=num_real, batch_size=options.batch_size,
-            num_classes=facts.get("num_classes"),
+            num_classes=num_classes, conditional=conditional,
             dataset_checksum=real_data_key(checksum, image_size, channels, options.seed), split=options.split,
             cache_dir=options.cache_dir, seed=options.seed)
     except scoring.EvaluationError as error:
@@ -648,6 +785,8 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     if "mode_coverage" in results:
         report["mode_coverage"] = results["mode_coverage"]
         report["class_shares"] = scoring.class_shares(results["mode_coverage"], info.labels)
+    if conditional:
+        report.update(conditional_report(results, num_classes, info.labels, facts["feature_network"]))
     report["settings"] = settings
 
     output = options.output or os.path.join(options.model_dir, EVAL_DIR,
@@ -712,8 +851,45 @@ def format_table(report: Mapping) -> str:
                                       f"(KL to uniform {coverage['kl_to_uniform']:.4f})"))
         for name, share in (report.get("class_shares") or {}).items():
             rows.append((f"class {name}", f"{100 * share:.1f}% of samples"))
+    rows.extend(_conditional_rows(report))
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    if report.get("per_class"):
+        table += "\n\n" + per_class_table(report["per_class"])
+    return table
+
+
+def _conditional_rows(report: Mapping) -> list[tuple[str, str]]:
+    """Summary rows of a class-conditional report: conditional accuracy and mean intra-FID."""
+    if not report.get("conditional"):
+        return []
+    accuracy = report.get("conditional_accuracy")
+    if accuracy is None:
+        accuracy_text = f"n/a ({report.get('conditional_accuracy_unavailable')})"
+    else:
+        accuracy_text = f"{accuracy:.4f} (share of samples classified as their requested class)"
+    mean = report.get("intra_fid_mean")
+    skipped = report.get("intra_fid_skipped_classes") or []
+    intra_text = "n/a" if mean is None else f"{mean:.3f}"
+    if mean is not None and skipped:
+        intra_text += f" (classes left out, with fewer than 2 real or generated samples: {len(skipped)})"
+    return [(f"conditional accuracy ({report.get('num_classes')} classes)", accuracy_text),
+            ("intra-FID (mean over classes)", intra_text)]
+
+
+def per_class_table(rows) -> str:
+    """One line per class: name, conditional accuracy, intra-FID, share of samples classified as it."""
+
+    def cell(value, digits):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    header = ["class", "conditional accuracy", "intra-FID", "share classified as it"]
+    body = [[f"{row['class']} {row['name']}" if row["name"] != str(row["class"]) else str(row["class"]),
+             cell(row.get("conditional_accuracy"), 4), cell(row.get("intra_fid"), 3),
+             "n/a" if row.get("share") is None else f"{100 * row['share']:.1f}%"] for row in rows]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    return "\n".join("  ".join(value.ljust(widths[i]) for i, value in enumerate(line)).rstrip()
+                     for line in [header] + body)
 
 
 def _bounds_table(report: Mapping, metric_rows) -> str:
@@ -737,6 +913,9 @@ def _bounds_table(report: Mapping, metric_rows) -> str:
                  f"{report.get('checkpoint_step')}{' (EMA generator)' if report.get('ema') else ''}")
     if report.get("classifier_test_accuracy") is not None:
         lines.append(f"classifier test accuracy {report['classifier_test_accuracy']:.4f}")
+    lines.extend(f"{name}: {value}" for name, value in _conditional_rows(report))
+    if report.get("per_class"):
+        lines.extend(["", per_class_table(report["per_class"])])
     return "\n".join(lines)
 
 

@@ -36,7 +36,8 @@ Metrics and the papers they follow:
   by k; coverage is the share of real balls that contain at least one generated
   sample. Inside means ``distance < radius`` as in the authors' code.
 - Conditional accuracy: share of generated samples a classifier assigns to the class
-  they were generated for. Mode coverage: histogram of the classes a classifier
+  they were generated for; per class, the same share among the samples requested
+  of that class. Mode coverage: histogram of the classes a classifier
   assigns to unconditional samples, the number of classes hit at least ``min_count``
   times, and ``KL(histogram || uniform)`` in nats (0 for a perfectly balanced model),
   as used for stacked MNIST in VEEGAN (Srivastava et al. 2017) and PacGAN.
@@ -72,6 +73,7 @@ __all__ = [
     "precision_recall",
     "density_coverage",
     "conditional_accuracy",
+    "conditional_accuracy_by_class",
     "class_histogram",
     "mode_coverage",
     "confident_share",
@@ -388,6 +390,43 @@ def conditional_accuracy(probabilities, requested_labels) -> float:
     if probabilities.shape[0] != requested_labels.shape[0]:
         raise ValueError(f"{probabilities.shape[0]} predictions but {requested_labels.shape[0]} requested labels.")
     return float((probabilities.argmax(axis=1) == requested_labels).mean())
+
+
+def conditional_accuracy_by_class(probabilities, requested_labels, num_classes: int) -> dict:
+    """Conditional accuracy overall and per requested class, with the classifier's class shares.
+
+    Args:
+      probabilities: [N, num_classes] class probabilities of N generated samples.
+      requested_labels: [N] int, the class each sample was generated for.
+      num_classes: K, the number of classes.
+
+    Returns:
+      {"accuracy": share of all samples whose argmax is their requested class,
+       "per_class": [K] share of the samples requested of class k whose argmax is k
+         (None for a class no sample was requested of),
+       "requested": [K] number of samples requested of each class,
+       "predicted_share": [K] share of all samples whose argmax is class k}.
+    """
+    probabilities, requested_labels = np.asarray(probabilities), np.asarray(requested_labels, np.int64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != num_classes:
+        raise ValueError(f"probabilities must be [N, num_classes={num_classes}]; got shape {probabilities.shape}.")
+    if probabilities.shape[0] != requested_labels.shape[0] or probabilities.shape[0] == 0:
+        raise ValueError(f"{probabilities.shape[0]} predictions but {requested_labels.shape[0]} requested labels; "
+                         "give one requested label per sample, and at least one sample.")
+    if requested_labels.min() < 0 or requested_labels.max() >= num_classes:
+        raise ValueError(f"Requested labels must lie in [0, {num_classes}); got {requested_labels.min()}.."
+                         f"{requested_labels.max()}.")
+    predicted = probabilities.argmax(axis=1)
+    correct = predicted == requested_labels
+    requested = np.bincount(requested_labels, minlength=num_classes)
+    hits = np.bincount(requested_labels, weights=correct.astype(np.float64), minlength=num_classes)
+    per_class = [float(hits[k] / requested[k]) if requested[k] else None for k in range(num_classes)]
+    return {
+        "accuracy": float(correct.mean()),
+        "per_class": per_class,
+        "requested": requested.tolist(),
+        "predicted_share": (class_histogram(predicted, num_classes) / len(predicted)).tolist(),
+    }
 
 
 def class_histogram(predicted_labels, num_classes: int) -> np.ndarray:

@@ -14,7 +14,11 @@ the `_step` entry of the logs; rounded up to the end of a compiled call when
    global training step), and appends them to ``<model_dir>/eval/history.jsonl``;
    with a dataset classifier, one row per class, ``eval/class_share/<name>``
    (the share of samples it assigns that class, named by the dataset's labels),
-   plus ``eval/modes_covered`` and ``eval/kl_to_uniform``;
+   plus ``eval/modes_covered`` and ``eval/kl_to_uniform``; for a class-conditional
+   model (`common.models.conditional.is_conditional`), sampled with balanced requested
+   labels, ``eval/intra_fid`` (mean over classes) and, with the dataset classifier,
+   ``eval/conditional_accuracy`` (share of samples classified as their requested
+   class) and ``eval/conditional_accuracy/<name>`` per class;
 3. when the chosen metric improved (lower for FID/KID, higher for
    precision/recall/density/coverage/Inception Score; NaN never improves), saves
    the model's variables (`checkpointing.inference_checkpoint`, the part of a
@@ -86,11 +90,16 @@ def make_evaluate_fn(real_data, feature_extractor, num_samples: int, *, num_real
     Real statistics are computed at the first call (or read from the
     `common.evaluation.reference_stats` cache when `dataset_checksum` is given) and reused;
     every call samples the same noise (stateless normal seeded by `seed`), so
-    successive values differ only through the weights.
+    successive values differ only through the weights. A class-conditional model
+    (`common.models.conditional.is_conditional`) is sampled with the same balanced
+    requested labels every time (`evaluate_command.make_sample_fn`) and scored with
+    intra-FID and, with a dataset classifier, conditional accuracy; its
+    `num_classes` replaces `num_classes`.
     """
     from common.evaluation import evaluate_command
     from common.evaluation import scoring
     from common.evaluation import reference_stats as reference_stats_lib
+    from common.models.conditional import is_conditional
 
     num_real = int(num_real or num_samples)
     state: dict[str, Any] = {"reference": None}
@@ -104,14 +113,41 @@ def make_evaluate_fn(real_data, feature_extractor, num_samples: int, *, num_real
             else:
                 state["reference"] = reference_stats_lib.compute_reference_stats(
                     real_data, feature_extractor, num_real, dataset_checksum="", split=split)
+        conditional = is_conditional(model)
         results = scoring.evaluate_generator(
             evaluate_command.make_sample_fn(model, use_ema=use_ema, seed=seed), None, feature_extractor, num_samples,
-            batch_size=batch_size, num_classes=num_classes, reference=state["reference"],
-            metrics_to_compute=metrics_to_compute, seed=seed)
+            batch_size=batch_size, num_classes=int(model.num_classes) if conditional else num_classes,
+            conditional=conditional, reference=state["reference"], metrics_to_compute=metrics_to_compute,
+            seed=seed)
         results.pop("settings")
         return results
 
     return evaluate_fn
+
+
+def _conditional_scalars(results: Mapping, class_names: Sequence[str] | None) -> dict[str, float]:
+    """Scalars of a class-conditional evaluation, named as logged under ``eval/``.
+
+    With a dataset classifier: ``conditional_accuracy`` (share of samples classified
+    as their requested class), ``conditional_accuracy/<name>`` per class and
+    ``class_share/<name>`` (share of all samples classified as the class). With
+    intra-FID: ``intra_fid`` (its mean over classes). Class names are the dataset's
+    labels, or class indices when they are missing or of another length.
+    """
+    scalars: dict[str, float] = {}
+    by_class = results.get("class_accuracy_by_class")
+    if isinstance(by_class, Mapping):
+        count = len(by_class["per_class"])
+        names = list(class_names) if class_names and len(class_names) == count else [str(k) for k in range(count)]
+        scalars["conditional_accuracy"] = float(by_class["accuracy"])
+        for name, accuracy, share in zip(names, by_class["per_class"], by_class["predicted_share"]):
+            if accuracy is not None:
+                scalars[f"conditional_accuracy/{name}"] = float(accuracy)
+            scalars[f"class_share/{name}"] = float(share)
+    intra = results.get("intra_fid")
+    if isinstance(intra, Mapping) and "mean" in intra:
+        scalars["intra_fid"] = float(intra["mean"])
+    return scalars
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):
@@ -217,6 +253,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             raise KeyError(f"The evaluation returned {sorted(results)}, without {self.metric_key!r} "
                            f"(--eval_metric={self.metric}).")
         scalars = _scalars(results)
+        conditional = _conditional_scalars(results, self.class_names)
+        if "conditional_accuracy" in conditional:
+            scalars.pop("class_accuracy", None)  # logged as conditional_accuracy
+        scalars.update(conditional)
         coverage = results.get("mode_coverage")
         if isinstance(coverage, Mapping) and "histogram" in coverage:
             from common.evaluation import scoring
@@ -295,6 +335,7 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
     from common.data import reader as data_lib
     from common.evaluation import evaluate_command
     from common.evaluation.reference_stats import dataset_checksum
+    from common.models.conditional import is_conditional
 
     flag_values = flag_values if flag_values is not None else flags.FLAGS
     every = flag_values["eval_every"].value
@@ -308,12 +349,22 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
     if num_samples < 10:
         raise evaluate_command.EvaluateAppError(f"--eval_num_samples={num_samples} is too few; use at least 10.")
     image_size, channels = getattr(config, "image_size", None), getattr(config, "channels", None)
+    conditional = is_conditional(config)
+    if conditional:  # before the feature network is built or a classifier trained
+        evaluate_command.check_conditional_evaluation(
+            int(config.num_classes), data=run.data, dataset_info=data_lib.describe(run.data),
+            num_samples=num_samples, flag_prefix="eval_")
     extractor, facts = evaluate_command.build_feature_extractor(
         flag_values["eval_feature_network"].value, data=run.data, image_size=image_size, channels=channels,
         classifier_path=flag_values["eval_classifier_path"].value,
         train_classifier=flag_values["eval_train_classifier"].value,
         fid_weights=flag_values["eval_fid_weights"].value, seed=run.seed, verbose=verbose, flag_prefix="eval_",
         **classifier_options)
+    if conditional:
+        evaluate_command.check_conditional_evaluation(
+            int(config.num_classes), data=run.data, dataset_info=data_lib.describe(run.data),
+            num_samples=num_samples, classifier_classes=facts.get("num_classes"),
+            classifier_path=facts.get("classifier_path"), flag_prefix="eval_")
     metric = flag_values["eval_metric"].value
     if metric == "inception_score" and not extractor.has_probabilities:
         raise evaluate_command.EvaluateAppError(

@@ -87,6 +87,11 @@ def evaluate_generator(
       dataset_checksum: with it, real statistics are cached in `cache_dir`
         (see `common.evaluation.reference_stats`).
       metrics_to_compute: subset of ALL_METRICS; default every metric the inputs allow.
+
+    Conditional results: "class_accuracy" (float) and "class_accuracy_by_class"
+    (`metrics.conditional_accuracy_by_class`: per requested class, and the
+    classifier's class shares) when a classifier is available; "intra_fid"
+    (`metrics.intra_fid`: "mean", "per_class", "skipped_classes").
     """
     num_real = int(num_real or num_samples)
     if conditional and not num_classes:
@@ -190,11 +195,18 @@ def evaluate_generator(
         results["inception_score_mean"], results["inception_score_std"] = metrics.inception_score(
             np.concatenate(score_probabilities), num_splits=is_splits)
     if "class_accuracy" in requested:
-        results["class_accuracy"] = metrics.conditional_accuracy(np.concatenate(class_probabilities),
-                                                                 requested_labels)
+        by_class = metrics.conditional_accuracy_by_class(np.concatenate(class_probabilities), requested_labels,
+                                                         num_classes)
+        results["class_accuracy"] = by_class["accuracy"]
+        results["class_accuracy_by_class"] = by_class
     if "intra_fid" in requested:
-        results["intra_fid"] = metrics.intra_fid(reference.features, reference.labels, fake.features,
-                                                 requested_labels, classes=range(num_classes), method=fid_method)
+        try:
+            results["intra_fid"] = metrics.intra_fid(reference.features, reference.labels, fake.features,
+                                                     requested_labels, classes=range(num_classes),
+                                                     method=fid_method)
+        except ValueError as error:  # no class has 2 real and 2 generated samples
+            raise EvaluationError(f"{error} Score more samples: at least 2 of every class, real and "
+                                  "generated.") from None
     if "mode_coverage" in requested:
         probabilities = np.concatenate(class_probabilities)
         results["mode_coverage"] = metrics.mode_coverage(probabilities.argmax(axis=1), num_classes,

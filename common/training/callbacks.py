@@ -242,20 +242,64 @@ def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
     return grid[None]
 
 
+MAX_GRID_CLASSES = 16
+
+
+def grid_classes(num_classes: int, max_rows: int = MAX_GRID_CLASSES) -> np.ndarray:
+    """The classes shown as rows of a class-conditional sample grid, in increasing order.
+
+    Every class when there are at most `max_rows` (16) of them; otherwise
+    `max_rows` classes evenly spaced over [0, num_classes - 1], first and last
+    included (for 1000 classes: 0, 67, 133, ..., 999).
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1; got {num_classes}.")
+    rows = min(int(num_classes), int(max_rows))
+    return np.round(np.linspace(0, num_classes - 1, rows)).astype(np.int32)
+
+
+def class_grid_inputs(seed: int, num_samples: int, latent_dim: int, num_classes: int,
+                      max_rows: int = MAX_GRID_CLASSES) -> tuple[np.ndarray, np.ndarray, int]:
+    """(noise [R*C, latent_dim] float32, labels [R*C] int32, C) of a class-conditional sample grid.
+
+    R rows are classes (`grid_classes`: all K classes when K <= `max_rows`, else
+    `max_rows` evenly spaced ones, also when K exceeds `num_samples`), C =
+    max(1, num_samples // R) columns. Row-major order: sample r * C + c has the
+    label of row r and the noise of column c, so each row shows one class and each
+    column one noise vector across the classes. The C noise vectors are the first
+    C rows of the standard normal draw of `seed` (NumPy), the same after a resume.
+    """
+    classes = grid_classes(num_classes, max_rows)
+    columns = max(1, int(num_samples) // len(classes))
+    column_noise = np.random.default_rng(seed).standard_normal((columns, latent_dim)).astype(np.float32)
+    noise = np.tile(column_noise, (len(classes), 1))
+    labels = np.repeat(classes, columns).astype(np.int32)
+    return noise, labels, columns
+
+
 class SampleWriter(keras.callbacks.Callback):
-    """Every `every` steps writes `model.sample(fixed_noise)` as an image grid to TensorBoard.
+    """Every `every` steps writes samples of fixed noise as an image grid to TensorBoard.
 
     The fixed noise is drawn from `seed` with NumPy, so it is the same in every
-    run and after every resume.
+    run and after every resume. Unconditional: ``sample_fn(noise)``, tiled in a
+    near-square grid. Class-conditional (`labels` given, see `class_grid_inputs`):
+    ``sample_fn(noise, labels)``, tiled with `columns` images per row, so that each
+    row shows one class and each column one noise vector.
     """
 
     def __init__(self, progress: RunProgress, writer, *, every: int, noise: np.ndarray,
-                 sample_fn: Callable[[np.ndarray], np.ndarray]):
+                 sample_fn: Callable[..., np.ndarray], labels: np.ndarray | None = None,
+                 columns: int | None = None):
         super().__init__()
+        if labels is not None and len(labels) != len(noise):
+            raise ValueError(f"SampleWriter got {len(noise)} noise vectors but {len(labels)} labels; give one "
+                             "label per noise vector.")
         self.progress = progress
         self.writer = writer
         self.every = every
         self.noise = noise
+        self.labels = labels
+        self.columns = columns
         self.sample_fn = sample_fn
         self._next = None
 
@@ -269,9 +313,10 @@ class SampleWriter(keras.callbacks.Callback):
         self._next = (self.progress.step // self.every + 1) * self.every
 
     def write(self, step: int):
-        images = keras.ops.convert_to_numpy(self.sample_fn(self.noise))
+        samples = self.sample_fn(self.noise) if self.labels is None else self.sample_fn(self.noise, self.labels)
+        images = keras.ops.convert_to_numpy(samples)
         with self.writer.as_default(step=step):
-            tf.summary.image("samples", image_grid(images), step=step)
+            tf.summary.image("samples", image_grid(images, self.columns), step=step)
         self.writer.flush()
 
 

@@ -3,7 +3,8 @@
 `train(...)` takes an app's config dataclass, a `RuntimeConfig` and two
 builders, and runs (or resumes) a training run in `run.model_dir`:
 
-1. Checks the options and the model directory (a directory written by an
+1. Checks the options, the dataset's labels for a class-conditional app
+   (`check_dataset_labels`) and the model directory (a directory written by an
    incompatible configuration is refused, naming the differences) before any
    expensive work; `dry_run` prints the resolved configuration and returns.
 2. Resolves `--precision=auto` for the hardware (`common.training.precision`),
@@ -33,7 +34,9 @@ dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`
 builds each optimizer on the variables it trains (so a checkpoint can be
 restored before the first step);
 `model.metrics` lists the trackers; optional `model.latent_dim` and
-`model.sample(z)` give TensorBoard samples. The runtime wraps the model's
+`model.sample(z)` give TensorBoard samples (a class-conditional model, with
+`num_classes`, samples with `model.sample(z, labels)`, one grid row per class;
+see `common.models.conditional`). The runtime wraps the model's
 `train_step` (on the instance, for the duration of `train`) to add three things
 inside the compiled step: it resets the trackers at the start of every compiled
 call (so logs are per step, or per call when `steps_per_execution` > 1, not
@@ -62,6 +65,7 @@ import tensorflow as tf
 from common.training import callbacks as callbacks_lib
 from common.training import checkpointing
 from common.training import distribute
+from common.models.conditional import is_conditional
 from common.training import precision as precision_lib
 from common.training.runtime_config import (
     AUTO_PRECISION,
@@ -344,6 +348,70 @@ def _fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
 
 
+def _sample_writer(model: keras.Model, run: RuntimeConfig, progress: callbacks_lib.RunProgress,
+                   writer) -> callbacks_lib.SampleWriter:
+    """The TensorBoard sample grid of `model`, from fixed noise drawn with `run.seed`.
+
+    Unconditional: `run.num_samples` noise vectors, ``model.sample(z, training=False)``.
+    Class-conditional (`is_conditional(model)`): one row per class, all K classes
+    when K <= 16, else 16 evenly spaced ones (also when K exceeds
+    `run.num_samples`); max(1, run.num_samples // rows) columns, the same noise
+    vector down each column; ``model.sample(z, labels, training=False)``
+    (`callbacks.class_grid_inputs`).
+    """
+    latent_dim = int(model.latent_dim)
+    if not is_conditional(model):
+        return callbacks_lib.SampleWriter(
+            progress, writer, every=run.sample_every, noise=_fixed_noise(run.seed, run.num_samples, latent_dim),
+            sample_fn=lambda z: model.sample(z, training=False))
+    noise, labels, columns = callbacks_lib.class_grid_inputs(run.seed, run.num_samples, latent_dim,
+                                                             int(model.num_classes))
+    return callbacks_lib.SampleWriter(
+        progress, writer, every=run.sample_every, noise=noise, labels=labels, columns=columns,
+        sample_fn=lambda z, labels: model.sample(z, labels, training=False))
+
+
+LABELLED_DATASET_HELP = (
+    "Build a dataset with labels with `python -m tfrecords.build`: a folder with one subfolder of images per "
+    "class (--source=path/to/classes, e.g. cat/*.png and dog/*.png; add --kind=class_folders when the folder "
+    "also holds images), an .npz with a `labels` array next to `images` (or the Keras layout x_train, y_train, "
+    "x_test, y_test), or MNIST idx files with their labels (a folder of the four files, or "
+    "--labels=train-labels-idx1-ubyte.gz with an idx --source); --label_names=a,b,c (or --label_names_file) "
+    "names the classes of an npz or idx source. Without --data the default digits dataset (10 classes) is "
+    "used. See tfrecords/README.md.")
+
+
+def check_dataset_labels(run: RuntimeConfig, config: Any) -> None:
+    """Raises ConfigError when a class-conditional app's dataset cannot give it its classes.
+
+    For a conditional app config (`is_conditional(config)`: it has `num_classes`),
+    `common.data.reader.describe(run.data)` must report labels, and when the
+    manifest names them, exactly `config.num_classes` of them. Reads only the
+    manifest (one record per shard of a glob), so it runs before any network is
+    built or any image read. `tfds:` datasets are not described here; their
+    loader reports a missing `label` feature.
+    """
+    if not is_conditional(config):
+        return
+    from common.data import reader as data_lib
+
+    data = run.data
+    if isinstance(data, str) and data.startswith("tfds:"):
+        return
+    num_classes = int(config.num_classes)
+    where = "the default dataset" if data is None else repr(data)
+    info = data_lib.describe(data)
+    if not info.has_labels:
+        raise ConfigError(
+            f"This app is class-conditional (--num_classes={num_classes}): it trains on images with class labels, "
+            f"but {where} has none. {LABELLED_DATASET_HELP}")
+    if info.labels and len(info.labels) != num_classes:
+        shown = ", ".join(str(name) for name in info.labels[:10]) + (", ..." if len(info.labels) > 10 else "")
+        raise ConfigError(
+            f"--num_classes={num_classes}, but {where} has {len(info.labels)} classes ({shown}). Pass "
+            f"--num_classes={len(info.labels)} to train on every class of this dataset.")
+
+
 def _hparams(document: Mapping) -> dict:
     flat = {}
     for section in ("model", "runtime"):
@@ -425,6 +493,7 @@ def train(
     run = run.replace(data=normalized_data_path(run.data)).validate()
     if not run.model_dir and not run.dry_run:
         raise ConfigError("--model_dir is required: the directory for checkpoints, logs and config.json.")
+    check_dataset_labels(run, config)
     run = resolve_precision(run, stream)
     document = resolved_config(app, config, run)
     if run.dry_run:
@@ -510,10 +579,7 @@ def train(
         ]
         sampler = None
         if chief and run.sample_every and hasattr(model, "sample") and getattr(model, "latent_dim", None):
-            noise = _fixed_noise(run.seed, run.num_samples, int(model.latent_dim))
-            sampler = callbacks_lib.SampleWriter(
-                progress, writer, every=run.sample_every, noise=noise,
-                sample_fn=lambda z: model.sample(z, training=False))
+            sampler = _sample_writer(model, run, progress, writer)
             callbacks.append(sampler)
         if run.profile_range() and chief:
             first, last = run.profile_range()

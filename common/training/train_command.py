@@ -56,6 +56,8 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable, make
         options = dict(train_options(run, config)) if train_options is not None else {}
         build_optimizers = options.pop(
             "build_optimizers", lambda c: dict(zip(("g_optimizer", "d_optimizer"), make_optimizers(c))))
+        # A class-conditional app's dataset needs labels: checked before the evaluation's classifier is built.
+        runtime.check_dataset_labels(run, config)
         callbacks = periodic_evaluation.callbacks_from_flags(run, config) + list(options.pop("extra_callbacks", []))
         runtime.train(
             app=app_name, config=config, run=run, build_model=build_model,

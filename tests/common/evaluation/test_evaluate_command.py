@@ -6,6 +6,7 @@ and a classifier with 8 filters is trained for one epoch: the numbers are
 meaningless, the plumbing (flags, files, keys, errors) is what is checked.
 """
 
+import dataclasses
 import glob
 import io
 import json
@@ -14,12 +15,15 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from absl import flags
 
 from apps.dcgan.config import DCGANConfig
 from apps.dcgan.model import build_model, make_optimizers
+from common.data import reader as data_lib
 from common.evaluation import classifier
 from common.evaluation import evaluate_command
 from common.training import runtime
@@ -285,3 +289,226 @@ def test_cli_helpfull_lists_the_flags():
                  "--classifier_path:", "--[no]train_classifier:", "--split:", "--[no]ema:", "--batch_size:",
                  "--seed:", "--output:", "--checkpoint:", "--[no]bounds:"):
         assert flag in process.stdout, flag
+
+
+# --------------------------------------------------------------------------- class-conditional models
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyCGANConfig:
+    """A class-conditional app's config: it has `num_classes`."""
+
+    num_classes: int = 2
+    latent_dim: int = 4
+    image_size: int = 16
+    channels: int = 1
+    seed: int = 0
+
+
+class TinyCGAN(keras.Model):
+    """A class-conditional GAN following the contract: `generator([z, labels])`, `sample(z, labels)`."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.latent_dim = config.num_classes, config.latent_dim
+        z, labels = keras.Input((config.latent_dim,)), keras.Input((), dtype="int32")
+        joined = keras.layers.Concatenate()([z, keras.layers.Embedding(config.num_classes, 4)(labels)])
+        images = keras.layers.Reshape((16, 16, 1))(keras.layers.Dense(256, activation="tanh")(joined))
+        self.generator = keras.Model([z, labels], images, name="generator")
+        self.discriminator = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                                               keras.layers.Dense(1)], name="discriminator")
+        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        self.loss_tracker = keras.metrics.Mean(name="d_loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def train_step(self, batch):
+        images, labels = batch["image"], tf.cast(batch["label"], tf.int32)
+        z = keras.random.normal((tf.shape(images)[0], self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self.generator([z, labels], training=True)
+            loss = (tf.reduce_mean(tf.nn.softplus(-self.discriminator(images)))
+                    + tf.reduce_mean(tf.nn.softplus(self.discriminator(fake))))
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.loss_tracker.update_state(loss)
+        return {"d_loss": self.loss_tracker.result()}
+
+    def sample(self, z, labels, training=False):
+        return self.generator([z, labels], training=training)
+
+
+def build_cgan_fields(fields):
+    return TinyCGAN(TinyCGANConfig(**fields))
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tiny_run):
+    """A two-step class-conditional run on the two-class halves dataset (sample grids on)."""
+    model_dir = os.path.join(tiny_run["root"], "conditional_run")
+    run = RuntimeConfig(data=tiny_run["data"], model_dir=model_dir, batch_size=8, steps=2, log_every=1,
+                        checkpoint_every=1000, sample_every=2, num_samples=4, strategy="default",
+                        precision="float32")
+    runtime.train(app="tiny_cgan", config=TinyCGANConfig(), run=run, build_model=TinyCGAN,
+                  build_optimizers=lambda c: {"g_optimizer": keras.optimizers.Adam(1e-3),
+                                              "d_optimizer": keras.optimizers.Adam(1e-3)},
+                  stream=io.StringIO())
+    return model_dir
+
+
+class LabelEchoModel:
+    """A conditional stand-in whose images hold their label: 1 + label from `sample`, 10 + label from the
+    raw generator; it records the structure of every call it is traced with."""
+
+    num_classes, latent_dim = 3, 2
+
+    def __init__(self, ema=True):
+        self.ema = object() if ema else None
+        self.traced = []
+
+    def _images(self, labels, offset):
+        return tf.ones((tf.shape(labels)[0], 2, 2, 1)) * tf.reshape(tf.cast(labels, tf.float32) + offset,
+                                                                     (-1, 1, 1, 1))
+
+    def sample(self, z, labels, training=False):
+        self.traced.append(("sample", z.shape[-1], labels.dtype, training))
+        return self._images(labels, 1.0)
+
+    def generator(self, inputs, training=False):
+        z, labels = inputs
+        self.traced.append(("generator", z.shape[-1], labels.dtype, training))
+        return self._images(labels, 10.0)
+
+
+def test_make_sample_fn_passes_the_requested_labels_to_conditional_models():
+    model = LabelEchoModel()
+    sample_fn = evaluate_command.make_sample_fn(model, seed=1)
+    images = np.asarray(sample_fn(4, np.array([2, 0, 1, 2])))
+    np.testing.assert_array_equal(images[:, 0, 0, 0], [3.0, 1.0, 2.0, 3.0])
+    assert model.traced[0] == ("sample", 2, tf.int32, False)
+    raw = evaluate_command.make_sample_fn(model, use_ema=False, seed=1)
+    np.testing.assert_array_equal(np.asarray(raw(2, [1, 0]))[:, 0, 0, 0], [11.0, 10.0])
+    assert model.traced[-1] == ("generator", 2, tf.int32, False)
+    with pytest.raises(ValueError, match="class-conditional .* needs the requested labels"):
+        sample_fn(4)
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        sample_fn(2, [0, 3])
+    # evaluate_generator's balanced requests reach the model: every class of 3, 4 times in 12 samples.
+    from common.evaluation import scoring
+
+    requested = []
+    echo = evaluate_command.make_sample_fn(LabelEchoModel(), seed=0)
+
+    def recording(count, labels):
+        images = echo(count, labels)
+        requested.extend(np.asarray(images)[:, 0, 0, 0].astype(int) - 1)
+        return images
+
+    class Flat:
+        name, resize, has_probabilities, num_classes = "flat", "none", False, None
+
+        def __call__(self, images):
+            return {"features": np.asarray(images).reshape(len(images), -1)[:, :1]
+                    + np.random.default_rng(len(images)).normal(size=(len(images), 1))}
+
+        def extract(self, batches, num_samples, **kwargs):
+            raise AssertionError("reference is given")
+
+        def describe(self):
+            return {"network": self.name, "resize": self.resize}
+
+    from common.evaluation import reference_stats
+
+    features = np.random.default_rng(0).normal(size=(12, 1))
+    reference = reference_stats.ReferenceStats(mean=features.mean(0), cov=np.cov(features.T).reshape(1, 1),
+                                               count=12, network="flat", resize="none", dataset_checksum="",
+                                               split="train", num_samples=12, features=features,
+                                               labels=np.arange(12) % 3)
+    scoring.evaluate_generator(recording, None, Flat(), 12, batch_size=5, num_classes=3, conditional=True,
+                               reference=reference, metrics_to_compute=["fid", "intra_fid"])
+    assert sorted(requested) == [0] * 4 + [1] * 4 + [2] * 4
+
+
+def test_conditional_evaluation_reports_accuracy_intra_fid_and_a_per_class_table(tiny_run, conditional_run,
+                                                                                 tmp_path):
+    stream = io.StringIO()
+    output = str(tmp_path / "conditional.json")
+    report = evaluate_command.run_evaluation(
+        options(tiny_run, model_dir=conditional_run, train_classifier=True, output=output), build_cgan_fields,
+        stream=stream)
+    with open(output) as file:
+        saved = json.load(file)
+    assert saved["conditional"] is True and saved["num_classes"] == 2
+    assert saved["settings"]["conditional"] is True
+    rows = saved["per_class"]
+    assert [(row["class"], row["name"], row["requested"]) for row in rows] == [(0, "0", 32), (1, "1", 32)]
+    for row in rows:
+        assert 0.0 <= row["conditional_accuracy"] <= 1.0 and 0.0 <= row["share"] <= 1.0
+        assert np.isfinite(row["intra_fid"]) and row["intra_fid"] >= 0
+    # Overall accuracy is the requested-count weighted mean of the per-class ones; the shares add up to 1.
+    assert saved["conditional_accuracy"] == pytest.approx(sum(r["conditional_accuracy"] for r in rows) / 2)
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    assert saved["intra_fid_mean"] == pytest.approx(sum(row["intra_fid"] for row in rows) / 2)
+    assert saved["conditional_accuracy_unavailable"] is None
+    assert 0.0 <= saved["classifier_test_accuracy"] <= 1.0
+    assert "mode_coverage" not in saved  # unconditional models report the class histogram instead
+    assert report["per_class"] == rows
+    table = stream.getvalue()
+    for text in ("conditional accuracy (2 classes)", "intra-FID (mean over classes)", "classifier test accuracy",
+                 "class  conditional accuracy  intra-FID  share classified as it"):
+        assert text in table, text
+    assert evaluate_command.per_class_table(rows) in table
+
+
+def test_conditional_report_without_the_dataset_classifier_says_why_accuracy_is_missing():
+    results = {"intra_fid": {"mean": 2.5, "per_class": {0: 2.0, 2: 3.0}, "skipped_classes": [1]}}
+    section = evaluate_command.conditional_report(results, 3, ["cat", "dog", "eel"], "inception_v3")
+    assert section["conditional_accuracy"] is None
+    assert "inception_v3 is not the dataset classifier" in section["conditional_accuracy_unavailable"]
+    assert [(row["name"], row["intra_fid"], row["conditional_accuracy"]) for row in section["per_class"]] == [
+        ("cat", 2.0, None), ("dog", None, None), ("eel", 3.0, None)]
+    table = evaluate_command.format_table({"fid": 1.0, **section})
+    assert "n/a (the feature network inception_v3 is not the dataset classifier" in table
+    assert "2.500 (classes left out, with fewer than 2 real or generated samples: 1)" in table
+    assert "1 dog" in table and "2 eel" in table
+
+
+def test_conditional_class_count_mismatch_is_refused_before_sampling(tiny_run, conditional_run, tmp_path):
+    copy = str(tmp_path / "three_classes")
+    shutil.copytree(conditional_run, copy)
+    config_path = os.path.join(copy, "config.json")
+    with open(config_path) as file:
+        saved = json.load(file)
+    saved["model"]["num_classes"] = 3
+    with open(config_path, "w") as file:
+        json.dump(saved, file)
+    built = []
+    with pytest.raises(evaluate_command.EvaluateAppError, match=r"generates 3 classes, but .* has 2 \(0, 1\)"):
+        evaluate_command.run_evaluation(options(tiny_run, model_dir=copy), lambda f: built.append(f))
+    assert not built  # refused before the model was built
+    info = data_lib.describe(tiny_run["data"])
+    with pytest.raises(evaluate_command.EvaluateAppError, match="classifier at c.keras has 5 outputs"):
+        evaluate_command.check_conditional_evaluation(2, data=tiny_run["data"], dataset_info=info, num_samples=64,
+                                                      classifier_classes=5, classifier_path="c.keras")
+    with pytest.raises(evaluate_command.EvaluateAppError, match="--num_samples=3 gives fewer than 2 samples"):
+        evaluate_command.check_conditional_evaluation(2, data=tiny_run["data"], dataset_info=info, num_samples=3)
+    unlabelled = dataclasses.replace(info, has_labels=False, labels=None)
+    with pytest.raises(evaluate_command.EvaluateAppError, match="class-conditional .* has no labels"):
+        evaluate_command.check_conditional_evaluation(2, data=tiny_run["data"], dataset_info=unlabelled,
+                                                      num_samples=64)
+
+
+def test_conditional_run_writes_a_sample_grid(conditional_run):
+    tags = set()
+    for path in glob.glob(os.path.join(conditional_run, "tensorboard", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    assert "samples" in tags

@@ -196,3 +196,29 @@ def test_intra_fid_per_class():
     assert result["per_class"][0] == pytest.approx(0.0, abs=1e-9)
     assert result["per_class"][1] == pytest.approx(12.0, rel=1e-9)  # ||shift||^2 = 3 * 4
     assert result["mean"] == pytest.approx(6.0, rel=1e-9)
+
+
+def test_conditional_accuracy_by_class_on_hand_counted_predictions():
+    # Six samples, three classes. Argmax classes: 0, 1, 1, 2, 0, 0.
+    probabilities = np.array([[0.7, 0.2, 0.1],   # asked 0, says 0: hit
+                              [0.1, 0.8, 0.1],   # asked 0, says 1: miss
+                              [0.2, 0.5, 0.3],   # asked 1, says 1: hit
+                              [0.1, 0.1, 0.8],   # asked 1, says 2: miss
+                              [0.6, 0.3, 0.1],   # asked 1, says 0: miss
+                              [0.5, 0.25, 0.25]])  # asked 2, says 0: miss
+    requested = np.array([0, 0, 1, 1, 1, 2])
+    result = metrics.conditional_accuracy_by_class(probabilities, requested, 3)
+    assert result["accuracy"] == pytest.approx(2 / 6)  # hits: samples 0 and 2
+    assert result["per_class"] == pytest.approx([1 / 2, 1 / 3, 0.0])
+    assert result["requested"] == [2, 3, 1]
+    assert result["predicted_share"] == pytest.approx([3 / 6, 2 / 6, 1 / 6])
+    assert result["accuracy"] == pytest.approx(metrics.conditional_accuracy(probabilities, requested))
+    # A class no sample was requested of has no accuracy (None, not 0): class 3 of four.
+    padded = np.hstack([probabilities, np.zeros((6, 1))])
+    assert metrics.conditional_accuracy_by_class(padded, requested, 4)["per_class"][3] is None
+    with pytest.raises(ValueError, match=r"\[N, num_classes=4\]"):
+        metrics.conditional_accuracy_by_class(probabilities, requested, 4)
+    with pytest.raises(ValueError, match="6 predictions but 5 requested labels"):
+        metrics.conditional_accuracy_by_class(probabilities, requested[:5], 3)
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        metrics.conditional_accuracy_by_class(probabilities, [0, 0, 1, 1, 1, 3], 3)

@@ -12,6 +12,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
@@ -216,3 +217,81 @@ def test_class_rows_are_named_by_the_label_names_given_to_the_builder(tmp_path):
     # Without names (or with names that do not fit the classifier's classes) the rows carry the index.
     assert list(scoring.class_shares(coverage, None)) == ["0", "1", "2"]
     assert list(scoring.class_shares(coverage, ["a", "b"])) == ["0", "1", "2"]
+
+
+class ValueClassifier:
+    """A dataset-classifier stand-in over 3 classes: an image of value v (all pixels) is class v - 1.
+
+    Features: v plus seeded noise, so that each class has a spread and intra-FID is defined.
+    """
+
+    name, resize, has_probabilities, num_classes = "value-classifier", "none", True, 3
+
+    def __init__(self):
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, images):
+        values = np.asarray(images)[:, 0, 0, 0]
+        classes = np.clip(np.round(values).astype(int) - 1, 0, 2)
+        return {"features": (values[:, None] + self.rng.normal(scale=0.1, size=(len(values), 1))).astype(np.float32),
+                "probabilities": np.eye(3)[classes]}
+
+    def extract(self, batches, num_samples, *, keep_features=True, keep_probabilities=True):
+        from common.evaluation import feature_networks
+
+        images, labels = next(iter(batches))
+        features = self(images)["features"][:num_samples].astype(np.float64)
+        return feature_networks.ExtractedFeatures(
+            features=features, mean=features.mean(0), cov=np.cov(features.T).reshape(1, 1), count=len(features),
+            probabilities=None, labels=np.asarray(labels[:num_samples]))
+
+    def describe(self):
+        return {"network": self.name, "resize": self.resize, "feature_dim": 1, "num_classes": 3}
+
+
+def test_conditional_models_are_sampled_with_labels_and_logged_with_conditional_accuracy(tmp_path):
+    from tests.common.evaluation.test_evaluate_command import LabelEchoModel
+
+    labels = np.arange(30) % 3
+    real = [(np.ones((30, 2, 2, 1), np.float32) * (labels + 1.0)[:, None, None, None], labels)]
+    evaluate_fn = periodic_evaluation.make_evaluate_fn(real, ValueClassifier(), 30, batch_size=10, num_classes=3)
+    model = LabelEchoModel()
+    results = evaluate_fn(model)
+    assert model.traced and model.traced[0][0] == "sample"  # sampled through model.sample(z, labels)
+    assert results["class_accuracy"] == 1.0  # LabelEchoModel draws exactly the requested class
+    assert results["class_accuracy_by_class"]["per_class"] == [1.0, 1.0, 1.0]
+    assert sorted(results["intra_fid"]["per_class"]) == [0, 1, 2]
+
+    model_dir = str(tmp_path / "run")
+    callback = periodic_evaluation.PeriodicEvaluation(2, model_dir=model_dir, evaluate_fn=lambda m: results,
+                                                      class_names=["cat", "dog", "eel"])
+    drive(callback, step_model(), [1, 2])
+    events = scalar_events(model_dir)
+    assert events["eval/conditional_accuracy"][2] == 1.0
+    assert events["eval/conditional_accuracy/dog"][2] == 1.0
+    assert events["eval/class_share/eel"][2] == pytest.approx(1 / 3)
+    assert events["eval/intra_fid"][2] == pytest.approx(results["intra_fid"]["mean"])
+    assert "eval/class_accuracy" not in events  # logged once, as conditional_accuracy
+
+
+def test_conditional_app_of_another_class_count_is_refused_before_the_classifier_is_built(tmp_path):
+    import dataclasses
+
+    from tests.common.evaluation.test_evaluate_command import write_halves_dataset
+
+    @dataclasses.dataclass(frozen=True)
+    class ConditionalConfig:
+        num_classes: int = 3
+        image_size: int = 16
+        channels: int = 1
+
+    data = write_halves_dataset(str(tmp_path / "data"), count=16)
+    flag_values = flags.FlagValues()
+    periodic_evaluation.define_eval_flags(flag_values)
+    classifier_path = tmp_path / "classifier.keras"
+    flag_values(["train", "--eval_every=1", "--eval_num_samples=20", "--eval_train_classifier",
+                 f"--eval_classifier_path={classifier_path}"])
+    run = RuntimeConfig(data=data, model_dir=str(tmp_path / "run"), seed=0)
+    with pytest.raises(evaluate_command.EvaluateAppError, match=r"generates 3 classes, but .* has 2"):
+        periodic_evaluation.callbacks_from_flags(run, ConditionalConfig(), flag_values, verbose=0)
+    assert not classifier_path.exists()

@@ -72,6 +72,9 @@ def test_conditional_evaluation_scores_requested_classes():
     bad = scoring.evaluate_generator(off_by_one, _real_batches(), _extractor(), 60, batch_size=25,
                                         num_classes=3, conditional=True)
     assert good["class_accuracy"] == 1.0 and bad["class_accuracy"] == 0.0
+    assert good["class_accuracy_by_class"]["per_class"] == [1.0, 1.0, 1.0]
+    assert good["class_accuracy_by_class"]["requested"] == [20, 20, 20]  # balanced: 60 samples, 3 classes
+    assert bad["class_accuracy_by_class"]["per_class"] == [0.0, 0.0, 0.0]
     assert good["intra_fid"]["mean"] < 0.1 < bad["intra_fid"]["mean"]
     assert sorted(good["intra_fid"]["per_class"]) == [0, 1, 2]
     assert good["fid"] < 0.1 and bad["fid"] < 0.1  # the marginal distributions agree; only intra-FID sees it

@@ -297,6 +297,63 @@ def test_bad_options_fail_before_work(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConditionalTinyConfig(TinyConfig):
+    """The config of a class-conditional app: it has `num_classes`."""
+
+    num_classes: int = 3
+
+
+def build_npz_dataset(folder, *, labels: bool) -> str:
+    """A 16-image 8x8 grayscale dataset built with the suite's builder, with labels 0/1 or without any."""
+    from tfrecords.build import build_dataset
+
+    os.makedirs(folder, exist_ok=True)
+    arrays = {"images": np.random.default_rng(0).integers(0, 255, (16, IMAGE_SIZE, IMAGE_SIZE)).astype(np.uint8)}
+    if labels:
+        arrays["labels"] = np.arange(16) % 2
+    np.savez(os.path.join(folder, "images.npz"), **arrays)
+    manifest = build_dataset(source=os.path.join(folder, "images.npz"), output=os.path.join(folder, "dataset"),
+                             kind="npz", num_workers=1, progress=False)
+    return os.path.dirname(manifest)
+
+
+def test_conditional_app_refuses_a_dataset_without_labels_before_any_work(tmp_path):
+    data = build_npz_dataset(str(tmp_path / "unlabelled"), labels=False)
+    built = []
+
+    def build(config):
+        built.append(config)
+        return build_tiny_gan(config)
+
+    for dry_run in (False, True):
+        run = RuntimeConfig(data=data, model_dir=str(tmp_path / "run"), batch_size=4, steps=2, strategy="default",
+                            precision="float32", dry_run=dry_run)
+        with pytest.raises(runtime.ConfigError) as caught:
+            runtime.train(app="tiny", config=ConditionalTinyConfig(), run=run, build_model=build,
+                          build_optimizers=tiny_optimizers, stream=io.StringIO())
+        message = str(caught.value)
+        assert "class-conditional (--num_classes=3)" in message and "has none" in message
+        for way in ("python -m tfrecords.build", "--kind=class_folders", "`labels` array", "--labels=",
+                    "--label_names=a,b,c"):
+            assert way in message, way
+    assert not built and not (tmp_path / "run").exists()
+    # The same dataset trains an unconditional app.
+    runtime.check_dataset_labels(RuntimeConfig(data=data), TinyConfig())
+
+
+def test_conditional_app_refuses_a_dataset_of_another_class_count(tmp_path):
+    data = build_npz_dataset(str(tmp_path / "labelled"), labels=True)
+    run = RuntimeConfig(data=data, model_dir=str(tmp_path / "run"), batch_size=4, steps=2, strategy="default",
+                        precision="float32")
+    with pytest.raises(runtime.ConfigError, match=r"--num_classes=3, but .* has 2 classes \(0, 1\)\. Pass "
+                                                  r"--num_classes=2"):
+        runtime.train(app="tiny", config=ConditionalTinyConfig(), run=run, build_model=build_tiny_gan,
+                      build_optimizers=tiny_optimizers, stream=io.StringIO())
+    assert not (tmp_path / "run").exists()
+    runtime.check_dataset_labels(run, ConditionalTinyConfig(num_classes=2))  # the right count passes
+
+
 NAN_POSITION = 13  # image index; batch 4, no shuffle -> the 4th batch, step 4
 
 
