@@ -35,3 +35,43 @@ def test_replica_latents_are_slices_of_one_global_draw():
     per_replica = strategy.run(tf.function(lambda: gan_step.replica_latents(seed_generator, 2, 2)))
     parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
     np.testing.assert_array_equal(np.concatenate(parts), single)
+
+
+@pytest.mark.parametrize("batch_size, num_classes", [(25, 10), (10, 10), (7, 3), (3, 10)])
+def test_balanced_labels_hold_every_class_floor_or_ceil_times_and_change_between_steps(batch_size, num_classes):
+    seed_generator = keras.random.SeedGenerator(5)
+    draws = [gan_step.replica_balanced_labels(seed_generator, batch_size, num_classes).numpy() for _ in range(40)]
+    totals = np.zeros(num_classes, np.int64)
+    for labels in draws:
+        assert labels.dtype == np.int32 and labels.shape == (batch_size,)
+        counts = np.bincount(labels, minlength=num_classes)
+        assert counts.min() >= batch_size // num_classes and counts.max() <= -(-batch_size // num_classes)
+        totals += counts
+    assert len({labels.tobytes() for labels in draws}) > 1  # a new order (and offset) every step
+    if batch_size % num_classes:  # the classes with an extra copy rotate: every class is drawn
+        assert totals.min() > (batch_size // num_classes) * len(draws)
+
+
+def test_balanced_labels_are_balanced_on_each_replica_and_differ_between_replicas():
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        seed_generator = keras.random.SeedGenerator(7)
+    step = tf.function(lambda: gan_step.replica_balanced_labels(seed_generator, 5, 10))
+    seen_different = False
+    for _ in range(4):
+        parts = [t.numpy() for t in strategy.experimental_local_results(strategy.run(step))]
+        for labels in parts:
+            assert np.bincount(labels, minlength=10).max() == 1  # 5 labels of 10 classes: all different
+        seen_different |= not np.array_equal(parts[0], parts[1])
+    assert seen_different
+
+
+def test_uniform_latents_lie_in_the_unit_hypercube_and_are_slices_of_one_global_draw():
+    single = gan_step.replica_latents_uniform(keras.random.SeedGenerator(3), 4, 50).numpy()
+    assert single.min() >= 0.0 and single.max() < 1.0 and 0.4 < single.mean() < 0.6
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        seed_generator = keras.random.SeedGenerator(3)
+    per_replica = strategy.run(tf.function(lambda: gan_step.replica_latents_uniform(seed_generator, 2, 50)))
+    parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
+    np.testing.assert_array_equal(np.concatenate(parts), single)

@@ -279,3 +279,59 @@ def test_scale_for_replicas_makes_summed_gradients_those_of_the_global_mean():
     scaled = strategy.run(step, args=(data,))
     assert [float(v) for v in strategy.experimental_local_results(scaled)] == [0.0, 0.0]
     assert float(w.numpy()) == pytest.approx(-2.5)
+
+
+# --- auxiliary classifiers ---------------------------------------------------------
+
+CLASS_LOGITS = [[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]]
+CLASS_LABELS = [0, 1]
+
+
+def test_class_cross_entropy_by_hand():
+    # Row 1: -log(e^2 / (e^2 + 1 + e^-1)) = log(1 + e^-2 + e^-3) = 0.1698; row 2: -log(e^.5 / (2 e^.5 + e^3))
+    # = log(2 + e^2.5) = 2.6220; mean 1.3959.
+    expected = (math.log(1 + math.exp(-2) + math.exp(-3)) + math.log(2 + math.exp(2.5))) / 2
+    assert float(losses.class_cross_entropy(CLASS_LOGITS, CLASS_LABELS)) == pytest.approx(expected, rel=reduction_rtol(3))
+    assert float(losses.class_accuracy(CLASS_LOGITS, CLASS_LABELS)) == 0.5
+
+
+# K = 2 classes, 2K = 4 dual logits: [real 0, real 1, fake 0, fake 1].
+DUAL_REAL = [[3.0, 0.0, 1.0, -1.0]]
+DUAL_FAKE = [[0.0, 1.0, 0.0, 2.0], [1.0, 0.0, 0.0, 0.0]]
+
+
+def log_softmax(row):
+    top = max(row)
+    return [v - top - math.log(sum(math.exp(u - top) for u in row)) for v in row]
+
+
+def test_dual_class_discriminator_loss_by_hand():
+    # Real image of class 1 -> target y+ = 1; fakes of classes 1 and 0 -> targets y- = K + k = 3 and 2.
+    real_term = -log_softmax(DUAL_REAL[0])[1]
+    fake_term = (-log_softmax(DUAL_FAKE[0])[3] - log_softmax(DUAL_FAKE[1])[2]) / 2
+    got = losses.dual_class_discriminator_loss(DUAL_REAL, [1], DUAL_FAKE, [1, 0], num_classes=2)
+    assert float(got) == pytest.approx(real_term + fake_term, rel=reduction_rtol(4))
+    with pytest.raises(ValueError, match="2K = 4"):
+        losses.dual_class_discriminator_loss([[0.0, 1.0, 2.0]], [0], DUAL_FAKE, [1, 0], num_classes=2)
+
+
+def test_dual_class_generator_loss_by_hand_and_its_signs():
+    # G minimises CE(k | x) - CE(K + k | x) = log C(K + k | x) - log C(k | x), for fakes of classes 1 and 0.
+    rows = [(DUAL_FAKE[0], 1), (DUAL_FAKE[1], 0)]
+    expected = sum(log_softmax(row)[2 + k] - log_softmax(row)[k] for row, k in rows) / 2
+    assert expected == pytest.approx(sum(row[2 + k] - row[k] for row, k in rows) / 2)  # logit[K+k] - logit[k]
+    got = float(losses.dual_class_generator_loss(DUAL_FAKE, [1, 0], num_classes=2))
+    assert got == pytest.approx(expected, rel=reduction_rtol(4))
+    # Signs: the loss falls when C calls the fake "real of class k", rises when it calls it "fake of class k",
+    # and ignores the other classes' logits.
+    base = np.array(DUAL_FAKE, np.float32)
+    for column, direction in ((1, -1), (3, +1), (0, 0), (2, 0)):
+        moved = base.copy()
+        moved[0, column] += 1.0
+        change = float(losses.dual_class_generator_loss(moved, [1, 0], num_classes=2)) - got
+        assert np.sign(round(change, 6)) == direction, column
+    # The discriminator's fake term moves the other way: D wants fakes called "fake of class k".
+    d_base = float(losses.dual_class_discriminator_loss(DUAL_REAL, [1], base, [1, 0], num_classes=2))
+    moved = base.copy()
+    moved[0, 3] += 1.0
+    assert float(losses.dual_class_discriminator_loss(DUAL_REAL, [1], moved, [1, 0], num_classes=2)) < d_base
