@@ -245,18 +245,22 @@ def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
 class SampleWriter(keras.callbacks.Callback):
     """Every `every` steps writes `model.sample(fixed_noise)` as an image grid to TensorBoard.
 
+    `columns` sets the grid's width (default: about square); a class-conditional
+    grid has one row per class.
+
     The fixed noise is drawn from `seed` with NumPy, so it is the same in every
     run and after every resume.
     """
 
     def __init__(self, progress: RunProgress, writer, *, every: int, noise: np.ndarray,
-                 sample_fn: Callable[[np.ndarray], np.ndarray]):
+                 sample_fn: Callable[[np.ndarray], np.ndarray], columns: int | None = None):
         super().__init__()
         self.progress = progress
         self.writer = writer
         self.every = every
         self.noise = noise
         self.sample_fn = sample_fn
+        self.columns = columns
         self._next = None
 
     def on_train_begin(self, logs=None):
@@ -271,7 +275,7 @@ class SampleWriter(keras.callbacks.Callback):
     def write(self, step: int):
         images = keras.ops.convert_to_numpy(self.sample_fn(self.noise))
         with self.writer.as_default(step=step):
-            tf.summary.image("samples", image_grid(images), step=step)
+            tf.summary.image("samples", image_grid(images, self.columns), step=step)
         self.writer.flush()
 
 

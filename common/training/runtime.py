@@ -33,7 +33,8 @@ dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`
 builds each optimizer on the variables it trains (so a checkpoint can be
 restored before the first step);
 `model.metrics` lists the trackers; optional `model.latent_dim` and
-`model.sample(z)` give TensorBoard samples. The runtime wraps the model's
+`model.sample(z)` give TensorBoard samples (a model with `num_classes` is sampled
+as `model.sample(z, labels)`, one row per class with the same z down each column). The runtime wraps the model's
 `train_step` (on the instance, for the duration of `train`) to add three things
 inside the compiled step: it resets the trackers at the start of every compiled
 call (so logs are per step, or per call when `steps_per_execution` > 1, not
@@ -344,6 +345,18 @@ def _fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
 
 
+def class_grid_inputs(seed: int, num_samples: int, num_classes: int, latent_dim: int):
+    """Inputs of a class-conditional sample grid: one row per class, the same z down each column.
+
+    Returns (z [K * columns, latent_dim], labels [K * columns] int32, columns), with
+    ``columns = max(1, num_samples // K)`` and z of column j the j-th row of the fixed noise.
+    """
+    columns = max(1, num_samples // num_classes)
+    z = np.tile(_fixed_noise(seed, columns, latent_dim), (num_classes, 1))
+    labels = np.repeat(np.arange(num_classes, dtype=np.int32), columns)
+    return z, labels, columns
+
+
 def _hparams(document: Mapping) -> dict:
     flat = {}
     for section in ("model", "runtime"):
@@ -510,10 +523,15 @@ def train(
         ]
         sampler = None
         if chief and run.sample_every and hasattr(model, "sample") and getattr(model, "latent_dim", None):
-            noise = _fixed_noise(run.seed, run.num_samples, int(model.latent_dim))
+            if getattr(model, "num_classes", None):
+                noise, labels, columns = class_grid_inputs(run.seed, run.num_samples, int(model.num_classes),
+                                                           int(model.latent_dim))
+                sample_fn = lambda z: model.sample(z, labels, training=False)
+            else:
+                noise, columns = _fixed_noise(run.seed, run.num_samples, int(model.latent_dim)), None
+                sample_fn = lambda z: model.sample(z, training=False)
             sampler = callbacks_lib.SampleWriter(
-                progress, writer, every=run.sample_every, noise=noise,
-                sample_fn=lambda z: model.sample(z, training=False))
+                progress, writer, every=run.sample_every, noise=noise, sample_fn=sample_fn, columns=columns)
             callbacks.append(sampler)
         if run.profile_range() and chief:
             first, last = run.profile_range()
