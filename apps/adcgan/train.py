@@ -1,0 +1,26 @@
+"""Train ADCGAN: `python -m apps.adcgan.train --data=data/cifar10 --model_dir=runs/adcgan`.
+
+Flags: the shared runtime flags, one flag per field of `ADCGANConfig`, and the
+in-training evaluation flags (`common.training.train_command`); see `--helpfull`.
+The dataset must have labels (checked before training, `common.training.runtime.check_dataset_labels`); with no
+`--data` the offline default digits (32x32 grayscale, labels 0..9) are used:
+pass `--channels=1`. Interrupt with Ctrl-C (a checkpoint is saved) and run the
+same command again to resume.
+"""
+
+from absl import app
+
+from apps.adcgan.config import ADCGANConfig
+from apps.adcgan.model import build_model, make_optimizers
+from common.training import train_command
+
+train_command.define_train_flags(ADCGANConfig)
+
+
+def main(argv):
+    train_command.main(argv, app_name="adcgan", config_class=ADCGANConfig, build_model=build_model,
+                       make_optimizers=make_optimizers)
+
+
+if __name__ == "__main__":
+    app.run(main)

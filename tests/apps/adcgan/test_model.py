@@ -1,0 +1,183 @@
+"""ADC-GAN's 2K-way loss terms and their signs against NumPy, and its train_step against an eager
+reference (apps/adcgan/model.py)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from apps.adcgan.config import ADCGANConfig
+from apps.adcgan.model import ADCGAN, build_model, make_optimizers
+from common.models import gan_step
+from tests.tolerances import ELEMENTWISE_RTOL, NETWORK_RTOL
+
+K = 2
+TINY = {"image_size": 16, "channels": 1, "latent_dim": 6, "num_classes": K, "generator_filters": (8, 4),
+            "discriminator_filters": (4, 8), "discriminator_strides": (2, 1)}
+
+
+def np_cross_entropy(logits, labels):
+    """Mean of -log softmax(logits)[label], in float64."""
+    logits = np.asarray(logits, np.float64)
+    log_softmax = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    return float(-np.mean(log_softmax[np.arange(len(labels)), labels]))
+
+
+def outputs(source, dual):
+    return [tf.constant(source, tf.float32), tf.constant(dual, tf.float32)]
+
+
+# 2K = 4 outputs: [real 0, real 1, generated 0, generated 1].
+REAL_DUAL = [[2.0, 0.0, -1.0, 0.5], [0.5, 0.3, 0.1, 1.5]]
+FAKE_DUAL = [[0.0, 1.0, 0.0, 2.0], [3.0, -1.0, 0.5, 0.0]]
+REAL = outputs([[1.5], [-0.5]], REAL_DUAL)
+FAKE = outputs([[-2.0], [0.25]], FAKE_DUAL)
+REAL_LABELS, FAKE_LABELS = tf.constant([0, 1]), tf.constant([1, 0])
+
+
+def test_discriminator_objective_classifies_real_k_as_k_and_generated_k_as_k_plus_K():
+    model = build_model(ADCGANConfig(adc_lambda=0.5, **TINY))
+    d_loss, d_total, metrics = model.discriminator_objective(REAL, FAKE, REAL_LABELS, FAKE_LABELS)
+    hinge = np.mean(np.maximum(0, 1 - np.array([1.5, -0.5]))) + np.mean(np.maximum(0, 1 + np.array([-2.0, 0.25])))
+    dual = np_cross_entropy(REAL_DUAL, [0, 1]) + np_cross_entropy(FAKE_DUAL, [1 + K, 0 + K])
+    assert float(d_loss) == pytest.approx(hinge, rel=ELEMENTWISE_RTOL)
+    assert float(metrics["d_class_loss"]) == pytest.approx(dual, rel=ELEMENTWISE_RTOL)
+    assert float(d_total) == pytest.approx(hinge + 0.5 * dual, rel=ELEMENTWISE_RTOL)
+    # Real: argmax 0 (label 0: right), argmax 3 (label 1: wrong); generated: argmax 3 = K + 1
+    # (label 1: right), argmax 0 (wanted K + 0 = 2: wrong).
+    assert float(metrics["real_class_accuracy"]) == 0.5 and float(metrics["fake_class_accuracy"]) == 0.5
+
+
+def test_generator_objective_is_ce_of_k_minus_ce_of_k_plus_K():
+    model = build_model(ADCGANConfig(adc_lambda=0.5, **TINY))
+    g_loss, g_total, metrics = model.generator_objective(FAKE, FAKE_LABELS)
+    dual = np_cross_entropy(FAKE_DUAL, [1, 0]) - np_cross_entropy(FAKE_DUAL, [1 + K, 0 + K])
+    # The shared normaliser cancels: logit[K + k] - logit[k] per example.
+    assert dual == pytest.approx(np.mean([2.0 - 1.0, 0.5 - 3.0]), rel=1e-12)
+    assert float(g_loss) == pytest.approx(-np.mean([-2.0, 0.25]), rel=ELEMENTWISE_RTOL)  # hinge G: -E[D(G(z))]
+    assert float(metrics["g_class_loss"]) == pytest.approx(dual, rel=ELEMENTWISE_RTOL)
+    assert float(g_total) == pytest.approx(float(g_loss) + 0.5 * dual, rel=ELEMENTWISE_RTOL)
+
+
+def test_generator_class_term_signs():
+    # G's term falls when C_d calls its sample "real class k" more, rises when it calls it "generated class k" more.
+    model = build_model(ADCGANConfig(**TINY))
+
+    def term(dual):
+        return float(model.generator_objective(outputs([[0.0], [0.0]], dual), FAKE_LABELS)[2]["g_class_loss"])
+
+    base = term(FAKE_DUAL)
+    positive = [row[:] for row in FAKE_DUAL]
+    positive[0][1] += 1.0  # example 0 has label 1: logit[k] up
+    negative = [row[:] for row in FAKE_DUAL]
+    negative[0][1 + K] += 1.0  # logit[K + k] up
+    other = [row[:] for row in FAKE_DUAL]
+    other[0][0] += 1.0  # a logit of another class
+    assert term(positive) == pytest.approx(base - 0.5, rel=ELEMENTWISE_RTOL)  # mean over 2 examples
+    assert term(negative) == pytest.approx(base + 0.5, rel=ELEMENTWISE_RTOL)
+    assert term(other) == pytest.approx(base, rel=ELEMENTWISE_RTOL)
+
+
+def test_discriminator_class_term_signs():
+    # D's term falls when real images score higher on k and generated ones on K + k.
+    model = build_model(ADCGANConfig(**TINY))
+
+    def term(real_dual, fake_dual):
+        return float(model.discriminator_objective(outputs([[0.0], [0.0]], real_dual), outputs([[0.0], [0.0]], fake_dual),
+                                                   REAL_LABELS, FAKE_LABELS)[2]["d_class_loss"])
+
+    base = term(REAL_DUAL, FAKE_DUAL)
+    real_up = [row[:] for row in REAL_DUAL]
+    real_up[0][0] += 1.0  # real example 0, label 0: logit[k]
+    fake_up = [row[:] for row in FAKE_DUAL]
+    fake_up[0][1 + K] += 1.0  # generated example 0, label 1: logit[K + k]
+    fake_wrong = [row[:] for row in FAKE_DUAL]
+    fake_wrong[0][1] += 1.0  # generated example 0 called "real class 1"
+    assert term(real_up, FAKE_DUAL) < base and term(REAL_DUAL, fake_up) < base < term(REAL_DUAL, fake_wrong)
+
+
+def compiled_model(config):
+    model = build_model(config)
+    model.compile(*make_optimizers(config))
+    return model
+
+
+def copy_of(network):
+    clone = keras.models.clone_model(network)
+    clone.set_weights(network.get_weights())
+    return clone
+
+
+def norm(gradients):
+    return float(np.sqrt(sum(np.sum(np.square(g.numpy())) for g in gradients)))
+
+
+def log_softmax_at(logits, labels):
+    return tf.gather(tf.nn.log_softmax(logits), labels, batch_dims=1)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "non_saturating"])
+def test_train_step_matches_reference_computation(loss):
+    config = ADCGANConfig(dropout=0.0, seed=7, loss=loss, adc_lambda=0.6, **TINY)
+    model = compiled_model(config)
+    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype(np.float32))
+    real_labels = tf.constant([1, 0, 1, 1])
+    generator_before, discriminator_before = copy_of(model.generator), copy_of(model.discriminator)
+
+    logs = {name: float(value) for name, value in model.train_step({"image": real, "label": real_labels}).items()}
+
+    noise = keras.random.SeedGenerator(config.seed)
+    fake_labels = gan_step.replica_balanced_labels(noise, 4, K)
+    z = gan_step.replica_latents(noise, 4, 6)
+    if loss == "hinge":
+        d_adv = lambda r, f: tf.reduce_mean(tf.nn.relu(1 - r)) + tf.reduce_mean(tf.nn.relu(1 + f))
+        g_adv = lambda f: -tf.reduce_mean(f)
+    else:
+        d_adv = lambda r, f: tf.reduce_mean(tf.nn.softplus(-r)) + tf.reduce_mean(tf.nn.softplus(f))
+        g_adv = lambda f: tf.reduce_mean(tf.nn.softplus(-f))
+
+    with tf.GradientTape() as tape:
+        fakes = generator_before([z, fake_labels], training=True)
+        real_source, real_dual = discriminator_before(real, training=True)
+        fake_source, fake_dual = discriminator_before(fakes, training=True)
+        d_source = d_adv(real_source, fake_source)
+        # max E_p log C(y+|x) + E_q log C(y-|x), written as a loss.
+        d_class = -tf.reduce_mean(log_softmax_at(real_dual, real_labels)) - tf.reduce_mean(
+            log_softmax_at(fake_dual, fake_labels + K))
+        d_total = d_source + 0.6 * d_class
+    d_grad_norm = norm(tape.gradient(d_total, discriminator_before.trainable_weights))
+    assert logs["d_loss"] == pytest.approx(float(d_source), rel=NETWORK_RTOL)
+    assert logs["d_class_loss"] == pytest.approx(float(d_class), rel=NETWORK_RTOL)
+    assert logs["d_grad_norm"] == pytest.approx(d_grad_norm, rel=NETWORK_RTOL)
+
+    discriminator_after = copy_of(model.discriminator)
+    with tf.GradientTape() as tape:
+        source, dual = discriminator_after(generator_before([z, fake_labels], training=True), training=True)
+        g_source = g_adv(source)
+        # min -lambda (E_q log C(y+|x) - E_q log C(y-|x)).
+        g_class = -(tf.reduce_mean(log_softmax_at(dual, fake_labels))
+                    - tf.reduce_mean(log_softmax_at(dual, fake_labels + K)))
+        g_total = g_source + 0.6 * g_class
+    g_grad_norm = norm(tape.gradient(g_total, generator_before.trainable_weights))
+    assert logs["g_loss"] == pytest.approx(float(g_source), rel=NETWORK_RTOL, abs=NETWORK_RTOL)
+    assert logs["g_class_loss"] == pytest.approx(float(g_class), rel=NETWORK_RTOL, abs=NETWORK_RTOL)
+    assert logs["g_grad_norm"] == pytest.approx(g_grad_norm, rel=NETWORK_RTOL)
+    assert set(logs) == set(ADCGAN.TRACKED)
+
+
+def test_discriminator_has_2k_classifier_outputs_and_only_the_label_changes_the_sample():
+    model = build_model(ADCGANConfig(**TINY))
+    assert [o.shape for o in model.discriminator.outputs] == [(None, 1), (None, 2 * K)]
+    z = np.tile(np.random.default_rng(3).standard_normal((1, 6)).astype(np.float32), (K, 1))
+    images = model.sample(z, np.arange(K, dtype=np.int32)).numpy()
+    assert not np.allclose(images[0], images[1])
+
+
+def test_reference_code_defaults_and_errors():
+    config = ADCGANConfig()
+    assert config.loss == "hinge" and config.adc_lambda == 1.0
+    assert config.generator_filters == (384, 192, 96) and config.batch_size == 100
+    with pytest.raises(ValueError, match="adc_lambda must be >= 0"):
+        ADCGANConfig(adc_lambda=-0.1)
+    with pytest.raises(ValueError, match="loss must be one of hinge"):
+        ADCGANConfig(loss="wasserstein")

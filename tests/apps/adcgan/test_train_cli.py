@@ -1,0 +1,47 @@
+"""The ADC-GAN train command in a subprocess on the offline default digits, then resumed one step further."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TIMEOUT_SECONDS = 240
+TINY = ["--image_size=32", "--channels=1", "--generator_filters=8,8,4", "--discriminator_filters=4,8",
+        "--discriminator_strides=2,2", "--latent_dim=8", "--batch_size=10", "--log_every=1", "--sample_every=0"]
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    try:
+        done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, text=True, capture_output=True, check=False,
+                              timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired as error:
+        raise AssertionError(f"timed out: {error}") from None
+    return done.returncode, done.stdout, done.stderr
+
+
+def _metrics(model_dir):
+    with open(os.path.join(model_dir, "metrics.jsonl")) as f:
+        return {record.pop("step"): record for record in map(json.loads, f)}
+
+
+def test_train_on_default_digits_and_resume(tmp_path):
+    model_dir = str(tmp_path / "run")
+    command = ["apps.adcgan.train", f"--model_dir={model_dir}", *TINY]
+    code, out, err = _run(*command, "--steps=2")
+    assert code == 0, err[-3000:]
+    assert f"Training adcgan for 2 steps into {model_dir}" in out
+    logged = _metrics(model_dir)
+    for name in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "real_class_accuracy", "fake_class_accuracy"):
+        assert np.isfinite(logged[2][name]), name
+    with open(os.path.join(model_dir, "config.json")) as f:
+        saved = json.load(f)["model"]
+    assert saved["loss"] == "hinge" and saved["adc_lambda"] == 1.0 and saved["num_classes"] == 10
+
+    code, out, err = _run(*command, "--steps=3")
+    assert code == 0, err[-3000:]
+    assert "Resuming adcgan from ckpt-2 (step 2 of 3)" in out
+    assert sorted(_metrics(model_dir)) == [1, 2, 3]
