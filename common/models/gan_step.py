@@ -97,9 +97,15 @@ def replica_balanced_labels(seed_generator: keras.random.SeedGenerator, batch_si
     return labels[row]
 
 
+def _dense(gradient):
+    """An embedding's gradient comes as `tf.IndexedSlices`, one row per lookup: rows of a class drawn
+    twice must be summed before they are squared, so it is made dense (the tables are small)."""
+    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
+
+
 def global_norm(gradients):
     """sqrt(sum of squares of every element of every gradient), float32; None gradients are skipped."""
-    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients if g is not None))
+    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(_dense(g), "float32"))) for g in gradients if g is not None))
 
 
 def unscaled_global_norm(gradients, optimizer):

@@ -1,5 +1,7 @@
 """common/models/gan_step.py: gradient norms by hand, finite-only means, latents per replica."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -75,3 +77,10 @@ def test_uniform_latents_lie_in_the_unit_hypercube_and_are_slices_of_one_global_
     per_replica = strategy.run(tf.function(lambda: gan_step.replica_latents_uniform(seed_generator, 2, 50)))
     parts = [t.numpy() for t in strategy.experimental_local_results(per_replica)]
     np.testing.assert_array_equal(np.concatenate(parts), single)
+
+
+def test_global_norm_sums_repeated_rows_of_an_embedding_gradient_before_squaring():
+    # Rows 0, 0 and 2 of a [3, 2] table: the dense gradient is [[3, 4], [0, 0], [0, 1]] -> norm sqrt(26).
+    slices = tf.IndexedSlices(tf.constant([[1.0, 2.0], [2.0, 2.0], [0.0, 1.0]]), tf.constant([0, 0, 2]),
+                              dense_shape=tf.constant([3, 2]))
+    assert float(gan_step.global_norm([slices])) == pytest.approx(math.sqrt(26.0), rel=1e-6)
