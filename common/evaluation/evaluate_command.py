@@ -421,9 +421,10 @@ def restore_model(model_dir: str, build_model: Callable[[Mapping], Any], checkpo
 
 
 def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
-    """`sample_fn(n, labels)` for `evaluate_generator`: z from a stateless normal seeded by (seed, batch number).
+    """`sample_fn(n, labels)` for `evaluate_generator`: z from a stateless draw seeded by (seed, batch number).
 
-    The same seed gives the same noise in every process. `use_ema=False` samples
+    z follows the model's prior: normal, or U[0, 1) when `model.latent_distribution`
+    is "uniform". The same seed gives the same noise in every process. `use_ema=False` samples
     `model.generator` instead of `model.sample` (which prefers the moving average).
     A class-conditional model (`common.models.conditional.is_conditional`) gets the
     requested `labels` as int32: ``model.sample(z, labels)``, or
@@ -451,8 +452,11 @@ def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
     generate = tf.function(generate, reduce_retracing=True)
     state = {"batch": 0}
 
+    draw = tf.random.stateless_uniform if getattr(model, "latent_distribution", "normal") == "uniform" else (
+        tf.random.stateless_normal)
+
     def sample_fn(count: int, labels=None):
-        z = tf.random.stateless_normal([count, latent_dim], seed=[seed, state["batch"]])
+        z = draw([count, latent_dim], seed=[seed, state["batch"]])
         state["batch"] += 1
         if not conditional:
             return generate(z)

@@ -258,8 +258,19 @@ def grid_classes(num_classes: int, max_rows: int = MAX_GRID_CLASSES) -> np.ndarr
     return np.round(np.linspace(0, num_classes - 1, rows)).astype(np.int32)
 
 
+def prior_noise(seed: int, count: int, latent_dim: int, distribution: str = "normal") -> np.ndarray:
+    """[count, latent_dim] float32 latents drawn with NumPy from `seed`: N(0, I), or U[0, 1) for "uniform"."""
+    rng = np.random.default_rng(seed)
+    if distribution == "uniform":
+        return rng.uniform(0.0, 1.0, (count, latent_dim)).astype(np.float32)
+    if distribution != "normal":
+        raise ValueError(f"Unknown latent distribution {distribution!r}; expected 'normal' or 'uniform'.")
+    return rng.standard_normal((count, latent_dim)).astype(np.float32)
+
+
 def class_grid_inputs(seed: int, num_samples: int, latent_dim: int, num_classes: int,
-                      max_rows: int = MAX_GRID_CLASSES) -> tuple[np.ndarray, np.ndarray, int]:
+                      max_rows: int = MAX_GRID_CLASSES, distribution: str = "normal",
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
     """(noise [R*C, latent_dim] float32, labels [R*C] int32, C) of a class-conditional sample grid.
 
     R rows are classes (`grid_classes`: all K classes when K <= `max_rows`, else
@@ -267,11 +278,12 @@ def class_grid_inputs(seed: int, num_samples: int, latent_dim: int, num_classes:
     max(1, num_samples // R) columns. Row-major order: sample r * C + c has the
     label of row r and the noise of column c, so each row shows one class and each
     column one noise vector across the classes. The C noise vectors are the first
-    C rows of the standard normal draw of `seed` (NumPy), the same after a resume.
+    C rows of the draw of `seed` from the model's prior (`prior_noise`, NumPy), the
+    same after a resume.
     """
     classes = grid_classes(num_classes, max_rows)
     columns = max(1, int(num_samples) // len(classes))
-    column_noise = np.random.default_rng(seed).standard_normal((columns, latent_dim)).astype(np.float32)
+    column_noise = prior_noise(seed, columns, latent_dim, distribution)
     noise = np.tile(column_noise, (len(classes), 1))
     labels = np.repeat(classes, columns).astype(np.int32)
     return noise, labels, columns

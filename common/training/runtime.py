@@ -344,14 +344,16 @@ def _check_built(model: keras.Model, optimizers: Mapping[str, keras.optimizers.O
         model.built = True
 
 
-def _fixed_noise(seed: int, count: int, latent_dim: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+def _fixed_noise(seed: int, count: int, latent_dim: int, distribution: str = "normal") -> np.ndarray:
+    """`count` latents of the model's prior, N(0, I) or U[0, 1) ("uniform"), drawn with NumPy from `seed`."""
+    return callbacks_lib.prior_noise(seed, count, latent_dim, distribution)
 
 
 def _sample_writer(model: keras.Model, run: RuntimeConfig, progress: callbacks_lib.RunProgress,
                    writer) -> callbacks_lib.SampleWriter:
     """The TensorBoard sample grid of `model`, from fixed noise drawn with `run.seed`.
 
+    The noise follows the model's prior (`model.latent_distribution`, "normal" when absent).
     Unconditional: `run.num_samples` noise vectors, ``model.sample(z, training=False)``.
     Class-conditional (`is_conditional(model)`): one row per class, all K classes
     when K <= 16, else 16 evenly spaced ones (also when K exceeds
@@ -360,12 +362,14 @@ def _sample_writer(model: keras.Model, run: RuntimeConfig, progress: callbacks_l
     (`callbacks.class_grid_inputs`).
     """
     latent_dim = int(model.latent_dim)
+    distribution = getattr(model, "latent_distribution", "normal")
     if not is_conditional(model):
         return callbacks_lib.SampleWriter(
-            progress, writer, every=run.sample_every, noise=_fixed_noise(run.seed, run.num_samples, latent_dim),
+            progress, writer, every=run.sample_every,
+            noise=_fixed_noise(run.seed, run.num_samples, latent_dim, distribution),
             sample_fn=lambda z: model.sample(z, training=False))
     noise, labels, columns = callbacks_lib.class_grid_inputs(run.seed, run.num_samples, latent_dim,
-                                                             int(model.num_classes))
+                                                             int(model.num_classes), distribution=distribution)
     return callbacks_lib.SampleWriter(
         progress, writer, every=run.sample_every, noise=noise, labels=labels, columns=columns,
         sample_fn=lambda z, labels: model.sample(z, labels, training=False))
