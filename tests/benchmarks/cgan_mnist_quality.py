@@ -11,8 +11,11 @@ What it does, with the suite's own modules and commands:
 2. unless --skip_training, runs `python -m apps.cgan.train` on it into <work_dir>/<run name> for
    --minutes of wall time, then stops it with SIGTERM (the run saves a checkpoint and exits);
    arguments after `--` are passed to the train command (e.g. -- --architecture=conv);
-3. trains the dataset classifier (`common.evaluation.classifier`) on the same build for
-   --classifier_epochs, or reuses the one cached in <work_dir>/classifier, and prints its test accuracy;
+3. loads the dataset classifier given by --classifier_path (e.g. the MNIST classifier of
+   tests/benchmarks/classifier_quality.py, 32x32 padded MNIST, 99.63% test accuracy), or trains
+   one (`common.evaluation.classifier`) on the same build for --classifier_epochs, cached in
+   <work_dir>/classifier, and prints its test accuracy; 28x28 samples are padded with
+   background (-1) to a 32x32 classifier's input, as the padded MNIST build is;
 4. samples --per_class images of every digit from the newest checkpoint (EMA generator when
    the run kept one), classifies them, and prints the conditional accuracy (share of samples
    classified as the digit they were generated for), overall and per digit, with the
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=40.0)
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--classifier_epochs", type=int, default=3)
+    parser.add_argument("--classifier_path", default=None, help="A trained dataset classifier (.keras) to use.")
     parser.add_argument("--per_class", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args, extra = parser.parse_known_args()
@@ -93,10 +97,17 @@ def main() -> None:
     from common.training import checkpointing
 
     start = time.perf_counter()
-    settings = classifier_lib.ClassifierSettings.for_images(1, epochs=args.classifier_epochs)
-    classifier, sidecar = classifier_lib.get_or_train_classifier(
-        data_dir, os.path.join(args.work_dir, "classifier", f"mnist{args.image_size}.keras"), settings,
-        image_size=args.image_size, channels=1, verbose=1)
+    if args.classifier_path:
+        classifier, sidecar = classifier_lib.load_classifier(args.classifier_path)
+    else:
+        settings = classifier_lib.ClassifierSettings.for_images(1, epochs=args.classifier_epochs)
+        classifier, sidecar = classifier_lib.get_or_train_classifier(
+            data_dir, os.path.join(args.work_dir, "classifier", f"mnist{args.image_size}.keras"), settings,
+            image_size=args.image_size, channels=1, verbose=1)
+    pad = (classifier.input_shape[1] - args.image_size) // 2
+    if pad < 0 or classifier.input_shape[1] != args.image_size + 2 * pad:
+        raise SystemExit(f"The classifier takes {classifier.input_shape[1:3]} images; samples are "
+                         f"{args.image_size}x{args.image_size} and can only be padded to a larger even size.")
     print(f"classifier: test accuracy {sidecar['test_accuracy']:.4f} ({time.perf_counter() - start:.0f} s)",
           flush=True)
 
@@ -114,6 +125,7 @@ def main() -> None:
         z = (tf.random.stateless_uniform(shape, seed=[args.seed, start]) if config.latent_distribution == "uniform"
              else tf.random.stateless_normal(shape, seed=[args.seed, start]))
         images = sample(z, tf.constant(y)).numpy()
+        images = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=-1.0)
         predicted.append(classifier.predict(images, verbose=0).argmax(axis=1))
     predicted = np.concatenate(predicted)
     per_digit = [float(np.mean(predicted[labels == k] == k)) for k in range(classes)]
@@ -131,7 +143,7 @@ def main() -> None:
     grid_png(images, classes, columns, os.path.join(args.work_dir, f"{args.run_name}.png"))
     result = {"run": args.run_name, "step": step, "checkpoint": path, "conditional_accuracy": overall,
               "per_digit": per_digit, "classifier_test_accuracy": sidecar["test_accuracy"],
-              "classifier_epochs": args.classifier_epochs, "per_class": per_class, "config": vars(config) if hasattr(
+              "classifier_epochs": args.classifier_epochs, "classifier_path": args.classifier_path, "per_class": per_class, "config": vars(config) if hasattr(
                   config, "__dict__") else None, "train_arguments": extra, "minutes": args.minutes}
     with open(os.path.join(args.work_dir, f"{args.run_name}.json"), "w") as file:
         json.dump(result, file, indent=2, default=str)
