@@ -19,7 +19,10 @@ What it does, with the suite's own modules and commands:
 4. samples --per_class images of every digit from the newest checkpoint (EMA generator when
    the run kept one), classifies them, and prints the conditional accuracy (share of samples
    classified as the digit they were generated for), overall and per digit, with the
-   classifier's test accuracy beside it; writes a 10x10 grid (one row per digit, fixed noise
+   classifier's test accuracy beside it, and the intra-FID in the classifier's 128 penultimate
+   features (per digit against the same number of real train images of that digit, and its mean;
+   real test images against real train images give the floor at this sample size, printed beside);
+   writes a 10x10 grid (one row per digit, fixed noise
    per column) as <work_dir>/<run name>.png and every number to <work_dir>/<run name>.json.
 """
 
@@ -118,7 +121,8 @@ def main() -> None:
     per_class, classes = args.per_class, model.num_classes
     labels = np.repeat(np.arange(classes), per_class).astype(np.int32)
     sample = tf.function(lambda z, y: model.sample(z, y, training=False), reduce_retracing=True)
-    predicted = []
+    features_model = keras.Model(classifier.inputs, classifier.get_layer("features").output)
+    predicted, features = [], []
     for start in range(0, len(labels), 500):
         y = labels[start:start + 500]
         shape = (len(y), config.latent_dim)
@@ -127,12 +131,46 @@ def main() -> None:
         images = sample(z, tf.constant(y)).numpy()
         images = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=-1.0)
         predicted.append(classifier.predict(images, verbose=0).argmax(axis=1))
-    predicted = np.concatenate(predicted)
+        features.append(features_model.predict(images, verbose=0))
+    predicted, features = np.concatenate(predicted), np.concatenate(features)
     per_digit = [float(np.mean(predicted[labels == k] == k)) for k in range(classes)]
     overall = float(np.mean(predicted == labels))
     print(f"{args.run_name} step {step}: conditional accuracy {overall:.4f} (classifier test accuracy "
           f"{sidecar['test_accuracy']:.4f}); per digit " + " ".join(f"{k}:{a:.3f}" for k, a in enumerate(per_digit)),
           flush=True)
+
+    from common.data import reader as data_lib
+    from common.evaluation import metrics
+
+    def real_features(split):
+        """Classifier features and labels of `per_class` real images of every digit of `split`."""
+        dataset = data_lib.load_dataset(data_dir, split=split, image_size=args.image_size, channels=1,
+                                        batch_size=None, shuffle=True, repeat=False, seed=args.seed).batch(1000)
+        kept_features, kept_labels, counts = [], [], np.zeros(classes, int)
+        for element in dataset:
+            images = np.pad(element["image"].numpy(), [(0, 0), (pad, pad), (pad, pad), (0, 0)], constant_values=-1.0)
+            batch_labels = element["label"].numpy()
+            keep = np.zeros(len(batch_labels), bool)
+            for i, label in enumerate(batch_labels):
+                if counts[label] < per_class:
+                    counts[label] += 1
+                    keep[i] = True
+            if keep.any():
+                kept_features.append(features_model.predict(images[keep], verbose=0))
+                kept_labels.append(batch_labels[keep])
+            if counts.min() >= per_class:
+                break
+        return np.concatenate(kept_features), np.concatenate(kept_labels)
+
+    train_features, train_labels = real_features("train")
+    intra = metrics.intra_fid(train_features, train_labels, features, labels, classes=range(classes))
+    floor = None
+    if "test" in (data_lib.describe(data_dir).num_examples or {}):
+        test_features, test_labels = real_features("test")
+        floor = metrics.intra_fid(train_features, train_labels, test_features, test_labels, classes=range(classes))
+    print(f"intra-FID (classifier features, {per_class} per digit): mean {intra['mean']:.3f}; per digit "
+          + " ".join(f"{k}:{v:.2f}" for k, v in intra["per_class"].items())
+          + ("" if floor is None else f"; real test vs train (floor): mean {floor['mean']:.3f}"), flush=True)
 
     columns = 10
     z = (tf.random.stateless_uniform((columns, config.latent_dim), seed=[args.seed + 1, 0])
@@ -142,7 +180,8 @@ def main() -> None:
     images = sample(tf.tile(z, [classes, 1]), tf.constant(grid_labels)).numpy()
     grid_png(images, classes, columns, os.path.join(args.work_dir, f"{args.run_name}.png"))
     result = {"run": args.run_name, "step": step, "checkpoint": path, "conditional_accuracy": overall,
-              "per_digit": per_digit, "classifier_test_accuracy": sidecar["test_accuracy"],
+              "per_digit": per_digit, "intra_fid": intra, "intra_fid_real_floor": floor,
+              "classifier_test_accuracy": sidecar["test_accuracy"],
               "classifier_epochs": args.classifier_epochs, "classifier_path": args.classifier_path, "per_class": per_class, "config": vars(config) if hasattr(
                   config, "__dict__") else None, "train_arguments": extra, "minutes": args.minutes}
     with open(os.path.join(args.work_dir, f"{args.run_name}.json"), "w") as file:
