@@ -31,81 +31,30 @@ from __future__ import annotations
 
 import dataclasses
 
-from common.nn.auxiliary_classifier_networks import check_backbone_options
+from common.nn.auxiliary_classifier_networks import (
+    MNIST28,
+    AuxiliaryClassifierGANConfig,
+)
+
+__all__ = ["LOSSES", "MNIST28", "ADCGANConfig"]
 
 LOSSES = ("hinge", "non_saturating", "minimax", "least_squares")
 
-# The 28x28 variant (e.g. MNIST), the same as AC-GAN's: a 7x7x384 start map and two up-convolutions.
-MNIST28 = {"image_size": 28, "channels": 1, "generator_filters": (384, 192)}
-
 
 @dataclasses.dataclass(frozen=True)
-class ADCGANConfig:
+class ADCGANConfig(AuxiliaryClassifierGANConfig):
     """ADC-GAN hyper-parameters (module docstring for sources).
 
+    Fields shared with the other auxiliary-classifier app: `AuxiliaryClassifierGANConfig`.
+
     Attributes:
-      image_size: Height and width; ``image_size / 2**len(generator_filters)`` must be a whole number >= 2.
-      channels: 1 (grayscale) or 3 (RGB).
-      num_classes: K; the discriminative classifier has 2K outputs.
-      latent_dim: Size of z (the generator's input is z and the one-hot class).
-      generator_filters: Width of the projected start map, then of each hidden up-convolution.
-      discriminator_filters, discriminator_strides: One convolution per entry.
-      dropout: Dropout rate after each discriminator convolution.
-      leaky_relu_slope: Negative slope of the discriminator's LeakyReLU.
-      init_stddev: Standard deviation of the N(0, s) weight initialiser.
-      bn_momentum, bn_epsilon: Batch normalisation (Keras momentum = 1 - Torch's).
-      sync_batch_norm: Batch statistics of the global batch across replicas.
-      learning_rate, beta_1, beta_2: Adam, both networks.
-      batch_size: Global mini-batch size.
       loss: Adversarial loss, one of `LOSSES` ("hinge": the reference code's).
       adc_lambda: lambda, the weight of the classifier terms of D and of G (1: the reference code's).
-      ema_decay: Decay of the generator's moving average; 0 turns it off.
-      reuse_fakes: The generator update reuses the discriminator update's z and labels.
-      seed: Seed of weight initialisation, dropout and noise.
     """
 
-    image_size: int = 32
-    channels: int = 3
-    num_classes: int = 10
-    latent_dim: int = 100
-    generator_filters: tuple[int, ...] = (384, 192, 96)
-    discriminator_filters: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
-    discriminator_strides: tuple[int, ...] = (2, 1, 2, 1, 2, 1)
-    dropout: float = 0.5
-    leaky_relu_slope: float = 0.2
-    init_stddev: float = 0.02
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
-    sync_batch_norm: bool = True
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    batch_size: int = 100
     loss: str = "hinge"
     adc_lambda: float = 1.0
-    ema_decay: float = 0.0
-    reuse_fakes: bool = True
-    seed: int = 0
 
     def __post_init__(self):
-        for name in ("generator_filters", "discriminator_filters", "discriminator_strides"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))  # config.json stores lists
-        check_backbone_options(
-            image_size=self.image_size, channels=self.channels, latent_dim=self.latent_dim,
-            num_classes=self.num_classes, generator_filters=self.generator_filters,
-            discriminator_filters=self.discriminator_filters, discriminator_strides=self.discriminator_strides,
-            dropout=self.dropout, leaky_relu_slope=self.leaky_relu_slope, init_stddev=self.init_stddev,
-            bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}.")
-        for name in ("beta_1", "beta_2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}.")
-        if not self.adc_lambda >= 0.0:
-            raise ValueError(f"adc_lambda must be >= 0 (1 is the reference code's); got {self.adc_lambda!r}.")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
+        super().__post_init__()
+        self.check_loss_and_weight(LOSSES, "adc_lambda", "1 is the reference code's")

@@ -49,7 +49,7 @@ from apps.cgan.config import CGANConfig
 from common.nn.conditional import ClassProjection
 from common.nn.layers import Maxout
 
-__all__ = ["build_generator", "build_discriminator"]
+__all__ = ["build_discriminator", "build_generator"]
 
 
 def _uniform(init_range: float, seed: int):

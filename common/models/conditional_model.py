@@ -38,7 +38,7 @@ from common.models import gan_step
 from common.models.adversarial_model import AdversarialModel
 from common.nn import losses
 
-__all__ = ["ConditionalAdversarialModel", "LATENT_DISTRIBUTIONS"]
+__all__ = ["LATENT_DISTRIBUTIONS", "ConditionalAdversarialModel"]
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 

@@ -26,8 +26,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["replica_rows", "replica_latents", "replica_latents_uniform", "replica_balanced_labels", "global_norm",
-           "unscaled_global_norm", "update_if_finite"]
+__all__ = [
+    "global_norm",
+    "replica_balanced_labels",
+    "replica_latents",
+    "replica_latents_uniform",
+    "replica_rows",
+    "unscaled_global_norm",
+    "update_if_finite",
+]
 
 
 def replica_rows(draw, batch_size):

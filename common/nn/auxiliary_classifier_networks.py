@@ -46,12 +46,97 @@ Mixed precision: the two heads and the generator's tanh are float32 layers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
 from keras import layers
 
-__all__ = ["build_discriminator", "build_generator", "check_backbone_options", "generator_start_size"]
+__all__ = [
+    "MNIST28",
+    "AuxiliaryClassifierGANConfig",
+    "build_discriminator",
+    "build_generator",
+    "check_backbone_options",
+    "generator_start_size",
+]
+
+# The 28x28 variant (e.g. MNIST): a 7x7x384 start map and two up-convolutions.
+MNIST28 = {"image_size": 28, "channels": 1, "generator_filters": (384, 192)}
+
+
+@dataclasses.dataclass(frozen=True)
+class AuxiliaryClassifierGANConfig:
+    """The fields AC-GAN and ADC-GAN share: the backbone, Adam, batch, EMA and seed; CIFAR-10 defaults.
+
+    Each app's config adds its adversarial ``loss`` and the weight of its class terms.
+
+    Attributes:
+      image_size: Height and width; ``image_size / 2**len(generator_filters)`` must be a whole number >= 2.
+      channels: 1 (grayscale) or 3 (RGB).
+      num_classes: K, the number of classes (the dataset's labels are 0..K-1).
+      latent_dim: Size of z (the generator's input is z and the one-hot class).
+      generator_filters: Width of the projected start map, then of each hidden up-convolution.
+      discriminator_filters, discriminator_strides: One convolution per entry.
+      dropout: Dropout rate after each discriminator convolution.
+      leaky_relu_slope: Negative slope of the discriminator's LeakyReLU.
+      init_stddev: Standard deviation of the N(0, s) weight initialiser.
+      bn_momentum, bn_epsilon: Batch normalisation (Keras momentum = 1 - Torch's).
+      sync_batch_norm: Batch statistics of the global batch across replicas.
+      learning_rate, beta_1, beta_2: Adam, both networks.
+      batch_size: Global mini-batch size.
+      ema_decay: Decay of the generator's moving average; 0 turns it off.
+      reuse_fakes: The generator update reuses the discriminator update's z and labels.
+      seed: Seed of weight initialisation, dropout and noise.
+    """
+
+    image_size: int = 32
+    channels: int = 3
+    num_classes: int = 10
+    latent_dim: int = 100
+    generator_filters: tuple[int, ...] = (384, 192, 96)
+    discriminator_filters: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    discriminator_strides: tuple[int, ...] = (2, 1, 2, 1, 2, 1)
+    dropout: float = 0.5
+    leaky_relu_slope: float = 0.2
+    init_stddev: float = 0.02
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    sync_batch_norm: bool = True
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    batch_size: int = 100
+    ema_decay: float = 0.0
+    reuse_fakes: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("generator_filters", "discriminator_filters", "discriminator_strides"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # config.json stores lists
+        check_backbone_options(
+            image_size=self.image_size, channels=self.channels, latent_dim=self.latent_dim,
+            num_classes=self.num_classes, generator_filters=self.generator_filters,
+            discriminator_filters=self.discriminator_filters, discriminator_strides=self.discriminator_strides,
+            dropout=self.dropout, leaky_relu_slope=self.leaky_relu_slope, init_stddev=self.init_stddev,
+            bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}.")
+        for name in ("beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
+
+    def check_loss_and_weight(self, losses: Sequence[str], weight_name: str, weight_note: str) -> None:
+        """Raises ValueError unless ``self.loss`` is one of `losses` and the class-term weight is >= 0."""
+        if self.loss not in losses:
+            raise ValueError(f"loss must be one of {', '.join(losses)}; got {self.loss!r}.")
+        weight = getattr(self, weight_name)
+        if not weight >= 0.0:
+            raise ValueError(f"{weight_name} must be >= 0 ({weight_note}); got {weight!r}.")
 
 
 def generator_start_size(image_size: int, generator_filters: Sequence[int]) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["ConditionalBatchNormalization", "ClassProjection"]
+__all__ = ["ClassProjection", "ConditionalBatchNormalization"]
 
 
 def _check_classes(num_classes):

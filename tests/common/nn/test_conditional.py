@@ -1,8 +1,8 @@
 """Conditional batch normalisation and the projection term against closed forms on tiny tensors."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from common.nn.conditional import ClassProjection, ConditionalBatchNormalization
 from tests.tolerances import ELEMENTWISE_RTOL, reduction_rtol
