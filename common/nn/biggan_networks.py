@@ -95,7 +95,7 @@ __all__ = [
 
 
 class BigGANInitializers:
-    """Seeded initialisers in BigGAN-PyTorch's style: N(0, stddev) weights, PyTorch-default biases.
+    """Seeded initialisers in BigGAN-PyTorch's style: N(0, stddev) weights, PyTorch-default biases, N(0, 1) u.
 
     Each initialiser gets its own integer seed, counted from ``seed * 1000 + offset``,
     so the same arguments build the same networks.
@@ -113,6 +113,10 @@ class BigGANInitializers:
         """N(mean, stddev)."""
         return keras.initializers.RandomNormal(mean, self.stddev, seed=self._seed())
 
+    def vector(self):
+        """N(0, 1): the spectral-norm vector u (BigGAN-PyTorch's ``torch.randn(1, num_outputs)``)."""
+        return keras.initializers.RandomNormal(0.0, 1.0, seed=self._seed())
+
     def bias(self, fan_in: int):
         """U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default bias of a conv or linear layer."""
         bound = 1.0 / math.sqrt(fan_in)
@@ -124,7 +128,7 @@ def sn_conv(filters: int, kernel_size: int, fan_in_channels: int, init: BigGANIn
     return SpectralNormalization(
         layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer=init.weight(),
                       bias_initializer=init.bias(fan_in_channels * kernel_size * kernel_size), name=name),
-        name=f"{name}_sn")
+        vector_initializer=init.vector(), name=f"{name}_sn")
 
 
 def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype=None):
@@ -132,7 +136,7 @@ def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype
     return SpectralNormalization(
         layers.Dense(units, kernel_initializer=init.weight(), bias_initializer=init.bias(fan_in), name=name,
                      dtype=dtype),
-        name=f"{name}_sn", dtype=dtype)
+        vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
 
 
 class GlobalSumPooling2D(layers.Layer):

@@ -46,14 +46,29 @@ class SpectralNormalization(keras.layers.SpectralNormalization):
     Args:
       layer: A `keras.layers.Conv2D` (or other convolution), `Dense` or `Embedding`.
       power_iterations: Power-method steps per call (1: the paper's and BigGAN's).
+      vector_initializer: Initialiser of ``u`` [1, units] (a seeded one makes the layer reproducible);
+        default Keras' unseeded TruncatedNormal(0.02). Only its direction matters.
       **kwargs: Base wrapper arguments (name, dtype, ...).
     """
 
-    def __init__(self, layer, power_iterations=1, **kwargs):
+    def __init__(self, layer, power_iterations=1, vector_initializer=None, **kwargs):
         if not isinstance(layer, (BaseConv, keras.layers.Dense, keras.layers.Embedding)):
             raise TypeError(f"SpectralNormalization wraps a convolution, Dense or Embedding layer; "
-                             f"got {type(layer).__name__}.")
+                            f"got {type(layer).__name__}.")
         super().__init__(layer, power_iterations=power_iterations, **kwargs)
+        self.vector_initializer = (None if vector_initializer is None
+                                   else keras.initializers.get(vector_initializer))
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.vector_initializer is not None:
+            self.vector_u.assign(self.vector_initializer(self.vector_u.shape, self.vector_u.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        if self.vector_initializer is not None:
+            config["vector_initializer"] = keras.initializers.serialize(self.vector_initializer)
+        return config
 
     def normalized_kernel(self, training=False):
         """``W / sigma(W)`` after one power step from the stored ``u``; stores the new ``u`` when training."""
