@@ -19,9 +19,9 @@ so G pushes its samples of class k towards "real image of class k" and away
 from "generated image of class k"; the reference code's `train_fns.py` computes
 the same two terms (``D_aux_loss``, ``G_aux_loss = pos - neg``).
 
-The step is `ConditionalAdversarialModel.train_step` (one D update, then one G
-update through the updated D; the reference code takes 4 D steps per G step,
-README).
+The step is `ConditionalAdversarialModel.train_step`: ``d_steps`` D updates
+(1 by default; the reference code takes 4, README), then one G update through
+the updated D.
 
 Reported metrics, besides the shared ones (``d_loss``/``g_loss`` are the
 adversarial terms alone): ``d_class_loss`` (D's 2K-way cross entropies, real
@@ -90,8 +90,9 @@ class ADCGAN(ConditionalAdversarialModel):
 
 
 def make_optimizers(config: ADCGANConfig):
-    """Adam(learning_rate, beta_1, beta_2) for G and for D, in that order (AC-GAN's, README)."""
-    return tuple(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
+    """Adam(learning_rate, beta_1, beta_2, adam_epsilon) for G and for D, in that order (README)."""
+    return tuple(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                       epsilon=config.adam_epsilon, name=name)
                  for name in ("g_optimizer", "d_optimizer"))
 
 

@@ -24,6 +24,15 @@ with z from the config's prior (``latent_distribution``: "normal" N(0, I) or
 "uniform" U[0, 1)). With ``reuse_fakes`` the generator update reuses the
 discriminator update's fakes (same z and labels), else it draws both afresh.
 
+With ``d_steps = k > 1`` (a config field, default 1) a step is k discriminator
+updates then one generator update, as in GAN's Algorithm 1 (`apps.gan.model`)
+and BigGAN-PyTorch's ``num_D_steps``: the real batch is split into k parts of
+m = B / k images (with their labels), each discriminator update reads its own
+part and m generated images of fresh labels and z, and the generator update
+draws m fresh labels and z of its own (``reuse_fakes`` must then be off). Per
+update the draws come in the same order as with k = 1: labels, then z. The
+reported discriminator metrics are means over the k updates.
+
 Extra metrics are named in the subclass's ``TRACKED`` (after the shared ones)
 and reported like the others (`keras.metrics.Mean`, averaged across replicas).
 """
@@ -50,7 +59,8 @@ class ConditionalAdversarialModel(AdversarialModel):
       generator: Model [z [B, latent_dim], labels [B]] -> images [B, H, W, C] in [-1, 1].
       discriminator: Model read by `discriminate`.
       config: App config with ``num_classes``, ``latent_dim``, ``seed``, ``ema_decay``,
-        ``reuse_fakes`` and optionally ``latent_distribution`` (default "normal").
+        ``reuse_fakes`` and optionally ``latent_distribution`` (default "normal") and
+        ``d_steps`` (default 1).
       **kwargs: `keras.Model` arguments.
     """
 
@@ -63,6 +73,12 @@ class ConditionalAdversarialModel(AdversarialModel):
         if self.latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"latent_distribution must be one of {', '.join(LATENT_DISTRIBUTIONS)}; "
                              f"got {self.latent_distribution!r}.")
+        self.d_steps = getattr(config, "d_steps", 1)
+        if not isinstance(self.d_steps, int) or isinstance(self.d_steps, bool) or self.d_steps < 1:
+            raise ValueError(f"d_steps must be a positive integer; got {self.d_steps!r}.")
+        if self.d_steps > 1 and config.reuse_fakes:
+            raise ValueError(f"d_steps={self.d_steps} draws fresh z and labels for the generator update; "
+                             "set reuse_fakes=False.")
 
     def sample(self, z, labels, training=False):
         """Images in [-1, 1] of classes `labels` [B] for latents z [B, latent_dim], from the EMA generator when kept."""
@@ -104,6 +120,8 @@ class ConditionalAdversarialModel(AdversarialModel):
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
         real_images, real_labels = batch["image"], ops.cast(batch["label"], "int32")
+        if self.d_steps > 1:
+            return self._multi_step(real_images, real_labels)
         batch_size = ops.shape(real_images)[0]
         reuse_fakes = self.config.reuse_fakes
 
@@ -117,16 +135,8 @@ class ConditionalAdversarialModel(AdversarialModel):
             fake_images = self.generator([self._latents(batch_size), fake_labels], training=True)
 
         # 2. Discriminator step.
-        with tf.GradientTape() as tape:
-            real_outputs = self.discriminate(real_images, real_labels, training=True)
-            fake_outputs = self.discriminate(fake_images, fake_labels, training=True)
-            d_loss, d_total, d_extra = self.discriminator_objective(real_outputs, fake_outputs, real_labels,
-                                                                    fake_labels)
-            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_total))
-        d_weights = self.discriminator.trainable_weights
-        d_gradients = tape.gradient(d_scaled, d_weights)
-        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
-        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+        real_outputs, fake_outputs, d_loss, d_extra, d_grad_norm = self._discriminator_update(
+            real_images, real_labels, fake_images, fake_labels)
 
         # 3. Generator step through the updated discriminator.
         with g_tape:
@@ -153,5 +163,59 @@ class ConditionalAdversarialModel(AdversarialModel):
         gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
         gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
         for name, value in {**d_extra, **g_extra}.items():
+            getattr(self, f"{name}_tracker").update_state(value)
+        return {tracker.name: tracker.result() for tracker in self.metrics}
+
+    def _discriminator_update(self, real_images, real_labels, fake_images, fake_labels):
+        """One discriminator update; returns (real outputs, fake outputs, d_loss, extra metrics, gradient norm)."""
+        with tf.GradientTape() as tape:
+            real_outputs = self.discriminate(real_images, real_labels, training=True)
+            fake_outputs = self.discriminate(fake_images, fake_labels, training=True)
+            d_loss, d_total, d_extra = self.discriminator_objective(real_outputs, fake_outputs, real_labels,
+                                                                    fake_labels)
+            d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_total))
+        d_weights = self.discriminator.trainable_weights
+        d_gradients = tape.gradient(d_scaled, d_weights)
+        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+        return real_outputs, fake_outputs, d_loss, d_extra, d_grad_norm
+
+    def _multi_step(self, real_images, real_labels):
+        """k = ``d_steps`` discriminator updates on B / k real images each, then one generator update."""
+        image_parts = ops.split(real_images, self.d_steps, axis=0)
+        label_parts = ops.split(real_labels, self.d_steps, axis=0)
+        m = ops.shape(image_parts[0])[0]
+
+        # 1. k discriminator updates, each on its own real part and fresh labels and z.
+        for part_images, part_labels in zip(image_parts, label_parts):
+            fake_labels = self._fake_labels(m)
+            fake_images = self.generator([self._latents(m), fake_labels], training=True)
+            real_outputs, fake_outputs, d_loss, d_extra, d_grad_norm = self._discriminator_update(
+                part_images, part_labels, fake_images, fake_labels)
+            self.d_loss_tracker.update_state(d_loss)
+            self.d_real_tracker.update_state(self.output_statistic(self.source_logits(real_outputs)))
+            self.d_fake_tracker.update_state(self.output_statistic(self.source_logits(fake_outputs)))
+            gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+            for name, value in d_extra.items():
+                getattr(self, f"{name}_tracker").update_state(value)
+
+        # 2. Generator update on m fresh labels and z, through the updated discriminator.
+        with tf.GradientTape() as tape:
+            generated_labels = self._fake_labels(m)
+            generated_images = self.generator([self._latents(m), generated_labels], training=True)
+            generated_outputs = self.discriminate(generated_images, generated_labels, training=True)
+            g_loss, g_total, g_extra = self.generator_objective(generated_outputs, generated_labels)
+            g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_total))
+        g_weights = self.generator.trainable_weights
+        g_gradients = tape.gradient(g_scaled, g_weights)
+        gan_step.update_if_finite(self.g_grad_norm_tracker,
+                                  gan_step.unscaled_global_norm(g_gradients, self.g_optimizer))
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+
+        # 3. Metrics.
+        self.g_loss_tracker.update_state(g_loss)
+        for name, value in g_extra.items():
             getattr(self, f"{name}_tracker").update_state(value)
         return {tracker.name: tracker.result() for tracker in self.metrics}

@@ -58,6 +58,7 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "check_backbone_options",
+    "check_shared_options",
     "generator_start_size",
 ]
 
@@ -114,12 +115,7 @@ class AuxiliaryClassifierGANConfig:
     def __post_init__(self):
         for name in ("generator_filters", "discriminator_filters", "discriminator_strides"):
             object.__setattr__(self, name, tuple(getattr(self, name)))  # config.json stores lists
-        check_backbone_options(
-            image_size=self.image_size, channels=self.channels, latent_dim=self.latent_dim,
-            num_classes=self.num_classes, generator_filters=self.generator_filters,
-            discriminator_filters=self.discriminator_filters, discriminator_strides=self.discriminator_strides,
-            dropout=self.dropout, leaky_relu_slope=self.leaky_relu_slope, init_stddev=self.init_stddev,
-            bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
+        self.check_networks()
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
         if not self.learning_rate > 0:
@@ -129,6 +125,15 @@ class AuxiliaryClassifierGANConfig:
                 raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
+
+    def check_networks(self) -> None:
+        """Raises ValueError when the networks cannot be built (this backbone's fields)."""
+        check_backbone_options(
+            image_size=self.image_size, channels=self.channels, latent_dim=self.latent_dim,
+            num_classes=self.num_classes, generator_filters=self.generator_filters,
+            discriminator_filters=self.discriminator_filters, discriminator_strides=self.discriminator_strides,
+            dropout=self.dropout, leaky_relu_slope=self.leaky_relu_slope, init_stddev=self.init_stddev,
+            bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
 
     def check_loss_and_weight(self, losses: Sequence[str], weight_name: str, weight_note: str) -> None:
         """Raises ValueError unless ``self.loss`` is one of `losses` and the class-term weight is >= 0."""
@@ -148,13 +153,8 @@ def check_backbone_options(*, image_size, channels, latent_dim, num_classes, gen
                            discriminator_filters, discriminator_strides, dropout, leaky_relu_slope,
                            init_stddev, bn_momentum, bn_epsilon) -> None:
     """Raises ValueError, naming the option and what fits, when the backbone cannot be built."""
-    for name, value in (("image_size", image_size), ("latent_dim", latent_dim), ("num_classes", num_classes)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2 (a class-conditional model); got {num_classes}.")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels!r}.")
+    check_shared_options(image_size=image_size, channels=channels, latent_dim=latent_dim, num_classes=num_classes,
+                         init_stddev=init_stddev, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     for name, widths in (("generator_filters", generator_filters), ("discriminator_filters", discriminator_filters),
                          ("discriminator_strides", discriminator_strides)):
         if not widths or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
@@ -173,6 +173,18 @@ def check_backbone_options(*, image_size, channels, latent_dim, num_classes, gen
         raise ValueError(f"dropout must be in [0, 1) (0 turns it off); got {dropout!r}.")
     if not leaky_relu_slope >= 0.0:
         raise ValueError(f"leaky_relu_slope must be >= 0; got {leaky_relu_slope!r}.")
+
+
+def check_shared_options(*, image_size, channels, latent_dim, num_classes, init_stddev, bn_momentum,
+                         bn_epsilon) -> None:
+    """Raises ValueError for the fields every backbone of the conditional apps reads."""
+    for name, value in (("image_size", image_size), ("latent_dim", latent_dim), ("num_classes", num_classes)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2 (a class-conditional model); got {num_classes}.")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {channels!r}.")
     if not init_stddev > 0.0 or not bn_epsilon > 0.0:
         raise ValueError(f"init_stddev and bn_epsilon must be > 0; got {init_stddev!r} and {bn_epsilon!r}.")
     if not 0.0 <= bn_momentum < 1.0:

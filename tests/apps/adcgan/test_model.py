@@ -181,3 +181,104 @@ def test_reference_code_defaults_and_errors():
         ADCGANConfig(adc_lambda=-0.1)
     with pytest.raises(ValueError, match="loss must be one of hinge"):
         ADCGANConfig(loss="wasserstein")
+
+
+BIGGAN_TINY = {"image_size": 16, "channels": 1, "latent_dim": 6, "num_classes": K, "backbone": "biggan",
+               "biggan_generator_widths": (8, 4, 4), "biggan_discriminator_widths": (4, 8, 8),
+               "biggan_discriminator_downsamples": 2}
+
+
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_biggan_train_step_matches_k_discriminator_updates_then_one_generator_update(d_steps):
+    # The whole step written out eagerly on copies of the networks: for each of the k parts of the real
+    # batch, m = B / k fresh labels and z, one D update (a fresh Adam in its first step is the model's);
+    # then m fresh labels and z for the G update through the updated D. Spectral-norm vectors and
+    # batch-norm statistics move in the same calls on both sides.
+    config = ADCGANConfig(seed=3, adc_lambda=0.6, d_steps=d_steps, reuse_fakes=False, beta_1=0.0,
+                          adam_epsilon=1e-8, **BIGGAN_TINY)
+    model = compiled_model(config)
+    batch, m = 4, 4 // d_steps
+    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, 16, 16, 1)).astype(np.float32))
+    real_labels = tf.constant([1, 0, 1, 1])
+    generator, discriminator = copy_of(model.generator), copy_of(model.discriminator)
+    d_optimizer, g_optimizer = make_optimizers(config)[::-1]
+
+    logs = {name: float(value) for name, value in model.train_step({"image": real, "label": real_labels}).items()}
+
+    noise = keras.random.SeedGenerator(config.seed)
+    d_losses, d_class_losses, d_norms = [], [], []
+    for part in range(d_steps):
+        x, y = real[part * m:(part + 1) * m], real_labels[part * m:(part + 1) * m]
+        fake_labels = gan_step.replica_balanced_labels(noise, m, K)
+        fakes = generator([gan_step.replica_latents(noise, m, 6), fake_labels], training=True)
+        with tf.GradientTape() as tape:
+            real_source, real_dual = discriminator(x, training=True)
+            fake_source, fake_dual = discriminator(fakes, training=True)
+            d_source = tf.reduce_mean(tf.nn.relu(1 - real_source)) + tf.reduce_mean(tf.nn.relu(1 + fake_source))
+            d_class = -tf.reduce_mean(log_softmax_at(real_dual, y)) - tf.reduce_mean(
+                log_softmax_at(fake_dual, fake_labels + K))
+            d_total = d_source + 0.6 * d_class
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(d_total, discriminator.trainable_weights)]
+        d_optimizer.apply_gradients(zip(gradients, discriminator.trainable_weights))
+        d_losses.append(float(d_source))
+        d_class_losses.append(float(d_class))
+        d_norms.append(norm(gradients))
+    generated_labels = gan_step.replica_balanced_labels(noise, m, K)
+    z = gan_step.replica_latents(noise, m, 6)
+    with tf.GradientTape() as tape:
+        source, dual = discriminator(generator([z, generated_labels], training=True), training=True)
+        g_source = -tf.reduce_mean(source)
+        g_class = -(tf.reduce_mean(log_softmax_at(dual, generated_labels))
+                    - tf.reduce_mean(log_softmax_at(dual, generated_labels + K)))
+        g_total = g_source + 0.6 * g_class
+    g_gradients = [tf.convert_to_tensor(g) for g in tape.gradient(g_total, generator.trainable_weights)]
+
+    assert logs["d_loss"] == pytest.approx(np.mean(d_losses), rel=NETWORK_RTOL)
+    assert logs["d_class_loss"] == pytest.approx(np.mean(d_class_losses), rel=NETWORK_RTOL)
+    assert logs["d_grad_norm"] == pytest.approx(np.mean(d_norms), rel=NETWORK_RTOL)
+    assert logs["g_loss"] == pytest.approx(float(g_source), rel=NETWORK_RTOL, abs=NETWORK_RTOL)
+    assert logs["g_class_loss"] == pytest.approx(float(g_class), rel=NETWORK_RTOL, abs=NETWORK_RTOL)
+    assert logs["g_grad_norm"] == pytest.approx(norm(g_gradients), rel=NETWORK_RTOL)
+    # D's weights after k updates, and its spectral-norm vectors after the G step's forward pass too.
+    for ours, reference in zip(model.discriminator.weights, discriminator.weights):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=0,
+                                   atol=NETWORK_RTOL * max(1.0, np.abs(reference.numpy()).max()),
+                                   err_msg=ours.path)
+    g_optimizer.apply_gradients(zip(g_gradients, generator.trainable_weights))
+    for ours, reference in zip(model.generator.weights, generator.weights):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=0,
+                                   atol=NETWORK_RTOL * max(1.0, np.abs(reference.numpy()).max()),
+                                   err_msg=ours.path)
+
+
+def test_biggan_backbone_defaults_and_errors():
+    config = ADCGANConfig(backbone="biggan")
+    model = build_model(config)
+    assert [o.shape for o in model.discriminator.outputs] == [(None, 1), (None, 20)]
+    assert model.generator.output.shape == (None, 32, 32, 3)
+    # The AC-GAN-only widths are not checked with the BigGAN backbone, and the reverse.
+    ADCGANConfig(backbone="biggan", image_size=16, biggan_generator_widths=(8, 4, 4), generator_filters=(4,) * 5)
+    ADCGANConfig(image_size=28, generator_filters=(384, 192), biggan_generator_widths=(1,))
+    with pytest.raises(ValueError, match="backbone must be one of acgan, biggan"):
+        ADCGANConfig(backbone="sngan")
+    with pytest.raises(ValueError, match="backbone=biggan .*image_size 28 is not a bottom width doubled 3 times"):
+        ADCGANConfig(backbone="biggan", image_size=28)
+    with pytest.raises(ValueError, match="batch_size \\(100\\) must be a multiple of d_steps \\(3\\)"):
+        ADCGANConfig(d_steps=3, reuse_fakes=False)
+    with pytest.raises(ValueError, match="pass --reuse_fakes=false"):
+        ADCGANConfig(d_steps=4)
+    with pytest.raises(ValueError, match="adam_epsilon must be > 0"):
+        ADCGANConfig(adam_epsilon=0.0)
+
+
+def test_biggan_generator_export_parity(tmp_path):
+    from common.export import generator_export
+
+    model = build_model(ADCGANConfig(**BIGGAN_TINY))
+    path = generator_export.export_generator(model.generator, str(tmp_path / "export"), num_classes=K)
+    loaded = tf.saved_model.load(path)
+    z = np.random.default_rng(5).standard_normal((4, 6)).astype(np.float32)
+    labels = np.array([0, 1, 1, 0], np.int32)
+    exported = loaded.signatures["generate_float"](z=tf.constant(z), labels=tf.constant(labels))["images_float"].numpy()
+    expected = model.generator([z, labels], training=False).numpy()
+    np.testing.assert_allclose(exported, expected, rtol=0, atol=NETWORK_RTOL)

@@ -68,3 +68,21 @@ def test_export_writes_labelled_signatures_that_refuse_unknown_classes(tmp_path)
         assert "[0, 10)" in str(error)
     else:
         raise AssertionError("label 10 of 10 classes was accepted")
+
+
+def test_train_biggan_backbone_on_default_digits(tmp_path):
+    model_dir = str(tmp_path / "biggan")
+    code, out, err = _run("apps.adcgan.train", f"--model_dir={model_dir}", "--image_size=32", "--channels=1",
+                          "--backbone=biggan", "--biggan_generator_widths=8,8,8,8",
+                          "--biggan_discriminator_widths=8,8,8,8", "--latent_dim=8", "--d_steps=2",
+                          "--reuse_fakes=false", "--beta_1=0", "--adam_epsilon=1e-8", "--batch_size=10",
+                          "--log_every=1", "--sample_every=0", "--steps=2")
+    assert code == 0, err[-3000:]
+    assert f"Training adcgan for 2 steps into {model_dir}" in out
+    logged = _metrics(model_dir)
+    for name in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "d_grad_norm", "g_grad_norm"):
+        assert np.isfinite(logged[2][name]), name
+    with open(os.path.join(model_dir, "config.json")) as f:
+        saved = json.load(f)["model"]
+    assert saved["backbone"] == "biggan" and saved["d_steps"] == 2
+    assert saved["biggan_generator_widths"] == [8, 8, 8, 8] and saved["biggan_discriminator_downsamples"] == 2

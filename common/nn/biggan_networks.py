@@ -1,0 +1,296 @@
+"""BigGAN's residual networks (Brock et al. 2019, https://arxiv.org/abs/1809.11096) at CIFAR-10 size.
+
+The blocks follow BigGAN-PyTorch (github.com/ajbrock/BigGAN-PyTorch, the code
+ADC-GAN's reference implementation forks): `layers.py` ``GBlock``, ``DBlock``,
+``ccbn``, ``SNConv2d``/``SNLinear``; `BigGAN.py` ``G_arch``/``D_arch`` and the
+``Generator``/``Discriminator`` forward passes. `generator_block` and
+`discriminator_block` add one block to a functional graph, so other
+networks of the family build on them.
+
+Generator block (``GBlock``), x [H, W, C_in] and the label y:
+
+    h = ReLU(CBN_1(x, y)) -> nearest 2x upsample -> SN conv 3x3 [2H, 2W, C_out]
+      -> ReLU(CBN_2(., y)) -> SN conv 3x3 [2H, 2W, C_out]
+    out = h + SN conv 1x1 (upsample(x))
+
+The shortcut convolution is present when the block upsamples or changes the
+width (identity otherwise); it is computed as conv 1x1 then upsample, the same
+function as the code's upsample then conv 1x1 (a 1x1 convolution acts on each
+pixel alone, nearest upsampling copies pixels) on a quarter of the pixels.
+
+Class-conditional batch normalisation (``ccbn`` without a shared embedding,
+which BigGAN-PyTorch uses unless ``--G_shared``): batch statistics shared by all
+classes, gain ``1 + E_g[y]`` and bias ``E_b[y]`` from two class embeddings
+``E_g``, ``E_b`` [K, C] initialised N(0, 0.02) and not spectrally normalised
+(`BigGAN.py`: "We use a non-spectral-normed embedding here regardless").
+`common.nn.conditional.ConditionalBatchNormalization` holds the gain itself,
+``gamma[y] = 1 + E_g[y]``, initialised N(1, 0.02): the same function, and the
+same gradient and Adam update (d/d gamma = d/d E_g).
+
+Discriminator block (``DBlock``, "wide": the hidden width is the output width):
+
+    h = [ReLU] -> SN conv 3x3 [H, W, C_out] -> ReLU -> SN conv 3x3 -> [avg pool 2x2]
+    out = h + shortcut(x)
+
+The first block is not preactivated (no leading ReLU, the input is the image)
+and its shortcut is [avg pool] -> SN conv 1x1; later blocks are preactivated
+and their shortcut is SN conv 1x1 -> [avg pool]. The shortcut convolution is
+present when the block downsamples or changes the width (identity otherwise).
+The shortcut reads x, not ReLU(x).
+
+Generator (``Generator``, no hierarchical z, no shared embedding):
+
+    z [dim_z] -> SN Dense [b * b * widths[0]] -> reshape [b, b, widths[0]]
+    -> GBlock(widths[i] -> widths[i + 1], upsample) for each later width
+    -> BN -> ReLU -> SN conv 3x3 [., ., channels] -> tanh
+
+with b = image_size / 2**(len(widths) - 1). Discriminator (``Discriminator``):
+
+    image -> DBlock(channels -> widths[0], not preactivated) -> DBlock(widths[i-1] -> widths[i]) ...
+    -> ReLU -> sum over H, W [widths[-1]] -> SN Dense [1] (source logit), SN Dense [class_outputs]
+
+where the first ``downsamples`` blocks average-pool. BigGAN-PyTorch's CIFAR
+architecture (``arch[32]``, ``ch = 64``): generator widths (256, 256, 256, 256)
+(4x4 -> 8 -> 16 -> 32), discriminator widths (256, 256, 256, 256) with the
+first two blocks downsampling (32 -> 16 -> 8 -> 8 -> 8). ``class_outputs`` is
+2K for ADC-GAN's discriminative classifier (``self.adc``, ``n_classes * 2``)
+and K for an AC-GAN-style head (``self.ac``).
+
+Details from the code: every convolution and linear layer of both networks is
+spectrally normalised with one power step per call (``--G_param SN --D_param
+SN``, ``num_G_SVs = num_D_SVs = 1``, ``num_*_SV_itrs = 1``;
+`common.nn.spectral_normalization`); weights N(0, init_stddev) (``--G_init N02
+--D_init N02``: ``init.normal_(module.weight, 0, 0.02)`` on every conv, linear
+and embedding); biases keep PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+(its ``init_weights`` sets weights only); every convolution and linear layer
+has a bias; batch normalisation epsilon 1e-5 and Torch momentum 0.1 (Keras
+momentum 0.9); the output batch normalisation is unconditional with gain 1
+and bias 0 at the start.
+
+Mixed precision: the discriminator's heads and the generator's tanh are float32 layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+from common.nn.conditional import ConditionalBatchNormalization
+from common.nn.spectral_normalization import SpectralNormalization
+
+__all__ = [
+    "BigGANInitializers",
+    "GlobalSumPooling2D",
+    "build_discriminator",
+    "build_generator",
+    "check_discriminator_options",
+    "check_generator_options",
+    "discriminator_block",
+    "generator_block",
+    "generator_bottom_width",
+]
+
+
+class BigGANInitializers:
+    """Seeded initialisers in BigGAN-PyTorch's style: N(0, stddev) weights, PyTorch-default biases, N(0, 1) u.
+
+    Each initialiser gets its own integer seed, counted from ``seed * 1000 + offset``,
+    so the same arguments build the same networks.
+    """
+
+    def __init__(self, seed: int, offset: int, stddev: float):
+        self.next_seed = seed * 1000 + offset
+        self.stddev = stddev
+
+    def _seed(self) -> int:
+        self.next_seed += 1
+        return self.next_seed
+
+    def weight(self, mean: float = 0.0):
+        """N(mean, stddev)."""
+        return keras.initializers.RandomNormal(mean, self.stddev, seed=self._seed())
+
+    def vector(self):
+        """N(0, 1): the spectral-norm vector u (BigGAN-PyTorch's ``torch.randn(1, num_outputs)``)."""
+        return keras.initializers.RandomNormal(0.0, 1.0, seed=self._seed())
+
+    def bias(self, fan_in: int):
+        """U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default bias of a conv or linear layer."""
+        bound = 1.0 / math.sqrt(fan_in)
+        return keras.initializers.RandomUniform(-bound, bound, seed=self._seed())
+
+
+def sn_conv(filters: int, kernel_size: int, fan_in_channels: int, init: BigGANInitializers, name: str):
+    """A spectrally normalised, "same"-padded convolution with a bias."""
+    return SpectralNormalization(
+        layers.Conv2D(filters, kernel_size, padding="same", kernel_initializer=init.weight(),
+                      bias_initializer=init.bias(fan_in_channels * kernel_size * kernel_size), name=name),
+        vector_initializer=init.vector(), name=f"{name}_sn")
+
+
+def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype=None):
+    """A spectrally normalised Dense layer with a bias."""
+    return SpectralNormalization(
+        layers.Dense(units, kernel_initializer=init.weight(), bias_initializer=init.bias(fan_in), name=name,
+                     dtype=dtype),
+        vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
+
+
+class GlobalSumPooling2D(layers.Layer):
+    """[B, H, W, C] -> [B, C], the sum over H and W (SN-GAN's and BigGAN's discriminator pooling)."""
+
+    def call(self, inputs):
+        return ops.sum(inputs, axis=(1, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+def generator_block(x, labels, filters: int, *, num_classes: int, init: BigGANInitializers, upsample: bool = True,
+                    bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, sync_batch_norm: bool = False,
+                    name: str = "gblock"):
+    """BigGAN's generator residual block on a functional tensor x [B, H, W, C_in]; see the module docstring.
+
+    Returns [B, 2H, 2W, filters] (upsample) or [B, H, W, filters].
+    """
+    in_channels = x.shape[-1]
+
+    def cbn(tensor, suffix):
+        return ConditionalBatchNormalization(
+            num_classes, momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
+            gamma_initializer=init.weight(mean=1.0), beta_initializer=init.weight(), name=f"{name}_{suffix}",
+        )([tensor, labels])
+
+    h = layers.ReLU(name=f"{name}_relu1")(cbn(x, "cbn1"))
+    if upsample:
+        h = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(h)
+    h = sn_conv(filters, 3, in_channels, init, f"{name}_conv1")(h)
+    h = layers.ReLU(name=f"{name}_relu2")(cbn(h, "cbn2"))
+    h = sn_conv(filters, 3, filters, init, f"{name}_conv2")(h)
+    shortcut = x
+    if upsample or in_channels != filters:
+        shortcut = sn_conv(filters, 1, in_channels, init, f"{name}_shortcut")(shortcut)
+        if upsample:
+            shortcut = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_shortcut_up")(shortcut)
+    return layers.Add(name=f"{name}_add")([h, shortcut])
+
+
+def discriminator_block(x, filters: int, *, init: BigGANInitializers, downsample: bool, preactivation: bool,
+                        name: str = "dblock"):
+    """BigGAN's ("wide") discriminator residual block on x [B, H, W, C_in]; see the module docstring.
+
+    Returns [B, H/2, W/2, filters] (downsample) or [B, H, W, filters].
+    """
+    in_channels = x.shape[-1]
+    h = layers.ReLU(name=f"{name}_relu0")(x) if preactivation else x
+    h = sn_conv(filters, 3, in_channels, init, f"{name}_conv1")(h)
+    h = layers.ReLU(name=f"{name}_relu1")(h)
+    h = sn_conv(filters, 3, filters, init, f"{name}_conv2")(h)
+    if downsample:
+        h = layers.AveragePooling2D(2, name=f"{name}_pool")(h)
+    shortcut = x
+    if downsample or in_channels != filters:
+        if preactivation:
+            shortcut = sn_conv(filters, 1, in_channels, init, f"{name}_shortcut")(shortcut)
+            if downsample:
+                shortcut = layers.AveragePooling2D(2, name=f"{name}_shortcut_pool")(shortcut)
+        else:
+            if downsample:
+                shortcut = layers.AveragePooling2D(2, name=f"{name}_shortcut_pool")(shortcut)
+            shortcut = sn_conv(filters, 1, in_channels, init, f"{name}_shortcut")(shortcut)
+    return layers.Add(name=f"{name}_add")([h, shortcut])
+
+
+def generator_bottom_width(image_size: int, generator_widths: Sequence[int]) -> int:
+    """Side of the generator's first map: ``image_size / 2**(len(generator_widths) - 1)``."""
+    return image_size // 2 ** (len(generator_widths) - 1)
+
+
+def _positive_ints(name, values):
+    if (not isinstance(values, (tuple, list)) or not values
+            or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values)):
+        raise ValueError(f"{name} must be a non-empty list of positive integers; got {values!r}.")
+
+
+def check_generator_options(*, image_size: int, generator_widths: Sequence[int]) -> None:
+    """Raises ValueError, naming the option and what fits, when the generator cannot be built."""
+    _positive_ints("generator widths", generator_widths)
+    if len(generator_widths) < 2:
+        raise ValueError(f"generator widths need the start width and at least one block's width; "
+                         f"got {tuple(generator_widths)}.")
+    blocks = len(generator_widths) - 1
+    bottom = generator_bottom_width(image_size, generator_widths)
+    if bottom < 1 or bottom * 2 ** blocks != image_size:
+        raise ValueError(
+            f"image_size {image_size} is not a bottom width doubled {blocks} times (one upsampling block per "
+            f"generator width after the first, {tuple(generator_widths)}). CIFAR-10: image_size=32 with 4 widths "
+            "(256,256,256,256: 4x4 -> 32x32); 28x28: 3 widths (7x7 -> 28x28).")
+
+
+def check_discriminator_options(*, image_size: int, discriminator_widths: Sequence[int],
+                                discriminator_downsamples: int) -> None:
+    """Raises ValueError, naming the option and what fits, when the discriminator cannot be built."""
+    _positive_ints("discriminator widths", discriminator_widths)
+    if (not isinstance(discriminator_downsamples, int) or isinstance(discriminator_downsamples, bool)
+            or not 0 <= discriminator_downsamples <= len(discriminator_widths)):
+        raise ValueError(f"discriminator downsamples must be an integer from 0 to the number of discriminator "
+                         f"blocks ({len(discriminator_widths)}); got {discriminator_downsamples!r}.")
+    if image_size % 2 ** discriminator_downsamples:
+        raise ValueError(f"image_size {image_size} does not halve {discriminator_downsamples} times "
+                         f"(discriminator downsamples); use fewer.")
+
+
+def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int = 128, num_classes: int = 10,
+                    generator_widths: Sequence[int] = (256, 256, 256, 256), init_stddev: float = 0.02,
+                    bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, sync_batch_norm: bool = True,
+                    seed: int = 0) -> keras.Model:
+    """[z [B, latent_dim], labels [B] int32] -> images [B, image_size, image_size, channels] in [-1, 1], float32.
+
+    See the module docstring; BigGAN-PyTorch's CIFAR-10 generator is the default.
+    """
+    check_generator_options(image_size=image_size, generator_widths=generator_widths)
+    init = BigGANInitializers(seed, 0, init_stddev)
+    bottom = generator_bottom_width(image_size, generator_widths)
+    z = keras.Input((latent_dim,), name="z")
+    labels = keras.Input((), dtype="int32", name="labels")
+    x = sn_dense(bottom * bottom * generator_widths[0], latent_dim, init, "project")(z)
+    x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
+    for block, filters in enumerate(generator_widths[1:], start=1):
+        x = generator_block(x, labels, filters, num_classes=num_classes, init=init, upsample=True,
+                            bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
+                            name=f"gblock{block}")
+    x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
+                                  name="output_bn")(x)
+    x = layers.ReLU(name="output_relu")(x)
+    x = sn_conv(channels, 3, generator_widths[-1], init, "output_conv")(x)
+    images = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model([z, labels], images, name="generator")
+
+
+def build_discriminator(*, image_size: int = 32, channels: int = 3, class_outputs: int = 20,
+                        discriminator_widths: Sequence[int] = (256, 256, 256, 256), discriminator_downsamples: int = 2,
+                        init_stddev: float = 0.02, seed: int = 0) -> keras.Model:
+    """images [B, H, W, C] -> [source logits [B, 1], class logits [B, class_outputs]], both float32.
+
+    See the module docstring; BigGAN-PyTorch's CIFAR-10 discriminator with
+    ADC-GAN's 2K-way head (K = 10) is the default.
+    """
+    if not isinstance(class_outputs, int) or isinstance(class_outputs, bool) or class_outputs < 1:
+        raise ValueError(f"class_outputs must be a positive integer; got {class_outputs!r}.")
+    check_discriminator_options(image_size=image_size, discriminator_widths=discriminator_widths,
+                                discriminator_downsamples=discriminator_downsamples)
+    init = BigGANInitializers(seed, 500, init_stddev)
+    images = keras.Input((image_size, image_size, channels), name="images")
+    x = images
+    for block, filters in enumerate(discriminator_widths, start=1):
+        x = discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
+                                preactivation=block > 1, name=f"dblock{block}")
+    x = layers.ReLU(name="output_relu")(x)
+    features = GlobalSumPooling2D(name="sum_pool")(x)
+    width = discriminator_widths[-1]
+    source = sn_dense(1, width, init, "source_logits", dtype="float32")(features)
+    classes = sn_dense(class_outputs, width, init, "class_logits", dtype="float32")(features)
+    return keras.Model(images, [source, classes], name="discriminator")
