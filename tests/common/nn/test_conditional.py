@@ -28,6 +28,8 @@ def test_conditional_batch_norm_normalises_with_batch_statistics_and_applies_the
     moving_var = layer.normalize.moving_variance.numpy().astype(np.float64)
     expected = ((x64 - moving_mean) / np.sqrt(moving_var + 1e-3) * gamma[labels][:, None, None]
                 + beta[labels][:, None, None])
+    # A few elementwise float32 operations per value (subtract, rsqrt, multiply, add), against float64:
+    # each rounds within an EPS or two, 1e-5 (about 80 EPS) of the value or of the output's scale.
     np.testing.assert_allclose(inference, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 

@@ -178,6 +178,8 @@ def test_gradient_penalty_with_given_alpha_on_quadratic_critic():
     x_hat = alpha * real + (1 - alpha) * fake  # grad of 0.5||x||^2 at x_hat is x_hat
     expected = np.mean((np.linalg.norm(x_hat.reshape(3, -1), axis=1) - 1.0) ** 2)
     penalty = losses.gradient_penalty(quadratic_critic, tf.constant(real), tf.constant(fake), tf.constant(alpha))
+    # Norms of 4 terms, a square root, (norm - 1)^2 and a mean of 3, each rounding within a few EPS of its
+    # value: 1e-5 (about 80 EPS) leaves room for the subtraction's cancellation when a norm is near 1.
     assert float(penalty) == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -201,6 +203,7 @@ def test_gradient_penalty_draws_one_uniform_alpha_per_example():
     assert abs(alpha.mean() - 0.5) < 0.08
     assert abs(alpha.std() - 1 / math.sqrt(12)) < 0.05
     norms = alpha * np.linalg.norm(real.numpy().reshape(batch, -1), axis=1)
+    # A mean of 256 per-example terms (reduction_rtol(256) = 3.1e-5), each from a norm of 18 squares.
     assert float(penalty) == pytest.approx(float(np.mean((norms - 1.0) ** 2)), rel=1e-4)
 
 
@@ -213,6 +216,8 @@ def test_gradient_penalty_reproducible_with_seed():
 
 
 def test_r1_penalty_closed_forms():
+    # Each penalty sums 32 squared gradient entries and averages 3 examples: reduction_rtol(32) = 3.8e-6
+    # of the value per sum, so 1e-5 here and below.
     real = RNG.standard_normal((3, 4, 4, 2)).astype(np.float32)
     assert float(losses.r1_penalty(linear_critic, tf.constant(real))) == pytest.approx(float(np.sum(W**2)), rel=1e-5)
     expected = np.mean(np.sum(real.reshape(3, -1) ** 2, axis=1))  # grad = x
