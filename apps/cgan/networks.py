@@ -30,7 +30,7 @@ the last one to ``channels`` -> tanh.
 
 Discriminator (projection, Miyato & Koyama 2018, eq. 3): x -> 4x4 stride-2
 convolutions F, 2F, ... with LeakyReLU 0.2 (BN from the second) down to 4x4 ->
-flatten: phi(x) -> ``Dense(1)(phi) + <embed(y), phi>`` (`common.nn.conditional.ClassProjection`).
+flatten: phi(x) -> ``Dense(1)(phi) + <embed(y), phi>`` (`common.nn.conditional_layers.ClassProjection`).
 
 Mixed precision: the logit layers and the final tanh run in float32.
 
@@ -46,7 +46,7 @@ import keras
 from keras import layers
 
 from apps.cgan.config import CGANConfig
-from common.nn.conditional import ClassProjection
+from common.nn.conditional_layers import ClassProjection
 from common.nn.layers import Maxout
 
 __all__ = ["build_discriminator", "build_generator"]

@@ -32,7 +32,7 @@ Feature networks (``--feature_network``):
   offline with features that see their content; unlabelled photos get the usual
   ImageNet features.
 
-A class-conditional model (`common.models.conditional.is_conditional`: its config
+A class-conditional model (`common.models.conditional_protocol.is_conditional`: its config
 and model have ``num_classes``) is asked for balanced classes, and the report adds
 its conditional accuracy (the share of samples the dataset classifier assigns to
 the requested class, overall and per class; only with the classifier as feature
@@ -73,7 +73,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from common.models.conditional import is_conditional
+from common.models.conditional_protocol import is_conditional
 from common.training.runtime_config import ConfigError
 
 __all__ = [
@@ -426,14 +426,14 @@ def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
     z follows the model's prior: normal, or U[0, 1) when `model.latent_distribution`
     is "uniform". The same seed gives the same noise in every process. `use_ema=False` samples
     `model.generator` instead of `model.sample` (which prefers the moving average).
-    A class-conditional model (`common.models.conditional.is_conditional`) gets the
+    A class-conditional model (`common.models.conditional_protocol.is_conditional`) gets the
     requested `labels` as int32: ``model.sample(z, labels)``, or
     ``model.generator([z, labels])`` with `use_ema=False`; calling its `sample_fn`
     without labels raises ValueError. An unconditional model ignores `labels`.
     """
     import tensorflow as tf
 
-    from common.models.conditional import is_conditional
+    from common.models.conditional_protocol import is_conditional
 
     latent_dim = int(model.latent_dim)
     conditional = is_conditional(model)

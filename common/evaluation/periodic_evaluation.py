@@ -15,7 +15,7 @@ the `_step` entry of the logs; rounded up to the end of a compiled call when
    with a dataset classifier, one row per class, ``eval/class_share/<name>``
    (the share of samples it assigns that class, named by the dataset's labels),
    plus ``eval/modes_covered`` and ``eval/kl_to_uniform``; for a class-conditional
-   model (`common.models.conditional.is_conditional`), sampled with balanced requested
+   model (`common.models.conditional_protocol.is_conditional`), sampled with balanced requested
    labels, ``eval/intra_fid`` (mean over classes) and, with the dataset classifier,
    ``eval/conditional_accuracy`` (share of samples classified as their requested
    class) and ``eval/conditional_accuracy/<name>`` per class;
@@ -91,7 +91,7 @@ def make_evaluate_fn(real_data, feature_extractor, num_samples: int, *, num_real
     `common.evaluation.reference_stats` cache when `dataset_checksum` is given) and reused;
     every call samples the same noise (stateless normal seeded by `seed`), so
     successive values differ only through the weights. A class-conditional model
-    (`common.models.conditional.is_conditional`) is sampled with the same balanced
+    (`common.models.conditional_protocol.is_conditional`) is sampled with the same balanced
     requested labels every time (`evaluate_command.make_sample_fn`) and scored with
     intra-FID and, with a dataset classifier, conditional accuracy; its
     `num_classes` replaces `num_classes`.
@@ -99,7 +99,7 @@ def make_evaluate_fn(real_data, feature_extractor, num_samples: int, *, num_real
     from common.evaluation import evaluate_command
     from common.evaluation import scoring
     from common.evaluation import reference_stats as reference_stats_lib
-    from common.models.conditional import is_conditional
+    from common.models.conditional_protocol import is_conditional
 
     num_real = int(num_real or num_samples)
     state: dict[str, Any] = {"reference": None}
@@ -335,7 +335,7 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
     from common.data import reader as data_lib
     from common.evaluation import evaluate_command
     from common.evaluation.reference_stats import dataset_checksum
-    from common.models.conditional import is_conditional
+    from common.models.conditional_protocol import is_conditional
 
     flag_values = flag_values if flag_values is not None else flags.FLAGS
     every = flag_values["eval_every"].value

@@ -23,7 +23,7 @@ which BigGAN-PyTorch uses unless ``--G_shared``): batch statistics shared by all
 classes, gain ``1 + E_g[y]`` and bias ``E_b[y]`` from two class embeddings
 ``E_g``, ``E_b`` [K, C] initialised N(0, 0.02) and not spectrally normalised
 (`BigGAN.py`: "We use a non-spectral-normed embedding here regardless").
-`common.nn.conditional.ConditionalBatchNormalization` holds the gain itself,
+`common.nn.conditional_layers.ConditionalBatchNormalization` holds the gain itself,
 ``gamma[y] = 1 + E_g[y]``, initialised N(1, 0.02): the same function, and the
 same gradient and Adam update (d/d gamma = d/d E_g).
 
@@ -78,7 +78,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from common.nn.conditional import ConditionalBatchNormalization
+from common.nn.conditional_layers import ConditionalBatchNormalization
 from common.nn.spectral_normalization import SpectralNormalization
 
 __all__ = [

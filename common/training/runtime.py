@@ -36,7 +36,7 @@ restored before the first step);
 `model.metrics` lists the trackers; optional `model.latent_dim` and
 `model.sample(z)` give TensorBoard samples (a class-conditional model, with
 `num_classes`, samples with `model.sample(z, labels)`, one grid row per class;
-see `common.models.conditional`). The runtime wraps the model's
+see `common.models.conditional_protocol`). The runtime wraps the model's
 `train_step` (on the instance, for the duration of `train`) to add three things
 inside the compiled step: it resets the trackers at the start of every compiled
 call (so logs are per step, or per call when `steps_per_execution` > 1, not
@@ -65,7 +65,7 @@ import tensorflow as tf
 from common.training import callbacks as callbacks_lib
 from common.training import checkpointing
 from common.training import distribute
-from common.models.conditional import is_conditional
+from common.models.conditional_protocol import is_conditional
 from common.training import precision as precision_lib
 from common.training.runtime_config import (
     AUTO_PRECISION,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from common.nn import biggan_networks
-from common.nn.conditional import ConditionalBatchNormalization
+from common.nn.conditional_layers import ConditionalBatchNormalization
 from common.nn.spectral_normalization import SpectralNormalization
 
 K = 2

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.nn.conditional import ClassProjection, ConditionalBatchNormalization
+from common.nn.conditional_layers import ClassProjection, ConditionalBatchNormalization
 from tests.tolerances import ELEMENTWISE_RTOL, reduction_rtol
 
 
