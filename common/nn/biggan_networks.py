@@ -1,11 +1,12 @@
-"""BigGAN's residual networks (Brock et al. 2019, https://arxiv.org/abs/1809.11096) at CIFAR-10 size.
+"""BigGAN's residual networks (Brock et al. 2019, https://arxiv.org/abs/1809.11096), CIFAR-10 size by default.
 
 The blocks follow BigGAN-PyTorch (github.com/ajbrock/BigGAN-PyTorch, the code
 ADC-GAN's reference implementation forks): `layers.py` ``GBlock``, ``DBlock``,
-``ccbn``, ``SNConv2d``/``SNLinear``; `BigGAN.py` ``G_arch``/``D_arch`` and the
-``Generator``/``Discriminator`` forward passes. `generator_block` and
-`discriminator_block` add one block to a functional graph, so other
-networks of the family build on them.
+``ccbn``, ``SNConv2d``/``SNLinear``/``SNEmbedding``, ``Attention``; `BigGAN.py`
+``G_arch``/``D_arch`` and the ``Generator``/``Discriminator`` forward passes.
+`generator_block` and `discriminator_block` add one block to a functional
+graph, so other networks of the family build on them; the builders take any
+widths (SAGAN's 128x128 networks are BigGAN-PyTorch's ``arch[128]``).
 
 Generator block (``GBlock``), x [H, W, C_in] and the label y:
 
@@ -56,6 +57,28 @@ first two blocks downsampling (32 -> 16 -> 8 -> 8 -> 8). ``class_outputs`` is
 2K for ADC-GAN's discriminative classifier (``self.adc``, ``n_classes * 2``)
 and K for an AC-GAN-style head (``self.ac``).
 
+Projection discriminator (`build_projection_discriminator`; Miyato & Koyama
+2018, https://arxiv.org/abs/1802.05637, eq. 3; SAGAN's and BigGAN's D): the
+same trunk, then, for the pooled features phi [widths[-1]] and the label y,
+
+    logit = SN Dense [1](phi) + <SN Embedding(y), phi>
+
+(`BigGAN.py` ``Discriminator.forward``: ``out + torch.sum(self.embed(y) * h, 1)``
+with ``which_embedding = SNEmbedding``). The embedding [K, widths[-1]] is
+normalised by its largest singular value like every other weight.
+
+Self-attention (`common.nn.attention.SelfAttention`; SAGAN, BigGAN's
+``--G_attn``/``--D_attn``): with ``attention_resolution = r > 0`` a block
+follows the first generator or discriminator block whose output is r x r
+(BigGAN-PyTorch attaches it to the end of the block at that resolution);
+0 leaves it out.
+
+Initialisers (``initializers``): an object with ``weight()`` (conv, linear and
+embedding kernels), ``bias(fan_in)``, ``vector()`` (spectral-norm vectors u),
+``class_gain()`` and ``class_bias()`` (conditional batch normalisation's
+tables), each returning a Keras initialiser. By default `BigGANInitializers`
+(below); SAGAN's reference code initialises otherwise (`apps.sagan.networks`).
+
 Details from the code: every convolution and linear layer of both networks is
 spectrally normalised with one power step per call (``--G_param SN --D_param
 SN``, ``num_G_SVs = num_D_SVs = 1``, ``num_*_SV_itrs = 1``;
@@ -78,19 +101,26 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from common.nn.attention import SelfAttention
 from common.nn.conditional_layers import ConditionalBatchNormalization
 from common.nn.spectral_normalization import SpectralNormalization
 
 __all__ = [
     "BigGANInitializers",
     "GlobalSumPooling2D",
+    "attention_block",
     "build_discriminator",
     "build_generator",
+    "build_projection_discriminator",
     "check_discriminator_options",
     "check_generator_options",
     "discriminator_block",
+    "discriminator_resolutions",
     "generator_block",
     "generator_bottom_width",
+    "generator_resolutions",
+    "projection_logits",
+    "sn_embedding",
 ]
 
 
@@ -122,6 +152,14 @@ class BigGANInitializers:
         bound = 1.0 / math.sqrt(fan_in)
         return keras.initializers.RandomUniform(-bound, bound, seed=self._seed())
 
+    def class_gain(self):
+        """N(1, stddev): the per-class gain ``1 + E_g[y]`` of conditional batch normalisation, E_g ~ N(0, stddev)."""
+        return self.weight(mean=1.0)
+
+    def class_bias(self):
+        """N(0, stddev): the per-class bias ``E_b[y]`` of conditional batch normalisation."""
+        return self.weight()
+
 
 def sn_conv(filters: int, kernel_size: int, fan_in_channels: int, init: BigGANInitializers, name: str):
     """A spectrally normalised, "same"-padded convolution with a bias."""
@@ -137,6 +175,29 @@ def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype
         layers.Dense(units, kernel_initializer=init.weight(), bias_initializer=init.bias(fan_in), name=name,
                      dtype=dtype),
         vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
+
+
+def sn_embedding(num_classes: int, dim: int, init: BigGANInitializers, name: str, dtype=None):
+    """A spectrally normalised class embedding: labels [B] -> [B, dim]."""
+    return SpectralNormalization(
+        layers.Embedding(num_classes, dim, embeddings_initializer=init.weight(), name=name, dtype=dtype),
+        vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
+
+
+def attention_block(x, init: BigGANInitializers, name: str):
+    """SAGAN's self-attention block (`common.nn.attention.SelfAttention`, C/8 keys, C/2 values, 2x2-pooled
+    keys and values, gamma 0) on x [B, H, W, C], with this network's kernel and vector initialisers."""
+    return SelfAttention(kernel_initializers=[init.weight() for _ in range(4)],
+                         vector_initializers=[init.vector() for _ in range(4)], name=name)(x)
+
+
+def projection_logits(features, labels, num_classes: int, init: BigGANInitializers, name: str = "logits"):
+    """``SN Dense [1](phi) + <SN Embedding(y), phi>`` for features phi [B, D] and labels [B]: [B, 1], float32."""
+    width = features.shape[-1]
+    psi = sn_dense(1, width, init, "psi", dtype="float32")(features)
+    embedded = sn_embedding(num_classes, width, init, "class_embedding", dtype="float32")(labels)
+    class_term = layers.Dot(axes=1, dtype="float32", name="projection")([embedded, features])
+    return layers.Add(dtype="float32", name=name)([psi, class_term])
 
 
 class GlobalSumPooling2D(layers.Layer):
@@ -161,7 +222,7 @@ def generator_block(x, labels, filters: int, *, num_classes: int, init: BigGANIn
     def cbn(tensor, suffix):
         return ConditionalBatchNormalization(
             num_classes, momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
-            gamma_initializer=init.weight(mean=1.0), beta_initializer=init.weight(), name=f"{name}_{suffix}",
+            gamma_initializer=init.class_gain(), beta_initializer=init.class_bias(), name=f"{name}_{suffix}",
         )([tensor, labels])
 
     h = layers.ReLU(name=f"{name}_relu1")(cbn(x, "cbn1"))
@@ -209,13 +270,45 @@ def generator_bottom_width(image_size: int, generator_widths: Sequence[int]) -> 
     return image_size // 2 ** (len(generator_widths) - 1)
 
 
+def generator_resolutions(image_size: int, generator_widths: Sequence[int]) -> list[int]:
+    """Side of each generator block's output, first block first (the last is ``image_size``)."""
+    bottom = generator_bottom_width(image_size, generator_widths)
+    return [bottom * 2 ** block for block in range(1, len(generator_widths))]
+
+
+def discriminator_resolutions(image_size: int, discriminator_widths: Sequence[int],
+                              discriminator_downsamples: int) -> list[int]:
+    """Side of each discriminator block's output, first block first."""
+    return [image_size // 2 ** min(block, discriminator_downsamples)
+            for block in range(1, len(discriminator_widths) + 1)]
+
+
 def _positive_ints(name, values):
     if (not isinstance(values, (tuple, list)) or not values
             or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values)):
         raise ValueError(f"{name} must be a non-empty list of positive integers; got {values!r}.")
 
 
-def check_generator_options(*, image_size: int, generator_widths: Sequence[int]) -> None:
+def _check_attention(network: str, attention_resolution: int, resolutions: Sequence[int],
+                     widths: Sequence[int]) -> None:
+    if (not isinstance(attention_resolution, int) or isinstance(attention_resolution, bool)
+            or attention_resolution < 0):
+        raise ValueError(f"{network} attention resolution must be a non-negative integer (0: none); "
+                         f"got {attention_resolution!r}.")
+    if attention_resolution == 0:
+        return
+    if attention_resolution not in resolutions:
+        sides = ", ".join(str(side) for side in dict.fromkeys(resolutions))
+        raise ValueError(f"{network} attention resolution {attention_resolution} is not the side of any "
+                         f"{network} block's output ({sides}); pick one of them, or 0 for no attention.")
+    width = widths[resolutions.index(attention_resolution)]
+    if width < 8 or attention_resolution % 2:
+        raise ValueError(f"{network} attention at {attention_resolution}x{attention_resolution} needs at least 8 "
+                         f"channels (keys C/8) and an even side (2x2-pooled keys); that block has {width} channels.")
+
+
+def check_generator_options(*, image_size: int, generator_widths: Sequence[int],
+                            attention_resolution: int = 0) -> None:
     """Raises ValueError, naming the option and what fits, when the generator cannot be built."""
     _positive_ints("generator widths", generator_widths)
     if len(generator_widths) < 2:
@@ -228,10 +321,12 @@ def check_generator_options(*, image_size: int, generator_widths: Sequence[int])
             f"image_size {image_size} is not a bottom width doubled {blocks} times (one upsampling block per "
             f"generator width after the first, {tuple(generator_widths)}). CIFAR-10: image_size=32 with 4 widths "
             "(256,256,256,256: 4x4 -> 32x32); 28x28: 3 widths (7x7 -> 28x28).")
+    _check_attention("generator", attention_resolution, generator_resolutions(image_size, generator_widths),
+                     generator_widths[1:])
 
 
 def check_discriminator_options(*, image_size: int, discriminator_widths: Sequence[int],
-                                discriminator_downsamples: int) -> None:
+                                discriminator_downsamples: int, attention_resolution: int = 0) -> None:
     """Raises ValueError, naming the option and what fits, when the discriminator cannot be built."""
     _positive_ints("discriminator widths", discriminator_widths)
     if (not isinstance(discriminator_downsamples, int) or isinstance(discriminator_downsamples, bool)
@@ -241,27 +336,37 @@ def check_discriminator_options(*, image_size: int, discriminator_widths: Sequen
     if image_size % 2 ** discriminator_downsamples:
         raise ValueError(f"image_size {image_size} does not halve {discriminator_downsamples} times "
                          f"(discriminator downsamples); use fewer.")
+    _check_attention("discriminator", attention_resolution,
+                     discriminator_resolutions(image_size, discriminator_widths, discriminator_downsamples),
+                     discriminator_widths)
 
 
 def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int = 128, num_classes: int = 10,
                     generator_widths: Sequence[int] = (256, 256, 256, 256), init_stddev: float = 0.02,
                     bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, sync_batch_norm: bool = True,
-                    seed: int = 0) -> keras.Model:
+                    attention_resolution: int = 0, initializers=None, seed: int = 0) -> keras.Model:
     """[z [B, latent_dim], labels [B] int32] -> images [B, image_size, image_size, channels] in [-1, 1], float32.
 
     See the module docstring; BigGAN-PyTorch's CIFAR-10 generator is the default.
+    ``attention_resolution``: side of the block output a self-attention block follows (0: none).
+    ``initializers``: default ``BigGANInitializers(seed, 0, init_stddev)``.
     """
-    check_generator_options(image_size=image_size, generator_widths=generator_widths)
-    init = BigGANInitializers(seed, 0, init_stddev)
+    check_generator_options(image_size=image_size, generator_widths=generator_widths,
+                            attention_resolution=attention_resolution)
+    init = initializers if initializers is not None else BigGANInitializers(seed, 0, init_stddev)
     bottom = generator_bottom_width(image_size, generator_widths)
     z = keras.Input((latent_dim,), name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     x = sn_dense(bottom * bottom * generator_widths[0], latent_dim, init, "project")(z)
     x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
+    attended = False
     for block, filters in enumerate(generator_widths[1:], start=1):
         x = generator_block(x, labels, filters, num_classes=num_classes, init=init, upsample=True,
                             bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
                             name=f"gblock{block}")
+        if not attended and x.shape[1] == attention_resolution:
+            x = attention_block(x, init, name="attention")
+            attended = True
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
                                   name="output_bn")(x)
     x = layers.ReLU(name="output_relu")(x)
@@ -270,27 +375,65 @@ def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int 
     return keras.Model([z, labels], images, name="generator")
 
 
+def _discriminator_features(images, discriminator_widths, discriminator_downsamples, attention_resolution, init):
+    """The discriminator trunk: blocks (and the attention block), ReLU, global sum pooling: [B, widths[-1]]."""
+    x = images
+    attended = False
+    for block, filters in enumerate(discriminator_widths, start=1):
+        x = discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
+                                preactivation=block > 1, name=f"dblock{block}")
+        if not attended and x.shape[1] == attention_resolution:
+            x = attention_block(x, init, name="attention")
+            attended = True
+    x = layers.ReLU(name="output_relu")(x)
+    return GlobalSumPooling2D(name="sum_pool")(x)
+
+
 def build_discriminator(*, image_size: int = 32, channels: int = 3, class_outputs: int = 20,
                         discriminator_widths: Sequence[int] = (256, 256, 256, 256), discriminator_downsamples: int = 2,
-                        init_stddev: float = 0.02, seed: int = 0) -> keras.Model:
+                        init_stddev: float = 0.02, attention_resolution: int = 0, initializers=None,
+                        seed: int = 0) -> keras.Model:
     """images [B, H, W, C] -> [source logits [B, 1], class logits [B, class_outputs]], both float32.
 
     See the module docstring; BigGAN-PyTorch's CIFAR-10 discriminator with
-    ADC-GAN's 2K-way head (K = 10) is the default.
+    ADC-GAN's 2K-way head (K = 10) is the default. ``attention_resolution`` and
+    ``initializers`` (default ``BigGANInitializers(seed, 500, init_stddev)``) as
+    in `build_generator`.
     """
     if not isinstance(class_outputs, int) or isinstance(class_outputs, bool) or class_outputs < 1:
         raise ValueError(f"class_outputs must be a positive integer; got {class_outputs!r}.")
     check_discriminator_options(image_size=image_size, discriminator_widths=discriminator_widths,
-                                discriminator_downsamples=discriminator_downsamples)
-    init = BigGANInitializers(seed, 500, init_stddev)
+                                discriminator_downsamples=discriminator_downsamples,
+                                attention_resolution=attention_resolution)
+    init = initializers if initializers is not None else BigGANInitializers(seed, 500, init_stddev)
     images = keras.Input((image_size, image_size, channels), name="images")
-    x = images
-    for block, filters in enumerate(discriminator_widths, start=1):
-        x = discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
-                                preactivation=block > 1, name=f"dblock{block}")
-    x = layers.ReLU(name="output_relu")(x)
-    features = GlobalSumPooling2D(name="sum_pool")(x)
+    features = _discriminator_features(images, discriminator_widths, discriminator_downsamples,
+                                       attention_resolution, init)
     width = discriminator_widths[-1]
     source = sn_dense(1, width, init, "source_logits", dtype="float32")(features)
     classes = sn_dense(class_outputs, width, init, "class_logits", dtype="float32")(features)
     return keras.Model(images, [source, classes], name="discriminator")
+
+
+def build_projection_discriminator(*, image_size: int = 32, channels: int = 3, num_classes: int = 10,
+                                   discriminator_widths: Sequence[int] = (256, 256, 256, 256),
+                                   discriminator_downsamples: int = 2, init_stddev: float = 0.02,
+                                   attention_resolution: int = 0, initializers=None,
+                                   seed: int = 0) -> keras.Model:
+    """[images [B, H, W, C], labels [B] int32] -> logits [B, 1], float32: the projection discriminator.
+
+    The trunk of `build_discriminator` with the projection head of the module
+    docstring; ``attention_resolution`` and ``initializers`` as there.
+    """
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}.")
+    check_discriminator_options(image_size=image_size, discriminator_widths=discriminator_widths,
+                                discriminator_downsamples=discriminator_downsamples,
+                                attention_resolution=attention_resolution)
+    init = initializers if initializers is not None else BigGANInitializers(seed, 500, init_stddev)
+    images = keras.Input((image_size, image_size, channels), name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    features = _discriminator_features(images, discriminator_widths, discriminator_downsamples,
+                                       attention_resolution, init)
+    logits = projection_logits(features, labels, num_classes, init)
+    return keras.Model([images, labels], logits, name="discriminator")

@@ -1,4 +1,4 @@
-"""AC-GAN or ADC-GAN on CIFAR-10 for a wall-clock budget, then its evaluation in classifier features.
+"""AC-GAN, ADC-GAN or SAGAN on CIFAR-10 for a wall-clock budget, then its evaluation in classifier features.
 
 Run on purpose (not collected by pytest), from the repository root, one app at a time
 or the two side by side (each pinned to one core with `taskset -c N`):
@@ -12,7 +12,8 @@ What it does, with the suite's own commands:
 1. builds CIFAR-10 (class folders `train/<class>/`, `test/<class>/`, 32x32 RGB)
    into TFRecords with `python -m tfrecords.build`, once per --work_dir;
 2. trains `python -m apps.<app>.train` on them into <work_dir>/<app> (the app's
-   defaults, the paper's CIFAR-10 configuration, plus --extra_train_flags) and
+   CIFAR-10 configuration: its defaults, and for SAGAN, whose defaults are the
+   paper's ImageNet networks, `CIFAR10_FLAGS`; plus --extra_train_flags) and
    stops it with SIGTERM after --minutes of wall time (the train command saves
    a checkpoint of the step reached and exits with 143); a run already in the
    model dir is resumed, so a second call adds another --minutes;
@@ -40,7 +41,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-APPS = ("acgan", "adcgan")
+APPS = ("acgan", "adcgan", "sagan")
+# Train flags that select an app's CIFAR-10 configuration where its defaults are another dataset's.
+CIFAR10_FLAGS = {"sagan": ["--architecture=cifar32", "--num_classes=10"]}
 CIFAR10_LABELS = "airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck"
 # Keys of the evaluate report summarised on one line; the JSON keeps every key the command wrote.
 SUMMARY_KEYS = ("fid", "kid_mean", "kid_std", "precision", "recall", "conditional_accuracy",
@@ -110,7 +113,8 @@ def main() -> None:
     model_dir = os.path.join(args.work_dir, args.app)
     seconds = None
     if not args.skip_train:
-        seconds = train_for(args.app, data_dir, model_dir, args.minutes, args.steps, args.extra_train_flags.split())
+        flags = CIFAR10_FLAGS.get(args.app, []) + args.extra_train_flags.split()
+        seconds = train_for(args.app, data_dir, model_dir, args.minutes, args.steps, flags)
     output = os.path.join(args.work_dir, f"{args.app}-eval.json")
     report = evaluate(args.app, model_dir, output, args.num_samples, args.extra_eval_flags.split())
     step = report.get("checkpoint_step")

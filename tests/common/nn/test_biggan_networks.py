@@ -1,13 +1,17 @@
 """BigGAN's CIFAR ResNets (common/nn/biggan_networks.py): shapes, parameter counts by hand, the label's
-effect, the discriminator blocks' downsampling and shortcuts, the conditional BN gain's start."""
+effect, the discriminator blocks' downsampling and shortcuts, the conditional BN gain's start, where
+the self-attention block goes, and the projection discriminator's logit by hand."""
 
 import keras
 import numpy as np
 import pytest
 
 from common.nn import biggan_networks
+from common.nn.attention import SelfAttention
 from common.nn.conditional_layers import ConditionalBatchNormalization
 from common.nn.spectral_normalization import SpectralNormalization
+from tests.common.nn.test_spectral_normalization import power_step
+from tests.tolerances import assert_close_to_scale
 
 K = 2
 TINY_G = {"image_size": 16, "channels": 1, "latent_dim": 6, "num_classes": K, "generator_widths": (8, 4, 4)}
@@ -107,3 +111,47 @@ def test_errors_name_the_options():
         biggan_networks.build_discriminator(discriminator_downsamples=5)
     with pytest.raises(ValueError, match="class_outputs must be a positive integer"):
         biggan_networks.build_discriminator(class_outputs=0)
+
+
+def test_attention_follows_the_first_block_of_that_resolution_with_its_own_seeds():
+    g = biggan_networks.build_generator(**{**TINY_G, "generator_widths": (8, 8, 8)}, attention_resolution=8)
+    d = biggan_networks.build_discriminator(**{**TINY_D, "discriminator_widths": (8, 8, 8)}, attention_resolution=4)
+    for network, after in ((g, "gblock1_add"), (d, "dblock2_add")):
+        names = [layer.name for layer in network.layers]
+        assert names[names.index(after) + 1] == "attention"
+        attention = network.get_layer("attention")
+        assert isinstance(attention, SelfAttention) and float(attention.gamma.numpy()) == 0.0
+        # Query and key kernels have one shape; their seeds differ, so their values do too.
+        assert not np.array_equal(attention.theta.layer.kernel.numpy(), attention.phi.layer.kernel.numpy())
+    # C = 8: theta 8x1, phi 8x1, g 8x4, o 4x8 and gamma; u of 1, 1, 4 and 8.
+    plain = biggan_networks.build_generator(**{**TINY_G, "generator_widths": (8, 8, 8)})
+    assert g.count_params() - plain.count_params() == (8 + 8 + 32 + 32 + 1) + (1 + 1 + 4 + 8)
+
+
+def test_projection_discriminator_adds_the_embedded_label_dotted_with_the_features():
+    d = biggan_networks.build_projection_discriminator(image_size=16, channels=1, num_classes=3,
+                                                       discriminator_widths=(4, 8, 8), discriminator_downsamples=2)
+    parts = keras.Model(d.inputs, [d.get_layer("sum_pool").output, d.get_layer("psi_sn").output, d.output])
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 1)).astype(np.float32)
+    labels = np.array([0, 2, 1], np.int32)
+    features, psi, logits = (t.numpy().astype(np.float64) for t in parts([images, labels], training=False))
+    embedding = d.get_layer("class_embedding_sn")
+    table = embedding.layer.embeddings.numpy()
+    _, sigma = power_step(table, embedding.vector_u.numpy())  # the [K, D] table, one step from the stored u
+    terms = table[labels] / sigma * features  # <E[y] / sigma(E), phi>, term by term
+    expected = psi[:, 0] + np.sum(terms, axis=1)
+    # A sum of D products plus psi: the tolerance is on the scale of what was summed.
+    assert_close_to_scale(logits[:, 0], expected, scale=np.abs(psi).max() + np.abs(terms).sum(axis=1).max())
+    assert np.abs(np.sum(terms, axis=1)).max() > 1e-3  # the class term is not negligible here
+    assert isinstance(embedding, SpectralNormalization) and d.output.shape == (None, 1)
+
+
+def test_attention_and_projection_errors_name_the_options():
+    with pytest.raises(ValueError, match=r"generator attention resolution 12 is not the side of any generator "
+                                         r"block's output \(8, 16\)"):
+        biggan_networks.build_generator(**TINY_G, attention_resolution=12)
+    with pytest.raises(ValueError, match="discriminator attention at 8x8 needs at least 8 channels"):
+        biggan_networks.build_projection_discriminator(image_size=16, discriminator_widths=(4, 8, 8),
+                                                       attention_resolution=8)
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        biggan_networks.build_projection_discriminator(num_classes=0)
