@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from common.models.conditional_model import ConditionalAdversarialModel
 from common.nn import losses
+from tests.strategies import two_cpu_strategy
 from tests.tolerances import assert_close_to_scale, assert_steps_close
 
 NUM_CLASSES, LATENT_DIM, SIDE = 3, 4, 2
@@ -52,7 +53,10 @@ def networks():
     return generator, keras.Model([x, d_labels], logits)
 
 
-def build(**fields):
+def build(strategy=None, **fields):
+    if strategy is not None:
+        with strategy.scope():
+            return build(**fields)
     generator, discriminator = networks()
     model = Model(generator, discriminator, Config(**fields))
     model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
@@ -87,6 +91,22 @@ def test_micro_batches_take_the_unsplit_step(d_steps, accumulate, batch_size):
         assert_close_to_scale(float(split_metrics[-1][name]), float(whole_metrics[-1][name]), err_msg=name)
     # Both took real steps: every kernel moved.
     assert all(np.max(np.abs(a - b)) > 1e-3 for a, b in zip(weights(split), start) if a.ndim == 2)
+
+
+def test_micro_batches_take_the_unsplit_step_on_two_replicas():
+    # Each replica splits its own 4 images into 2 micro-batches; the replicas' gradients are summed
+    # once, after accumulation, as without it.
+    strategy = two_cpu_strategy()
+    whole = build(strategy)
+    split = build(strategy, accumulate=2)
+    start = weights(whole)
+    data = tf.data.Dataset.from_tensors(batch(8))
+    whole_history = whole.fit(data, epochs=1, verbose=0, shuffle=False).history
+    split_history = split.fit(data, epochs=1, verbose=0, shuffle=False).history
+    for new, desired, old in zip(weights(split), weights(whole), start):
+        assert_steps_close(new, desired, old)
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        assert_close_to_scale(split_history[name][0], whole_history[name][0], err_msg=name)
 
 
 def test_summing_without_dividing_by_n_would_be_caught():
