@@ -31,10 +31,12 @@ every other term). BigGAN-PyTorch instead adds a gradient directly to
 The gradient of the paper's R_beta is ``4 * beta * (W W^T ⊙ (1 - I)) W`` (each
 off-diagonal pair (i, j) appears twice in the Frobenius sum, and each square
 contributes a factor 2), so the reference's update is the gradient of
-R_beta with ``beta = strength / 2``: its ``--G_ortho 1e-4`` (the paper's
-beta) trains with the paper's formula at beta = 5e-5. `orthogonal_regularization`
-implements the paper's formula with the paper's beta by default; pass half of
-a reference ``strength`` to reproduce the reference code's step exactly.
+R_beta with ``beta = strength / 2``: ``--G_ortho 1e-4`` (the value its flag's
+comment names as BigGAN's; the flag defaults to 0, off, and its ImageNet launch
+scripts pass 0) trains with the paper's formula at beta = 5e-5.
+`orthogonal_regularization` implements the paper's formula with the paper's
+beta by default, as a loss so that it composes with the rest of the step;
+pass half of a reference ``strength`` to reproduce the reference code's step.
 
 Which weights (`orthogonal_regularization_weights`): BigGAN-PyTorch applies
 ``ortho`` to every generator parameter with at least two axes except the
