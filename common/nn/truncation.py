@@ -4,9 +4,13 @@ Brock et al. 2019, "Large Scale GAN Training for High Fidelity Natural Image
 Synthesis", https://arxiv.org/abs/1809.11096, section 3.1: sampling z from a
 truncated normal, "where values which fall outside a range are resampled to
 fall inside that range", trades the variety of the samples for their
-fidelity; the threshold psi is the truncation (BigGAN-PyTorch's
-``--sample_truncate`` / ``truncated_z_sample``, which draws from
-``scipy.stats.truncnorm(-psi, psi)``).
+fidelity; the threshold psi is the truncation. This module draws that
+distribution. Two common stand-ins differ from it: BigGAN-PyTorch's
+truncation curves (``--sample_trunc_curves``, ``z_.var``) draw z from
+N(0, var * I) with a smaller variance and no truncation (its help text says it
+is not exactly a truncated normal), and the TF Hub BigGAN demos draw
+``truncation * scipy.stats.truncnorm(-2, 2)``, a normal truncated at a fixed 2
+and then scaled, whose values lie in [-2 truncation, 2 truncation].
 
 `truncated_normal` draws exactly that distribution, each component
 independently: z ~ N(0, 1); every component with |z_i| > psi is redrawn from
