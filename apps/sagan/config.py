@@ -39,7 +39,8 @@ residual networks (the module docstring has the blocks):
   optimisation settings stay the paper's.
 
 Options beyond the paper: the non-saturating loss, attention elsewhere or
-nowhere (0), other widths, ``d_steps`` > 1, a generator moving average,
+nowhere (0), other widths, ``d_steps`` > 1, gradient accumulation
+(``accumulate`` > 1), a generator moving average,
 synchronised batch statistics, grayscale.
 """
 
@@ -106,6 +107,8 @@ class SAGANConfig:
       beta_1, beta_2, adam_epsilon: Adam, both networks.
       batch_size: Global mini-batch of real images per step.
       d_steps: D updates per G update (k); ``batch_size`` must be a multiple of it.
+      accumulate: Micro-batches per update (N), whose gradients are averaged before each D and G update
+        (`common.models.conditional_model`); ``batch_size`` must be a multiple of k * N.
       bn_momentum, bn_epsilon: G's batch normalisation (Keras momentum = TF1's decay).
       sync_batch_norm: Batch statistics of the global batch across replicas (False: per replica).
       ema_decay: Decay of the generator's moving average; 0 turns it off.
@@ -129,6 +132,7 @@ class SAGANConfig:
     adam_epsilon: float = 1e-8
     batch_size: int = 256
     d_steps: int = 1
+    accumulate: int = 1
     bn_momentum: float = 0.999
     bn_epsilon: float = 1e-5
     sync_batch_norm: bool = False
@@ -139,7 +143,7 @@ class SAGANConfig:
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {self.architecture!r}.")
-        for name in ("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size", "d_steps"):
+        for name in ("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size", "d_steps", "accumulate"):
             _positive_int(name, getattr(self, name))
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2 for a class-conditional model; got {self.num_classes}.")
@@ -163,6 +167,15 @@ class SAGANConfig:
         if self.d_steps > 1 and self.reuse_fakes:
             raise ValueError(f"d_steps={self.d_steps} draws fresh z and labels for the generator update; "
                              "pass --reuse_fakes=false.")
+        parts = self.d_steps * self.accumulate
+        if self.batch_size % parts:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of d_steps * accumulate ({self.d_steps} * "
+                f"{self.accumulate} = {parts}): each discriminator update reads batch_size / d_steps real images "
+                f"in accumulate equal micro-batches. Use e.g. --batch_size={parts * max(1, self.batch_size // parts)}.")
+        if self.accumulate > 1 and self.reuse_fakes:
+            raise ValueError(f"accumulate={self.accumulate} generates the generator update's fakes micro-batch by "
+                             "micro-batch; pass --reuse_fakes=false.")
         try:
             biggan_networks.check_generator_options(image_size=self.image_size, generator_widths=self.generator_widths,
                                                     attention_resolution=self.g_attention_resolution)

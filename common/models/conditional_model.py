@@ -33,6 +33,36 @@ draws m fresh labels and z of its own (``reuse_fakes`` must then be off). Per
 update the draws come in the same order as with k = 1: labels, then z. The
 reported discriminator metrics are means over the k updates.
 
+With ``accumulate = N > 1`` (a config field, default 1; BigGAN-PyTorch's
+``num_D_accumulations`` and ``num_G_accumulations``, one N for both) each
+update's batch is split into N micro-batches whose gradients are averaged
+before the one optimizer step: a batch too large for memory takes the step of
+the whole batch. Each discriminator update's m real images (m = B with one D
+step, B / k with k) are split into N parts of m / N; the update's m labels and
+z are drawn for the whole update, in the order of the unsplit step, and split
+alike; each micro-batch generates its m / N fakes (no tape), runs D on its
+real and fake part and differentiates its loss divided by N, and the summed
+gradients make one D update. The generator update draws its m labels and z,
+then accumulates N micro-batches the same way before one G update (and one
+EMA update). So the draws, the losses' means and the updates are those of the
+unsplit step; ``batch_size`` must be a multiple of k * N (per replica, checked
+when the step is traced), and ``reuse_fakes`` must be off (the reused fakes
+would keep every micro-batch's generator activations alive). What is not the
+unsplit step's, as in BigGAN-PyTorch:
+
+- batch normalisation: each micro-batch normalises with its own statistics
+  (of m / N images), and the moving statistics are updated once per
+  micro-batch (N times per update, each with the layer's momentum);
+- spectral normalisation: one power-method step per training-mode forward
+  call, as without accumulation, so ``u`` takes N times as many steps per
+  update, and micro-batch j computes with the ``sigma`` estimate after j of
+  them.
+
+Networks with neither take the unsplit step up to rounding (tested). The
+reported losses, ``d_real``/``d_fake`` and extra metrics are means over the
+micro-batches (equal to the unsplit batch's means); the gradient norms are
+those of the accumulated gradients.
+
 Extra metrics are named in the subclass's ``TRACKED`` (after the shared ones)
 and reported like the others (`keras.metrics.Mean`, averaged across replicas).
 """
@@ -59,8 +89,9 @@ class ConditionalAdversarialModel(AdversarialModel):
       generator: Model [z [B, latent_dim], labels [B]] -> images [B, H, W, C] in [-1, 1].
       discriminator: Model read by `discriminate`.
       config: App config with ``num_classes``, ``latent_dim``, ``seed``, ``ema_decay``,
-        ``reuse_fakes`` and optionally ``latent_distribution`` (default "normal") and
-        ``d_steps`` (default 1).
+        ``reuse_fakes`` and optionally ``latent_distribution`` (default "normal"), ``d_steps``
+        (default 1), ``accumulate`` (micro-batches per update, default 1) and ``batch_size``
+        (checked against them when present).
       **kwargs: `keras.Model` arguments.
     """
 
@@ -79,6 +110,24 @@ class ConditionalAdversarialModel(AdversarialModel):
         if self.d_steps > 1 and config.reuse_fakes:
             raise ValueError(f"d_steps={self.d_steps} draws fresh z and labels for the generator update; "
                              "set reuse_fakes=False.")
+        self.accumulate = getattr(config, "accumulate", 1)
+        if not isinstance(self.accumulate, int) or isinstance(self.accumulate, bool) or self.accumulate < 1:
+            raise ValueError(f"accumulate must be a positive integer; got {self.accumulate!r}.")
+        if self.accumulate > 1 and config.reuse_fakes:
+            raise ValueError(f"accumulate={self.accumulate} generates the generator update's fakes micro-batch "
+                             "by micro-batch; set reuse_fakes=False.")
+        batch_size = getattr(config, "batch_size", None)
+        if batch_size is not None:
+            self._check_batch_size(batch_size, "batch_size")
+
+    def _check_batch_size(self, batch_size, what):
+        """Refuses a batch that the k discriminator updates and N micro-batches cannot split evenly."""
+        parts = self.d_steps * self.accumulate
+        if parts > 1 and batch_size % parts:
+            raise ValueError(
+                f"{what} ({batch_size}) must be a multiple of d_steps * accumulate ({self.d_steps} * "
+                f"{self.accumulate} = {parts}): each discriminator update reads batch_size / d_steps real images "
+                f"in accumulate equal micro-batches. Use e.g. a batch of {parts * max(1, batch_size // parts)}.")
 
     def sample(self, z, labels, training=False):
         """Images in [-1, 1] of classes `labels` [B] for latents z [B, latent_dim], from the EMA generator when kept."""
@@ -120,6 +169,11 @@ class ConditionalAdversarialModel(AdversarialModel):
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
         real_images, real_labels = batch["image"], ops.cast(batch["label"], "int32")
+        if self.accumulate > 1:
+            replica_batch = real_images.shape[0]
+            if replica_batch is not None:
+                self._check_batch_size(replica_batch, "The batch of each replica")
+            return self._accumulated_step(real_images, real_labels)
         if self.d_steps > 1:
             return self._multi_step(real_images, real_labels)
         batch_size = ops.shape(real_images)[0]
@@ -218,4 +272,95 @@ class ConditionalAdversarialModel(AdversarialModel):
         self.g_loss_tracker.update_state(g_loss)
         for name, value in g_extra.items():
             getattr(self, f"{name}_tracker").update_state(value)
+        return {tracker.name: tracker.result() for tracker in self.metrics}
+
+    # --- gradient accumulation ------------------------------------------------------
+
+    def _accumulated_gradients(self, micro_batch_loss, weights, optimizer, parts):
+        """Sums the gradients of ``micro_batch_loss(j) / N`` over the N micro-batches j.
+
+        ``micro_batch_loss(j)`` runs micro-batch j's forward pass and returns (total loss, values to
+        average); returns (summed gradients, [the N values]).
+        """
+        gradients, values = None, []
+        for j in range(parts):
+            with tf.GradientTape() as tape:
+                total, value = micro_batch_loss(j)
+                scaled = optimizer.scale_loss(losses.scale_for_replicas(total) / parts)
+            part_gradients = [gan_step.dense_gradient(g) for g in tape.gradient(scaled, weights)]
+            gradients = part_gradients if gradients is None else [
+                b if a is None else (a if b is None else a + b) for a, b in zip(gradients, part_gradients)]
+            values.append(value)
+        return gradients, values
+
+    def _accumulated_discriminator_update(self, real_images, real_labels, latents, fake_labels):
+        """One D update over N micro-batches; returns (real outputs, fake outputs, d_loss, extra, gradient norm)."""
+        parts = self.accumulate
+        real_image_parts = ops.split(real_images, parts, axis=0)
+        real_label_parts = ops.split(real_labels, parts, axis=0)
+        latent_parts = ops.split(latents, parts, axis=0)
+        fake_label_parts = ops.split(fake_labels, parts, axis=0)
+
+        def micro_batch_loss(j):
+            fake_images = tf.stop_gradient(self.generator([latent_parts[j], fake_label_parts[j]], training=True))
+            real_outputs = self.discriminate(real_image_parts[j], real_label_parts[j], training=True)
+            fake_outputs = self.discriminate(fake_images, fake_label_parts[j], training=True)
+            d_loss, d_total, d_extra = self.discriminator_objective(real_outputs, fake_outputs, real_label_parts[j],
+                                                                    fake_label_parts[j])
+            return d_total, (real_outputs, fake_outputs, d_loss, d_extra)
+
+        d_weights = self.discriminator.trainable_weights
+        d_gradients, values = self._accumulated_gradients(micro_batch_loss, d_weights, self.d_optimizer, parts)
+        d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
+        self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
+        real_outputs = tf.nest.map_structure(lambda *t: ops.concatenate(t, axis=0), *[v[0] for v in values])
+        fake_outputs = tf.nest.map_structure(lambda *t: ops.concatenate(t, axis=0), *[v[1] for v in values])
+        d_loss = ops.mean(ops.stack([v[2] for v in values]))
+        d_extra = {name: ops.mean(ops.stack([v[3][name] for v in values])) for name in values[0][3]}
+        return real_outputs, fake_outputs, d_loss, d_extra, d_grad_norm
+
+    def _accumulated_step(self, real_images, real_labels):
+        """k = ``d_steps`` discriminator updates, then one generator update, each over N = ``accumulate`` micro-batches."""
+        image_parts = ops.split(real_images, self.d_steps, axis=0)
+        label_parts = ops.split(real_labels, self.d_steps, axis=0)
+        m = ops.shape(image_parts[0])[0]
+
+        # 1. k discriminator updates, each on its own real part and fresh labels and z (drawn whole, then split).
+        for part_images, part_labels in zip(image_parts, label_parts):
+            fake_labels = self._fake_labels(m)
+            latents = self._latents(m)
+            real_outputs, fake_outputs, d_loss, d_extra, d_grad_norm = self._accumulated_discriminator_update(
+                part_images, part_labels, latents, fake_labels)
+            self.d_loss_tracker.update_state(d_loss)
+            self.d_real_tracker.update_state(self.output_statistic(self.source_logits(real_outputs)))
+            self.d_fake_tracker.update_state(self.output_statistic(self.source_logits(fake_outputs)))
+            gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
+            for name, value in d_extra.items():
+                getattr(self, f"{name}_tracker").update_state(value)
+
+        # 2. Generator update on m fresh labels and z, through the updated discriminator.
+        generated_labels = self._fake_labels(m)
+        latents = self._latents(m)
+        label_parts = ops.split(generated_labels, self.accumulate, axis=0)
+        latent_parts = ops.split(latents, self.accumulate, axis=0)
+
+        def micro_batch_loss(j):
+            generated_images = self.generator([latent_parts[j], label_parts[j]], training=True)
+            generated_outputs = self.discriminate(generated_images, label_parts[j], training=True)
+            g_loss, g_total, g_extra = self.generator_objective(generated_outputs, label_parts[j])
+            return g_total, (g_loss, g_extra)
+
+        g_weights = self.generator.trainable_weights
+        g_gradients, values = self._accumulated_gradients(micro_batch_loss, g_weights, self.g_optimizer,
+                                                          self.accumulate)
+        gan_step.update_if_finite(self.g_grad_norm_tracker,
+                                  gan_step.unscaled_global_norm(g_gradients, self.g_optimizer))
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+
+        # 3. Metrics.
+        self.g_loss_tracker.update_state(ops.mean(ops.stack([v[0] for v in values])))
+        for name in values[0][1]:
+            getattr(self, f"{name}_tracker").update_state(ops.mean(ops.stack([v[1][name] for v in values])))
         return {tracker.name: tracker.result() for tracker in self.metrics}

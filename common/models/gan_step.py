@@ -14,6 +14,8 @@
   unscaled mean loss, when the loss that was differentiated had been divided by
   the number of replicas (`common.nn.losses.scale_for_replicas`) and multiplied by
   the optimizer's loss scale (`optimizer.scale_loss`).
+- `dense_gradient`: a gradient that came as `tf.IndexedSlices` (an embedding
+  lookup's) as a dense tensor, for norms and for summing micro-batches' gradients.
 - `update_if_finite`: feeds a value to a `keras.metrics.Mean` unless it is NaN or
   Inf (a `LossScaleOptimizer` skips such steps, so they are left out of the mean).
 
@@ -27,6 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 __all__ = [
+    "dense_gradient",
     "global_norm",
     "replica_balanced_labels",
     "replica_latents",
@@ -104,15 +107,19 @@ def replica_balanced_labels(seed_generator: keras.random.SeedGenerator, batch_si
     return labels[row]
 
 
-def _dense(gradient):
-    """An embedding's gradient comes as `tf.IndexedSlices`, one row per lookup: rows of a class drawn
-    twice must be summed before they are squared, so it is made dense (the tables are small)."""
+def dense_gradient(gradient):
+    """A gradient as a dense tensor (None stays None).
+
+    An embedding's gradient comes as `tf.IndexedSlices`, one row per lookup: rows of a class drawn
+    twice must be summed before they are squared or added to another micro-batch's gradient, so it
+    is made dense (the tables are small).
+    """
     return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
 
 
 def global_norm(gradients):
     """sqrt(sum of squares of every element of every gradient), float32; None gradients are skipped."""
-    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(_dense(g), "float32"))) for g in gradients if g is not None))
+    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(dense_gradient(g), "float32"))) for g in gradients if g is not None))
 
 
 def unscaled_global_norm(gradients, optimizer):
