@@ -9,8 +9,8 @@ Each is a default: a variable already in the environment is never changed.
 - `TF_CPP_MIN_LOG_LEVEL=1`: TensorFlow's C++ INFO lines (oneDNN, CPU
   instruction and buffer-size notices) are hidden; its warnings and errors
   still show. When this default applies, TensorFlow's Python INFO lines
-  (checkpoint sharding times, SavedModel asset paths, the renaming of the
-  captured-variable inputs of exported signatures) are hidden too: the
+  (checkpoint sharding times, SavedModel asset paths and fingerprints) are
+  hidden too: the
   `tensorflow` logger is set to WARNING, and the `absl` logger drops INFO
   records of TensorFlow's modules.
 - `TF_ENABLED_DEVICE_TYPES=CPU`, only on Linux when the NVIDIA driver library

@@ -64,7 +64,8 @@ export never leaves a folder that TF Serving would pick up.
 
 Implementation: `keras.export.ExportArchive` (the Keras 3 SavedModel writer,
 which tracks every Keras variable of the generator and supports several
-endpoints), with each endpoint a plain TensorFlow function of tensors.
+endpoints), with each endpoint a plain TensorFlow function of tensors whose
+captured variables are named after the variables (`capture_variables_by_name`).
 
 Follows the TF Serving SavedModel conventions
 (https://www.tensorflow.org/tfx/serving/serving_basic); no paper.
@@ -75,6 +76,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import uuid
 from typing import Any, Callable, Mapping
@@ -358,6 +360,45 @@ def _check_labels(labels, z, num_classes: int):
         return tf.identity(labels)
 
 
+def _argument_name(path: str | None, index: int) -> str:
+    """A valid graph-function argument name (``[a-z][a-z0-9_]*``) for a captured tensor."""
+    name = re.sub(r"[^a-z0-9_]", "_", (path or "").lower()).strip("_")
+    if not name:
+        return f"captured_input_{index}"
+    return name if name[0].isalpha() else f"v_{name}"
+
+
+def capture_variables_by_name(function, variables) -> None:
+    """Inside an endpoint being traced: captures what `function` captures, each under its variable's name.
+
+    A signature function receives every variable it reads as an extra input,
+    captured from outside the graph. Captured without a name, such an input is
+    named after a process-wide counter ("800", "802", ...), which is not a valid
+    argument name, so `tf.saved_model.save` renames it and logs ``Function
+    `generate` contains input name(s) 800, 802, ... with unsupported characters``.
+    Capturing the same tensors first, named after the variables' paths
+    (``generator/dense/kernel`` -> ``generator_dense_kernel``), gives them valid
+    names; the later call of `function` reuses these captures. Serving clients
+    never see these inputs: they are bound to the saved variables.
+
+    Args:
+      function: a `tf.function` with an input signature (its one concrete function is used).
+      variables: the Keras or TensorFlow variables `function` may read, for their names.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    capture = getattr(graph, "capture", None)
+    if capture is None:  # not tracing a function: nothing is captured
+        return
+    paths = {}
+    for variable in variables:
+        value = getattr(variable, "value", variable)  # a Keras variable's TensorFlow variable
+        handle = getattr(value, "handle", None)
+        if handle is not None:
+            paths[id(handle)] = getattr(variable, "path", None) or getattr(variable, "name", None)
+    for index, tensor in enumerate(function.get_concrete_function().captured_inputs):
+        capture(tensor, name=_argument_name(paths.get(id(tensor)), index))
+
+
 def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int, num_classes: int | None = None,
                    latent_distribution: str = "normal"):
     """ExportArchive holding the generator and the three signatures.
@@ -406,9 +447,11 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
 
     if conditional:
         def generate(z, labels):
+            capture_variables_by_name(generate_float, generator.variables)
             return {"images": images_to_uint8(generate_float(z, labels))}
 
         def sample(labels, seed):
+            capture_variables_by_name(generate_float, generator.variables)
             count = tf.shape(labels)[0]
             checks = _count_checks(
                 count,
@@ -422,6 +465,7 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
             return {"images": images_to_uint8(generate_float(z, labels)), "z": z}
 
         def generate_images_float(z, labels):
+            capture_variables_by_name(generate_float, generator.variables)
             return {"images_float": generate_float(z, labels)}
 
         endpoints = [
@@ -431,9 +475,11 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
         ]
     else:
         def generate(z):
+            capture_variables_by_name(generate_float, generator.variables)
             return {"images": images_to_uint8(generate_float(z))}
 
         def sample(seed, count):
+            capture_variables_by_name(generate_float, generator.variables)
             checks = _count_checks(
                 count,
                 max_sample_count,
@@ -446,6 +492,7 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
             return {"images": images_to_uint8(generate_float(z)), "z": z}
 
         def generate_images_float(z):
+            capture_variables_by_name(generate_float, generator.variables)
             return {"images_float": generate_float(z)}
 
         endpoints = [

@@ -50,6 +50,7 @@ from common.export.generator_export import (
     check_metadata,
     write_version,
     _uint8_mismatches,
+    capture_variables_by_name,
     images_to_uint8,
     sample_latents,
 )
@@ -101,10 +102,12 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
         return tf.cast(images_a, tf.float32), tf.cast(images_b, tf.float32)
 
     def serve(z):
+        capture_variables_by_name(generate_pair, generator.variables)
         images_a, images_b = generate_pair(z)
         return {"images_a": images_to_uint8(images_a), "images_b": images_to_uint8(images_b)}
 
     def sample(seed, count):
+        capture_variables_by_name(generate_pair, generator.variables)
         checks = [
             tf.debugging.assert_positive(count, message="count must be at least 1 (number of pairs to sample)"),
             tf.debugging.assert_less_equal(
@@ -118,6 +121,7 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
         return {"images_a": images_to_uint8(images_a), "images_b": images_to_uint8(images_b), "z": z}
 
     def serve_float(z):
+        capture_variables_by_name(generate_pair, generator.variables)
         images_a, images_b = generate_pair(z)
         return {"images_a_float": images_a, "images_b_float": images_b}
 

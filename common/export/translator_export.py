@@ -47,6 +47,7 @@ from common.export.generator_export import (
     ExportError,
     _resolve_version,
     check_export_dir,
+    capture_variables_by_name,
     check_metadata,
     write_version,
     images_to_uint8,
@@ -112,9 +113,11 @@ def _endpoints(model: keras.Model, size_multiple: int, min_size: int, spec_float
         return tf.cast(model(images, training=False), tf.float32)
 
     def uint8_endpoint(images):
+        capture_variables_by_name(translate_float, model.variables)
         return {"images": images_to_uint8(translate_float(uint8_to_float(images)))}
 
     def float_endpoint(images):
+        capture_variables_by_name(translate_float, model.variables)
         return {"images": translate_float(images)}
 
     return uint8_endpoint, float_endpoint

@@ -26,8 +26,10 @@ builders, and runs (or resumes) a training run in `run.model_dir`:
    uninterrupted one.
 6. Callbacks log every call to `metrics.jsonl`, print progress, write
    TensorBoard scalars, hparams and fixed-noise sample grids, checkpoint every
-   `checkpoint_every` steps and on SIGINT/SIGTERM, stop or roll back on a
-   NaN/Inf loss, and optionally profile a step range.
+   `checkpoint_every` steps and on SIGINT/SIGTERM (after the step in
+   progress; a train command abandons that step instead when no step has
+   finished since the last checkpoint, see `_SignalTrap`), stop or roll back
+   on a NaN/Inf loss, and optionally profile a step range.
 
 Model protocol (see the team contract): `model.train_step(batch)` returns a
 dict of Mean-tracker results; `model.compile(**optimizers, **compile_kwargs)`
@@ -54,6 +56,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import Any, Callable, Mapping
@@ -429,30 +432,148 @@ def _hparams(document: Mapping) -> dict:
 
 
 class _SignalTrap:
-    """SIGINT/SIGTERM set `progress.signal`; a second one interrupts immediately."""
+    """SIGINT/SIGTERM set `progress.signal`; a second one interrupts immediately.
 
-    def __init__(self, progress: callbacks_lib.RunProgress):
+    With `exit_now` (a train command, which ends its process after a signal),
+    a signal that comes while no step has finished since the last checkpoint
+    calls `exit_now(signum, step)` at once instead: nothing would be saved, so
+    the step in progress is abandoned. The first step after a start or a
+    checkpoint is such a step, and the first step of a process is the longest
+    one: Keras traces the training step (Python), then TensorFlow optimizes
+    and runs the graph (C++, one call). Python runs a signal handler only
+    between bytecodes of the main thread, so a signal during that C++ call
+    would wait for its end; the signal is therefore also read by a watcher
+    thread from Python's wakeup file descriptor (`signal.set_wakeup_fd`),
+    which the C-level handler writes to at once whatever the main thread does.
+
+    `allow_exit` (the runtime, before fit; `_UnsavedStepMarker`, at the start
+    of a step right after a checkpoint, once the TensorBoard writer is flushed)
+    and `forbid_exit` (at the end of every step) say when nothing is unsaved.
+    """
+
+    def __init__(self, progress: callbacks_lib.RunProgress, checkpointer=None, *,
+                 exit_now: Callable[[int, int], None] | None = None):
         self.progress = progress
+        self.checkpointer = checkpointer
+        self.exit_now = exit_now
         self.previous = {}
+        self._nothing_unsaved = False
+        self._lock = threading.RLock()
+        self._sockets = None
+        self._previous_wakeup_fd = None
+        self._watcher = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.previous[signum] = signal.signal(signum, self._handle)
+            if self.exit_now is not None:
+                self._start_watcher()
         return self
+
+    def _start_watcher(self):
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        try:
+            self._previous_wakeup_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            reader.close()
+            writer.close()
+            return
+        self._sockets = (reader, writer)
+        self._watcher = threading.Thread(target=self._watch, args=(reader,), name="signal-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, reader):
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:  # the trap was left
+                return
+            for signum in data:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    self._exit_if_nothing_unsaved(signum)
+
+    def allow_exit(self):
+        """Nothing is unsaved: the last checkpoint is at `progress.step` and every log line is written.
+
+        A signal already received ends the process now."""
+        if self.exit_now is None:
+            return
+        with self._lock:
+            self._nothing_unsaved = True
+            if self.progress.signal is not None:
+                self._exit_if_nothing_unsaved(self.progress.signal)
+
+    def forbid_exit(self):
+        """A step finished: a signal now saves a checkpoint after the step, as usual."""
+        with self._lock:
+            self._nothing_unsaved = False
+
+    def _exit_if_nothing_unsaved(self, signum):
+        with self._lock:
+            if self._nothing_unsaved and self.exit_now is not None:
+                self.exit_now(signum, self.progress.step)
 
     def _handle(self, signum, frame):
         if self.progress.signal is not None:
             signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
             raise KeyboardInterrupt
+        self._exit_if_nothing_unsaved(signum)
         self.progress.signal = signum
         print(f"\n{signal.Signals(signum).name} received: saving a checkpoint after the current step "
               "(send it again to quit without saving).", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
+        self.forbid_exit()
+        if self._sockets is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            reader, writer = self._sockets
+            writer.close()  # the watcher's recv returns b"" and the thread ends
+            self._watcher.join(timeout=5)
+            reader.close()
+            self._sockets = None
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
         return False
+
+
+class _UnsavedStepMarker(keras.callbacks.Callback):
+    """Tells the `_SignalTrap` when a step in progress holds the only unsaved work (runs first).
+
+    At the start of a step right after a checkpoint it flushes the TensorBoard
+    writer, so that abandoning the step loses nothing, and allows an immediate
+    exit; at the end of every step it forbids one until the next checkpoint.
+    """
+
+    def __init__(self, trap: _SignalTrap, writer):
+        super().__init__()
+        self.trap = trap
+        self.writer = writer
+        self._flushed_step = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        checkpointer = self.trap.checkpointer
+        step = self.trap.progress.step
+        if self.trap.exit_now is None or checkpointer is None or checkpointer.last_saved_step != step:
+            return
+        if self.writer is not None and self._flushed_step != step:
+            self.writer.flush()
+            self._flushed_step = step
+        self.trap.allow_exit()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.trap.forbid_exit()
+
+
+def _exit_unsaved_step(signum: int, step: int) -> None:
+    """Ends the process after a signal that came while no step had finished since the checkpoint of `step`."""
+    print(f"\n{signal.Signals(signum).name} received during step {step + 1}, before it finished: nothing to save "
+          f"(the checkpoint of step {step} holds every finished step). Run the same command again to resume.",
+          file=sys.stderr, flush=True)
+    _exit_now(128 + signum)
 
 
 def train(
@@ -554,11 +675,11 @@ def train(
         start_step = int(state.step.numpy())
         if restored is None:
             checkpointer.save(0)
-            print(f"Training {app} for {steps} steps into {model_dir}.", file=stream, flush=True)
+            started = f"Training {app} for {steps} steps into {model_dir}."
         else:
-            print(f"Resuming {app} from {os.path.basename(restored)} (step {start_step} of {steps}).",
-                  file=stream, flush=True)
+            started = f"Resuming {app} from {os.path.basename(restored)} (step {start_step} of {steps})."
         if start_step >= steps:
+            print(started, file=stream, flush=True)
             print(f"Nothing to do: already trained for {start_step} steps (--steps={steps}).",
                   file=stream, flush=True)
             return TrainResult(start_step, start_step, steps, 0, {}, model, model_dir)
@@ -572,7 +693,13 @@ def train(
                 with writer.as_default():
                     hparams_api.hparams(_hparams(document), trial_id=os.path.basename(os.path.abspath(model_dir)))
 
+        # A command (which ends its process after a signal) also ends it at once when a signal comes
+        # while no step has finished since the last checkpoint: there is nothing to save then.
+        single_process = distribute.task(strategy)[0] is None
+        trap = _SignalTrap(progress, checkpointer,
+                           exit_now=_exit_unsaved_step if _END_PROCESS_AFTER_SIGNAL and single_process else None)
         callbacks = [
+            _UnsavedStepMarker(trap, writer),
             callbacks_lib.StepCounter(progress),
             callbacks_lib.NonFiniteGuard(progress, replicas=strategy.num_replicas_in_sync,
                                          steps_per_execution=run.steps_per_execution),
@@ -596,7 +723,11 @@ def train(
         rollbacks = 0
         _wrap_train_step(model, state, run.steps_per_execution)
         try:
-            with _SignalTrap(progress):
+            with trap:
+                print(started, file=stream, flush=True)
+                if writer is not None:
+                    writer.flush()  # the hparams: nothing written is left in a buffer
+                trap.allow_exit()
                 while progress.step < steps:
                     fit_start_step = progress.step
                     position = fit_start_step + int(state.data_offset.numpy())
@@ -754,6 +885,10 @@ def _exit_now(status: int) -> None:
     os._exit(status)
 
 
+# Whether the running command ends its process after SIGINT/SIGTERM (`exit_on_user_error`).
+_END_PROCESS_AFTER_SIGNAL = False
+
+
 @contextlib.contextmanager
 def exit_on_user_error(*, end_process_after_signal: bool = False):
     """For a script's main(): errors a user can fix end the process with their message, no traceback.
@@ -764,10 +899,16 @@ def exit_on_user_error(*, end_process_after_signal: bool = False):
     number after SIGINT/SIGTERM (a checkpoint was saved). With
     `end_process_after_signal` (the train commands) the process then ends at
     once (`_exit_now`) instead of raising SystemExit, which callers in the same
-    process (tests, notebooks) can catch.
+    process (tests, notebooks) can catch; and `train` ends it right when a
+    signal comes during a step that follows the last checkpoint (no step
+    finished since, so nothing is saved; see `_SignalTrap`), without waiting
+    for that step.
     """
     from common.data.reader import DataError, corrupt_file_message
 
+    global _END_PROCESS_AFTER_SIGNAL
+    outer = _END_PROCESS_AFTER_SIGNAL
+    _END_PROCESS_AFTER_SIGNAL = outer or end_process_after_signal
     try:
         yield
     except TrainingInterrupted as interrupted:
@@ -787,3 +928,5 @@ def exit_on_user_error(*, end_process_after_signal: bool = False):
     except (NonFiniteLossError, checkpointing.CheckpointWriteError) as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
+    finally:
+        _END_PROCESS_AFTER_SIGNAL = outer

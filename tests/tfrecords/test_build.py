@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.commands import error_lines, start_command
 from tests.tfrecords import tiny_sources as tiny
 from tfrecords import schema
 from tfrecords.build import BuildError, build_dataset
@@ -254,3 +255,16 @@ def test_cli_stores_label_names_and_min_shards(tmp_path):
     manifest = schema.read_manifest(str(tmp_path / "out"))
     assert manifest["labels"] == ["airplane", "automobile", "bird"]
     assert manifest["builder_args"]["min_shards"] == 2
+
+
+def test_cli_on_a_folder_prints_no_error_lines(tmp_path):
+    """With the command's default environment (tests.commands), a build of a small folder logs no E/F lines."""
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        tiny.save_image(tmp_path / "src" / f"{index}.png", tiny.random_pixels(rng, 8, 8))
+    build = start_command("tfrecords.build", f"--source={tmp_path / 'src'}", f"--output={tmp_path / 'out'}",
+                          "--num_workers=1", "--noprogress")
+    _out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err[-3000:]
+    assert schema.read_manifest(str(tmp_path / "out"))["splits"]["train"]["count"] >= 1
+    assert error_lines(err) == [], err[-3000:]

@@ -12,6 +12,7 @@ from apps.cogan.model import build_model
 from common.export import pair_export
 from common.export.generator_export import ExportError, images_to_uint8, sample_latents
 from common.export.generator_export import DEFAULT_PARITY_ATOL
+from tests.log_capture import absl_messages
 
 TINY = dict(width_divisor=16, latent_dim=8, image_size=28)
 
@@ -23,8 +24,20 @@ def exported(tmp_path_factory):
     # serving in inference mode is checked against the moving statistics.
     model.generator(np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32), training=True)
     export_dir = str(tmp_path_factory.mktemp("export"))
-    path = pair_export.export_pair_generator(model.generator, export_dir, metadata={"app": "cogan", "step": 7})
+    with absl_messages() as messages:
+        path = pair_export.export_pair_generator(model.generator, export_dir, metadata={"app": "cogan", "step": 7})
+    export_messages.extend(messages)
     return model, export_dir, path
+
+
+export_messages = []  # what TensorFlow logged (INFO and above) while `exported` was written
+
+
+def test_signature_inputs_need_no_renaming(exported):
+    """The generator's variables are captured under valid argument names: nothing is renamed
+    ("contains input name(s) ... with unsupported characters")."""
+    assert any("fingerprint" in message for message in export_messages)  # INFO lines were collected
+    assert not [m for m in export_messages if "unsupported characters" in m]
 
 
 def test_layout_and_export_info(exported):

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from common.export import generator_export
 from common.export.generator_export import ExportError
+from tests.log_capture import absl_messages
 
 # A SavedModel's graph may fuse ops or sum in another order than the Keras layers called
 # eagerly: its float images agree to the tolerance the export's own parity check uses.
@@ -74,10 +75,23 @@ def rgb_export(tmp_path_factory):
     """One float32 RGB export shared by the read-only tests."""
     generator = build_generator(channels=3)
     export_dir = str(tmp_path_factory.mktemp("rgb"))
-    path = generator_export.export_generator(
-        generator, export_dir, metadata={"app": "tiny", "step": np.int64(7)}, max_sample_count=16
-    )
+    with absl_messages() as messages:
+        path = generator_export.export_generator(
+            generator, export_dir, metadata={"app": "tiny", "step": np.int64(7)}, max_sample_count=16
+        )
+    rgb_export_messages.extend(messages)
     return generator, export_dir, path, tf.saved_model.load(path)
+
+
+rgb_export_messages = []  # what TensorFlow logged (INFO and above) while `rgb_export` was written
+
+
+def test_signature_inputs_need_no_renaming(rgb_export):
+    """The variables a signature reads are captured under valid argument names, so the SavedModel
+    writer renames none of them (it would log "contains input name(s) 800, 802, ... with unsupported
+    characters")."""
+    assert any("fingerprint" in message for message in rgb_export_messages)  # INFO lines were collected
+    assert not [m for m in rgb_export_messages if "unsupported characters" in m]
 
 
 def test_images_to_uint8_hand_values():

@@ -11,6 +11,7 @@ import tensorflow as tf
 from common.export import translator_export
 from common.nn.translation_networks import build_resnet_generator
 from common.export.generator_export import DEFAULT_PARITY_ATOL
+from tests.log_capture import absl_messages
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,21 @@ def translators():
 @pytest.fixture(scope="module")
 def exported(translators, tmp_path_factory):
     export_dir = str(tmp_path_factory.mktemp("export"))
-    path = translator_export.export_translators(translators, export_dir, size_multiple=4, min_size=8,
-                                          metadata={"app": "test"})
+    with absl_messages() as messages:
+        path = translator_export.export_translators(translators, export_dir, size_multiple=4, min_size=8,
+                                                    metadata={"app": "test"})
+    export_messages.extend(messages)
     return export_dir, path
+
+
+export_messages = []  # what TensorFlow logged (INFO and above) while `exported` was written
+
+
+def test_signature_inputs_need_no_renaming(exported):
+    """Each translator's variables are captured under valid argument names: nothing is renamed
+    ("contains input name(s) ... with unsupported characters")."""
+    assert any("fingerprint" in message for message in export_messages)  # INFO lines were collected
+    assert not [m for m in export_messages if "unsupported characters" in m]
 
 
 @pytest.fixture(scope="module")
