@@ -28,6 +28,19 @@ split is cut to its first 500 images, so measuring it costs little. Printed:
 - with a whole schedule, the estimates `train_classifier` printed and recorded
   (after the first batches, after the first epoch) against its wall time.
 --json writes all of it to a file.
+
+--compare instead times variants of the training step side by side in one process, so
+that they share the machine's load: each variant's model is compiled as
+`train_classifier` compiles it (`compiled_classifier`) and fed by its own training
+pipeline; after 3 warm-up batches each (tracing, XLA compilation), blocks of --block
+batches of the variants take turns until --seconds have passed. Printed per variant:
+the median and mean time per batch over its blocks and the ratio of medians to the
+first variant's, e.g.
+
+    python tests/benchmarks/classifier_timing.py --data=/tmp/data/cifar10 --image_size=32 --channels=3 \
+        --compare="jit=off;jit=on" --seconds=60
+    python tests/benchmarks/classifier_timing.py --data=/tmp/data/cifar10 --image_size=32 --channels=3 \
+        --compare="width=16;width=32" --seconds=60
 """
 
 from __future__ import annotations
@@ -82,6 +95,46 @@ def _timeline_callback(seconds: float | None):
     return Timeline()
 
 
+def _compare(args, train, num_classes) -> dict:
+    """Interleaved blocks of training batches of each variant in --compare; their times per batch."""
+    import statistics
+
+    from common.evaluation import classifier as classifier_lib
+
+    variants = []
+    for text in args.compare.split(";"):
+        fields = dict(item.split("=", 1) for item in text.split(",") if item)
+        jit = {"on": True, "off": False, "auto": "auto"}[fields.pop("jit", args.jit_compile)]
+        overrides = {"epochs": args.epochs, "width": args.width, "blocks_per_stage": args.blocks_per_stage,
+                     "feature_dim": args.feature_dim, "batch_size": args.batch_size}
+        overrides.update({key: int(value) for key, value in fields.items()})
+        settings = classifier_lib.ClassifierSettings.for_images(train[0].shape[-1], len(train[0]), **overrides)
+        settings = settings.resolved(train[0].shape[-1])
+        batch = classifier_lib._train_batch_size(settings, len(train[0]))
+        model = classifier_lib.compiled_classifier(settings, train[0].shape[1:], num_classes,
+                                                   len(train[0]) // batch, jit_compile=jit)
+        batches = iter(classifier_lib._train_pipeline(*train, settings).repeat())
+        for _ in range(3):
+            model.train_on_batch(*next(batches))
+        variants.append({"name": text, "model": model, "batches": batches, "times": [],
+                         "resolved_jit_compile": bool(model.jit_compile)})
+    started = time.perf_counter()
+    while time.perf_counter() - started < args.seconds:
+        for variant in variants:
+            begin = time.perf_counter()
+            for _ in range(args.block):
+                variant["model"].train_on_batch(*next(variant["batches"]))
+            variant["times"].append((time.perf_counter() - begin) / args.block)
+    first = statistics.median(variants[0]["times"])
+    return {"variants": [{"variant": variant["name"], "resolved_jit_compile": variant["resolved_jit_compile"],
+                          "blocks": len(variant["times"]),
+                          "median_ms_per_batch": round(1000 * statistics.median(variant["times"]), 1),
+                          "mean_ms_per_batch": round(1000 * statistics.mean(variant["times"]), 1),
+                          "ratio_to_first": round(statistics.median(variant["times"]) / first, 3)}
+                         for variant in variants],
+            "block": args.block, "seconds": args.seconds, "load_average": os.getloadavg()[0]}
+
+
 def _mean_ms(values) -> float | None:
     values = list(values)
     return round(1000 * sum(values) / len(values), 1) if values else None
@@ -101,6 +154,10 @@ def main() -> None:
     parser.add_argument("--feature_dim", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=None)
     parser.add_argument("--verbose", action="store_true", help="The progress bar and the printed estimates.")
+    parser.add_argument("--compare", default=None, help="Variants to time side by side, ';'-separated, each "
+                        "','-separated key=value (jit=on|off|auto, width, blocks_per_stage, feature_dim, "
+                        "batch_size).")
+    parser.add_argument("--block", type=int, default=5, help="Batches per turn of a variant with --compare.")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -117,6 +174,15 @@ def main() -> None:
         train = (train[0][:args.num_train], train[1][:args.num_train])
     test = (test[0][:500], test[1][:500])
     num_classes = len(data_lib.describe(args.data).labels)
+    if args.compare:
+        if not args.seconds:
+            parser.error("--compare needs --seconds.")
+        result = _compare(args, train, num_classes)
+        print(json.dumps(result, indent=1))
+        if args.json:
+            with open(args.json, "w") as file:
+                json.dump(result, file, indent=2)
+        return
     settings = classifier_lib.ClassifierSettings.for_images(
         train[0].shape[-1], len(train[0]), epochs=args.epochs, width=args.width,
         blocks_per_stage=args.blocks_per_stage, feature_dim=args.feature_dim, batch_size=args.batch_size)
