@@ -30,7 +30,10 @@ momentum, weight decay, a linear warm-up and a cosine decay to zero over
 a random crop of the image zero-padded by 1/8 of its size and a horizontal flip;
 grayscale images (digits, characters: not mirror-symmetric) get shifts of up to
 1/16 of the size and no flip. The test split is then measured: accuracy and the
-class histogram of its predictions against the true one.
+class histogram of its predictions against the true one. XLA (`jit_compile`) is
+left to Keras ("auto"): off on a CPU-only machine, where it slowed the step down,
+on with an accelerator. With `verbose`, a time estimate is printed after the first
+batches and corrected when the first epoch, held-out evaluation included, ends.
 
 Saved as ``<path>.keras`` plus the sidecar ``<path>.keras.json`` holding the
 fingerprint (`classifier_fingerprint`: sha256 of the network's Keras config and
@@ -85,6 +88,8 @@ FINAL_RESOLUTION = 4
 MAX_WIDTH_MULTIPLIER = 8
 # Training steps the recommended settings give a small dataset at least (`ClassifierSettings.for_images`).
 MIN_STEPS = 1500
+# Cost of one held-out image (a forward pass) in the first time estimate, as a share of a training image's.
+VALIDATION_COST = 1 / 3
 
 
 class ClassifierError(ValueError):
@@ -343,48 +348,73 @@ def _split_validation(images, labels, settings: ClassifierSettings):
 
 
 class _Progress:
-    """A Keras callback: one progress bar over the whole training, and an estimate measured on this machine.
+    """A Keras callback: one progress bar over the whole training, and time estimates measured on this machine.
 
-    The estimate is printed once the first `measure_batches` batches after the
-    first (which includes tracing and compilation) have run: their mean time
-    times the remaining batches, plus a validation pass per epoch at the
-    measured inference speed ratio (taken as a third of a training batch).
+    The first estimate is printed once `measure_batches` batches after the first
+    (which includes tracing and compilation) have run: their mean time times the
+    batches left, plus a held-out evaluation per epoch (`num_validation` images, each
+    counted at VALIDATION_COST of a training image). The second is printed when the
+    first epoch ends: that epoch's wall time from the end of its first batch to the
+    end of its held-out evaluation, with the first batch counted at the mean of the
+    others, times the epochs left. It holds what the first cannot see: the batches
+    after the measured ones, the held-out evaluation as it runs, the shuffle and
+    augmentation pipeline at its steady pace. `clock` is the time source.
     """
 
     def __new__(cls, *args, **kwargs):
         import keras
 
         class Progress(keras.callbacks.Callback):
-            def __init__(self, epochs, steps_per_epoch, stream, measure_batches=20):
+            def __init__(self, epochs, steps_per_epoch, stream, *, num_validation=0, batch_size=1,
+                         measure_batches=20, clock=time.perf_counter):
                 super().__init__()
                 self.epochs, self.steps_per_epoch, self.stream = epochs, steps_per_epoch, stream
                 self.measure_batches = max(1, min(measure_batches, steps_per_epoch * epochs - 1))
+                self.validation_batches = VALIDATION_COST * num_validation / max(1, batch_size)
+                self.clock = clock
                 self.total = epochs * steps_per_epoch
                 self.done = 0
                 self.bar = keras.utils.Progbar(self.total, stateful_metrics=["loss", "accuracy", "val_accuracy"],
                                                unit_name="step", interval=1.0)
-                self.started = self.measure_start = None
-                self.estimate = None
+                self.started = self.measure_start = self.batches_end = None
+                self.estimate = self.epoch_estimate = None
 
             def on_train_begin(self, logs=None):
-                self.started = time.perf_counter()
+                self.started = self.clock()
 
             def on_train_batch_end(self, batch, logs=None):
                 self.done += 1
+                now = self.batches_end = self.clock()
                 if self.done == 1:
-                    self.measure_start = time.perf_counter()
+                    self.measure_start = now
                 elif self.done == 1 + self.measure_batches and self.estimate is None:
-                    per_batch = (time.perf_counter() - self.measure_start) / self.measure_batches
-                    remaining = per_batch * (self.total - self.done) * (1 + 1 / 3 / 9)
-                    self.estimate = dict(seconds_per_batch=per_batch, estimated_seconds=remaining
-                                         + (time.perf_counter() - self.started))
+                    per_batch = (now - self.measure_start) / self.measure_batches
+                    epochs_left = self.epochs - self.done / self.steps_per_epoch
+                    remaining = per_batch * ((self.total - self.done) + epochs_left * self.validation_batches)
+                    self.estimate = {"seconds_per_batch": per_batch,
+                                     "estimated_seconds": remaining + (now - self.started)}
                     print(f"\nMeasured {per_batch * 1000:.0f} ms per batch of training on this machine: about "
                           f"{_duration(remaining)} left for at most {self.epochs} epochs of {self.steps_per_epoch} "
-                          "batches (early stopping may end sooner).", file=self.stream, flush=True)
+                          "batches (early stopping may end sooner); corrected after the first epoch.",
+                          file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy")])
 
             def on_epoch_end(self, epoch, logs=None):
+                now = self.clock()
                 self.done = (epoch + 1) * self.steps_per_epoch
+                if epoch == 0 and self.epochs > 1 and self.measure_start is not None:
+                    if self.steps_per_epoch > 1:
+                        per_batch = (self.batches_end - self.measure_start) / (self.steps_per_epoch - 1)
+                        epoch_seconds = (now - self.measure_start) + per_batch
+                    else:
+                        epoch_seconds = now - self.started
+                    remaining = epoch_seconds * (self.epochs - 1)
+                    self.epoch_estimate = {"epoch_seconds": epoch_seconds,
+                                           "estimated_seconds": remaining + (now - self.started)}
+                    print(f"\nThe first epoch took {_duration(now - self.started)} ({_duration(epoch_seconds)} "
+                          "without tracing and compilation, held-out evaluation included): about "
+                          f"{_duration(remaining)} left for at most {self.epochs - 1} more epochs.",
+                          file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items()
                               if k in ("loss", "accuracy", "val_accuracy")])
 
@@ -423,21 +453,52 @@ def _predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(outputs)
 
 
+def compiled_classifier(settings: ClassifierSettings, image_shape, num_classes: int, steps_per_epoch: int, *,
+                        jit_compile: bool | str = "auto"):
+    """`build_classifier` of `settings`, compiled as `train_classifier` trains it.
+
+    SGD with Nesterov momentum and weight decay; the learning rate warms up linearly over
+    `warmup_epochs` (at most half the schedule) and then decays to zero along a cosine
+    over the rest of `epochs` epochs of `steps_per_epoch` steps.
+    """
+    import keras
+
+    total_steps = steps_per_epoch * settings.epochs
+    warmup = min(int(round(settings.warmup_epochs * steps_per_epoch)), total_steps // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else settings.learning_rate, decay_steps=max(1, total_steps - warmup), alpha=0.0,
+        warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
+    with float32_policy():
+        model = build_classifier(tuple(image_shape), num_classes, width=settings.width,
+                                 feature_dim=settings.feature_dim, blocks_per_stage=settings.blocks_per_stage)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=settings.momentum, nesterov=True,
+                                                 weight_decay=settings.weight_decay),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=jit_compile)
+    return model
+
+
 def train_classifier(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], num_classes: int,
                      settings: ClassifierSettings = ClassifierSettings(), *, jit_compile: bool | str = "auto",
-                     verbose: int = 0, stream=None) -> tuple[Any, dict]:
+                     verbose: int = 0, stream=None, callbacks: list | None = None) -> tuple[Any, dict]:
     """Trains `build_classifier` on uint8 (images, labels) arrays; returns (model, report).
 
     Args:
       train, test: (uint8 images [N, H, W, C], integer labels [N]), as `decode_split` returns.
-      jit_compile: XLA for the training step ("auto": on, as Keras decides for models it can compile).
+      jit_compile: XLA for the training and evaluation steps. "auto" leaves it to Keras 3, which turns
+        it off on machines without an accelerator and on with one; on a 2-core CPU XLA made the
+        training step about 1.36 times slower (CIFAR-10 and MNIST at 32x32, see the README).
       verbose: 1 prints the measured time estimate and a progress bar to `stream`.
+      callbacks: more Keras callbacks for `fit` (to time or stop the training).
 
     Returns:
       The model with the weights of the best validation epoch, and a report:
       test_accuracy, validation_accuracy, epochs_trained, best_epoch, test
       histogram (predicted and true) and its largest deviation in percentage
-      points, the history and the wall time.
+      points, the history, the wall time, whether XLA was used and, with
+      `verbose`, the two time estimates (after the first batches and after the
+      first epoch).
     """
     import keras
 
@@ -458,27 +519,17 @@ def train_classifier(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarra
     steps_per_epoch = len(train_images) // batch_size
     epochs = settings.epochs
     patience = max(settings.patience, epochs // 4)
-    total_steps = steps_per_epoch * epochs
-    warmup = min(int(round(settings.warmup_epochs * steps_per_epoch)), total_steps // 2)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else settings.learning_rate, decay_steps=max(1, total_steps - warmup), alpha=0.0,
-        warmup_target=settings.learning_rate if warmup else None, warmup_steps=warmup)
-    with float32_policy():
-        model = build_classifier(images.shape[1:], num_classes, width=settings.width,
-                                 feature_dim=settings.feature_dim, blocks_per_stage=settings.blocks_per_stage)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=settings.momentum, nesterov=True,
-                                                 weight_decay=settings.weight_decay),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                  jit_compile=jit_compile)
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+    model = compiled_classifier(settings, images.shape[1:], num_classes, steps_per_epoch, jit_compile=jit_compile)
+    fit_callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                                restore_best_weights=True)]
     progress = None
     if verbose:
-        progress = _Progress(epochs, steps_per_epoch, stream)
-        callbacks.append(progress)
+        progress = _Progress(epochs, steps_per_epoch, stream, num_validation=len(val_images),
+                             batch_size=batch_size)
+        fit_callbacks.append(progress)
+    fit_callbacks.extend(callbacks or [])
     history = model.fit(_train_pipeline(train_images, train_labels, settings), epochs=epochs,
-                        validation_data=_eval_pipeline(val_images, val_labels, 500), callbacks=callbacks,
+                        validation_data=_eval_pipeline(val_images, val_labels, 500), callbacks=fit_callbacks,
                         shuffle=False, verbose=0)  # the pipeline shuffles
     train_seconds = time.perf_counter() - started
     logits = _predict(model, test_images, 500)
@@ -500,9 +551,12 @@ def train_classifier(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarra
         "test_histogram_max_deviation_points": float(np.abs(predicted_histogram - true_histogram).max() * 100.0),
         "history": {key: [round(float(v), 6) for v in values] for key, values in history.history.items()},
         "train_seconds": round(train_seconds, 1),
+        "jit_compile": bool(model.jit_compile),
     }
     if progress is not None and progress.estimate is not None:
         report["estimated_seconds"] = round(progress.estimate["estimated_seconds"], 1)
+    if progress is not None and progress.epoch_estimate is not None:
+        report["estimated_seconds_after_first_epoch"] = round(progress.epoch_estimate["estimated_seconds"], 1)
     return model, report
 
 

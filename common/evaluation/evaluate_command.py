@@ -19,7 +19,10 @@ Feature networks (``--feature_network``):
   and the classifier's fingerprint (architecture and training settings), or at
   ``--classifier_path``. Needs labels and a "test" split. On first use it is
   trained there, with a progress bar and a time estimate measured on the first
-  batches (as a first use of Keras downloads its weights);
+  batches and corrected after the first epoch (as a first use of Keras
+  downloads its weights); ``--classifier_epochs``, ``--classifier_width``,
+  ``--classifier_blocks_per_stage`` and ``--classifier_feature_dim`` change the
+  recommended recipe, and so the fingerprint and the cached file;
   ``--notrain_classifier`` refuses and exits with an error instead. Works
   offline; numbers compare only between runs scored with the same classifier.
 - ``inception_v3``: Keras InceptionV3 ImageNet pool features (downloaded once to
@@ -118,8 +121,9 @@ class EvaluateOptions:
     classifier_path: str | None = None
     train_classifier: bool = True      # False: refuse to train a classifier that is not cached
     classifier_epochs: int | None = None       # None: ClassifierSettings.for_images' value
-    classifier_width: int | None = None
-    classifier_feature_dim: int | None = None
+    classifier_width: int | None = None        # None: ClassifierSettings' 16 filters in the first stage
+    classifier_blocks_per_stage: int | None = None  # None: 1 for grayscale, 2 for colour images
+    classifier_feature_dim: int | None = None  # None: 128
     bounds: bool = False               # also score real images of the other split and uniform noise
     split: str = "train"
     ema: bool = True
@@ -156,6 +160,12 @@ def define_evaluate_flags(flag_values=None) -> None:
                          "--notrain_classifier exits with an error instead.", **kwargs)
     flags.DEFINE_integer("classifier_epochs", None, "Epochs of a newly trained dataset classifier (default: "
                          "8 for grayscale, 20 for colour images; at least 1,500 steps).", **kwargs)
+    flags.DEFINE_integer("classifier_width", None, "Filters of the first stage of a newly trained dataset "
+                         "classifier; each later stage doubles them, up to 8 times (default 16).", **kwargs)
+    flags.DEFINE_integer("classifier_blocks_per_stage", None, "Residual blocks per stage of a newly trained "
+                         "dataset classifier (default: 1 for grayscale, 2 for colour images).", **kwargs)
+    flags.DEFINE_integer("classifier_feature_dim", None, "Width of the dataset classifier's penultimate "
+                         "\"features\" layer, the features of FID/KID/precision/recall (default 128).", **kwargs)
     flags.DEFINE_boolean("bounds", False, "Also score real images of the other split (floor) and uniform noise "
                          "(ceiling) with the same feature network.", **kwargs)
     flags.DEFINE_string("split", "train", "Split of real images to compare with.", **kwargs)
@@ -214,7 +224,8 @@ def default_classifier_path(dataset_name: str, checksum: str, image_size, channe
 
 
 def classifier_settings(data, image_size=None, channels: int | None = None, *, epochs: int | None = None,
-                        width: int | None = None, feature_dim: int | None = None):
+                        width: int | None = None, feature_dim: int | None = None,
+                        blocks_per_stage: int | None = None):
     """(ClassifierSettings, fingerprint) of the classifier for `data`'s images at `image_size`/`channels`.
 
     The settings are `ClassifierSettings.for_images` of the images' channel count with
@@ -227,7 +238,8 @@ def classifier_settings(data, image_size=None, channels: int | None = None, *, e
         shape, num_classes = classifier_lib.dataset_image_shape(data, image_size=image_size, channels=channels)
         num_train = (data_lib.describe(data).num_examples or {}).get("train")
         settings = classifier_lib.ClassifierSettings.for_images(shape[-1], num_train, epochs=epochs, width=width,
-                                                                feature_dim=feature_dim)
+                                                                feature_dim=feature_dim,
+                                                                blocks_per_stage=blocks_per_stage)
     except classifier_lib.ClassifierError as error:
         raise EvaluateAppError(str(error)) from None
     return settings, classifier_lib.classifier_fingerprint(settings, shape, num_classes)
@@ -289,7 +301,8 @@ def _cached_classifier_info(path: str, checksum: str) -> dict | None:
 def build_feature_extractor(kind: str, *, data, image_size=None, channels: int | None = None,
                             classifier_path: str | None = None, train_classifier: bool = True,
                             classifier_epochs: int | None = None, classifier_width: int | None = None,
-                            classifier_feature_dim: int | None = None, fid_weights: str | None = None,
+                            classifier_feature_dim: int | None = None,
+                            classifier_blocks_per_stage: int | None = None, fid_weights: str | None = None,
                             inception_weights: str | None = None, seed: int = 0, verbose: int = 1,
                             flag_prefix: str = "", stream=None):
     """(FeatureExtractor, facts dict) for `kind` ("auto" resolved against `data`).
@@ -316,7 +329,8 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
     settings = fingerprint = None
     if kind == "classifier" and info.labels and (info.num_examples or {}).get("test"):
         settings, fingerprint = classifier_settings(data, image_size, channels, epochs=classifier_epochs,
-                                                    width=classifier_width, feature_dim=classifier_feature_dim)
+                                                    width=classifier_width, feature_dim=classifier_feature_dim,
+                                                    blocks_per_stage=classifier_blocks_per_stage)
     if kind == "classifier" and not classifier_path and fingerprint:
         name = (info.manifest or {}).get("name") or "dataset"
         classifier_path = default_classifier_path(name, checksum, image_size, channels, fingerprint)
@@ -708,7 +722,8 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     if kind == "classifier" and not classifier_path and info.labels and counts.get("test"):
         _, fingerprint = classifier_settings(data, image_size, channels, epochs=options.classifier_epochs,
                                              width=options.classifier_width,
-                                             feature_dim=options.classifier_feature_dim)
+                                             feature_dim=options.classifier_feature_dim,
+                                             blocks_per_stage=options.classifier_blocks_per_stage)
         classifier_path = default_classifier_path((info.manifest or {}).get("name") or "dataset", checksum,
                                                   image_size, channels, fingerprint)
     _check_feature_network(kind, data=data, dataset_info=info, checksum=checksum, classifier_path=classifier_path,
@@ -726,8 +741,8 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         kind, data=data, image_size=image_size, channels=channels, classifier_path=classifier_path,
         train_classifier=options.train_classifier, classifier_epochs=options.classifier_epochs,
         classifier_width=options.classifier_width, classifier_feature_dim=options.classifier_feature_dim,
-        fid_weights=options.fid_weights, inception_weights=options.inception_weights, seed=options.seed,
-        verbose=options.verbose, stream=stream)
+        classifier_blocks_per_stage=options.classifier_blocks_per_stage, fid_weights=options.fid_weights,
+        inception_weights=options.inception_weights, seed=options.seed, verbose=options.verbose, stream=stream)
     used_ema = bool(options.ema and getattr(model, "ema", None) is not None)
     conditional = is_conditional(model)
     num_classes = facts.get("num_classes")

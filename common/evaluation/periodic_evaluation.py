@@ -325,8 +325,9 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
     """[] when --eval_every=0, else [PeriodicEvaluation] for `run` (RuntimeConfig) and the app's `config`.
 
     Real images: run.data's train split at the config's image_size/channels.
-    `classifier_options` (classifier_epochs, classifier_width, classifier_feature_dim)
-    go to `evaluate_command.build_feature_extractor` when a classifier is trained.
+    `classifier_options` (classifier_epochs, classifier_width, classifier_blocks_per_stage,
+    classifier_feature_dim) go to `evaluate_command.build_feature_extractor` when a classifier
+    is trained.
     Missing weights or classifier raise `evaluate_command.EvaluateAppError` (a
     ConfigError) before any network is built.
     """

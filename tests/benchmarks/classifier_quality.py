@@ -11,15 +11,22 @@ with `tfrecords.build` (or without --data for the offline default digits):
     python tests/benchmarks/classifier_quality.py --data=/tmp/data/cifar10 --image_size=32 --channels=3 \\
         --work_dir=/tmp/classifier_quality/cifar10
     python tests/benchmarks/classifier_quality.py --work_dir=/tmp/classifier_quality/digits
+    # a wider network than the recommended one (any of --epochs, --width, --blocks_per_stage, --feature_dim)
+    python tests/benchmarks/classifier_quality.py --data=/tmp/data/cifar10 --image_size=32 --channels=3 \
+        --width=32 --work_dir=/tmp/classifier_quality/cifar10
 
 What it does, with the suite's own modules:
-1. trains the dataset classifier with the recommended settings
-   (`common.evaluation.classifier.get_or_train_classifier`, settings None), or reuses
-   the one cached in --work_dir when its dataset checksum and fingerprint match;
+1. trains the dataset classifier with the settings `evaluate` would use
+   (`common.evaluation.evaluate_command.classifier_settings`: the recommended ones, with
+   --epochs, --width, --blocks_per_stage and --feature_dim as `evaluate`'s
+   --classifier_epochs, --classifier_width, ... change them) through
+   `common.evaluation.classifier.get_or_train_classifier`, or reuses the one cached in
+   --work_dir as classifier-<fingerprint>.keras when its dataset checksum matches;
 2. prints its test accuracy, the held-out validation accuracy per epoch, the epochs
-   scheduled and trained, the wall time of training and the estimate printed after
-   the first batches, and the class histogram of the test split through the
-   classifier against the true one (largest deviation in percentage points);
+   scheduled and trained, the wall time of training and the estimates printed after
+   the first batches and after the first epoch, and the class histogram of the test
+   split through the classifier against the true one (largest deviation in percentage
+   points);
 3. scores the floor and the ceiling of every metric in the classifier's features
    (`common.evaluation.evaluate_command.score_bounds`): --num_samples real test images
    (at most the test split) and as many uniform-noise images, each against
@@ -46,7 +53,13 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=None)
     parser.add_argument("--work_dir", required=True)
     parser.add_argument("--num_samples", type=int, default=10_000)
-    parser.add_argument("--batch_size", type=int, default=250)
+    parser.add_argument("--batch_size", type=int, default=250, help="Images per batch of the metrics.")
+    parser.add_argument("--epochs", type=int, default=None, help="Classifier epochs (default: recommended).")
+    parser.add_argument("--width", type=int, default=None, help="Filters of the classifier's first stage "
+                        "(default 16).")
+    parser.add_argument("--blocks_per_stage", type=int, default=None,
+                        help="Residual blocks per stage (default: 1 grayscale, 2 colour).")
+    parser.add_argument("--feature_dim", type=int, default=None, help="Width of the features layer (default 128).")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
@@ -56,9 +69,12 @@ def main() -> None:
     from common.evaluation.reference_stats import dataset_checksum
 
     os.makedirs(args.work_dir, exist_ok=True)
-    path = os.path.join(args.work_dir, "classifier.keras")
+    settings, fingerprint = evaluate_command.classifier_settings(
+        args.data, args.image_size, args.channels, epochs=args.epochs, width=args.width,
+        blocks_per_stage=args.blocks_per_stage, feature_dim=args.feature_dim)
+    path = os.path.join(args.work_dir, f"classifier-{fingerprint}.keras")
     started = time.perf_counter()
-    model, info = classifier_lib.get_or_train_classifier(args.data, path, None, image_size=args.image_size,
+    model, info = classifier_lib.get_or_train_classifier(args.data, path, settings, image_size=args.image_size,
                                                          channels=args.channels, verbose=1)
     elapsed = time.perf_counter() - started
     settings = info["settings"]
@@ -69,7 +85,8 @@ def main() -> None:
     print(f"epochs scheduled {info['epochs_scheduled']}, trained {info['epochs_trained']}, best (kept) "
           f"{info['best_epoch']}; training wall time {info['train_seconds']:.0f} s "
           f"({info['train_seconds'] / 60:.1f} min), estimate after the first batches "
-          f"{info.get('estimated_seconds', float('nan')):.0f} s")
+          f"{info.get('estimated_seconds', float('nan')):.0f} s, after the first epoch "
+          f"{info.get('estimated_seconds_after_first_epoch', float('nan')):.0f} s")
     curve = ", ".join(f"{value:.4f}" for value in info["history"].get("val_accuracy", []))
     print(f"held-out accuracy per epoch: {curve}")
     print(f"test accuracy {info['test_accuracy']:.4f}; held-out accuracy {info['validation_accuracy']:.4f}")

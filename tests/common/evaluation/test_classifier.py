@@ -1,6 +1,7 @@
 """The dataset classifier: trains on scikit-learn digits, is keyed by its fingerprint, reloads safely."""
 
 import dataclasses
+import io
 import json
 import os
 
@@ -167,3 +168,45 @@ def test_classifier_refuses_bad_input():
         classifier.build_classifier((8, 8, 1), 1)
     with pytest.raises(classifier.ClassifierError, match="width must be >= 1"):
         classifier.ClassifierSettings(width=0)
+
+
+def test_time_estimates_from_the_first_batches_and_from_the_whole_first_epoch():
+    # A fake clock: 1 s for the first batch (tracing), 0.1 s for every other, and at the end of every
+    # epoch a held-out evaluation of 2 s, far more than the first estimate's guess for 300 images.
+    now = [0.0]
+    stream = io.StringIO()
+    progress = classifier._Progress(4, 30, stream, num_validation=300, batch_size=100, measure_batches=10,
+                                    clock=lambda: now[0])
+    progress.on_train_begin()
+    for epoch in range(4):
+        for batch in range(30):
+            now[0] += 1.0 if (epoch, batch) == (0, 0) else 0.1
+            progress.on_train_batch_end(batch, {"loss": 1.0, "accuracy": 0.5})
+            if (epoch, batch) == (0, 10):
+                # 10 batches of 0.1 s measured; 109 batches and 3.63 epochs of evaluation left, an
+                # evaluation counted as 300 / 100 / 3 = 1 batch; 2 s have passed.
+                assert progress.estimate["seconds_per_batch"] == pytest.approx(0.1)
+                assert progress.estimate["estimated_seconds"] == pytest.approx(2.0 + 0.1 * (109 + 4 - 11 / 30))
+        now[0] += 2.0
+        progress.on_epoch_end(epoch, {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.5})
+        if epoch == 0:
+            # The first epoch, without tracing: 30 batches of 0.1 s and the evaluation, 5 s; 3 more to go.
+            assert progress.epoch_estimate["epoch_seconds"] == pytest.approx(5.0)
+            assert progress.epoch_estimate["estimated_seconds"] == pytest.approx(5.9 + 15.0)
+    progress.on_train_end()
+    assert now[0] == pytest.approx(20.9)  # the second estimate was the wall time
+    text = stream.getvalue()
+    assert "Measured 100 ms per batch of training on this machine: about 11 s left" in text
+    assert "The first epoch took 6 s (5 s without tracing and compilation, held-out evaluation included): " \
+        "about 15 s left for at most 3 more epochs." in text
+    assert "Stopped early" not in text
+
+
+def test_train_classifier_records_both_estimates(digits_dataset):
+    train = classifier.decode_split(digits_dataset, "train")
+    test = classifier.decode_split(digits_dataset, "test")
+    settings = dataclasses.replace(SETTINGS, epochs=2)
+    stream = io.StringIO()
+    _, report = classifier.train_classifier(train, test, 10, settings, verbose=1, stream=stream)
+    assert 0 < report["estimated_seconds"] and 0 < report["estimated_seconds_after_first_epoch"]
+    assert "Measured" in stream.getvalue() and "The first epoch took" in stream.getvalue()

@@ -209,6 +209,41 @@ def test_default_classifier_path_is_keyed_by_dataset_size_and_fingerprint(monkey
     assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 16, 1, width=8)[1]
     assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 16, 1, epochs=3)[1]
     assert fingerprint != evaluate_command.classifier_settings(tiny_run["data"], 12, 1)[1]
+    others = [evaluate_command.classifier_settings(tiny_run["data"], 16, 1, **{name: value})[1]
+              for name, value in (("width", 32), ("blocks_per_stage", 2), ("feature_dim", 64), ("epochs", 5))]
+    assert len({fingerprint, *others}) == 5
+
+
+def test_classifier_flags_reach_the_settings_fingerprint_and_cached_path(tiny_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    flag_values = flags.FlagValues()
+    evaluate_command.define_evaluate_flags(flag_values)
+    flag_values(["evaluate", f"--model_dir={tiny_run['model_dir']}", "--classifier_width=32",
+                 "--classifier_blocks_per_stage=2", "--classifier_feature_dim=64", "--classifier_epochs=5"])
+    parsed = evaluate_command.options_from_flags(flag_values)
+    assert (parsed.classifier_width, parsed.classifier_blocks_per_stage, parsed.classifier_feature_dim,
+            parsed.classifier_epochs) == (32, 2, 64, 5)
+    settings, fingerprint = evaluate_command.classifier_settings(
+        tiny_run["data"], 16, 1, epochs=5, width=32, blocks_per_stage=2, feature_dim=64)
+    assert (settings.width, settings.blocks_per_stage, settings.feature_dim, settings.epochs) == (32, 2, 64, 5)
+
+    def refused_path(**overrides):
+        # With training refused, the error names the cached file the settings lead to, before any work.
+        values = {"model_dir": tiny_run["model_dir"], "classifier_path": None, "train_classifier": False,
+                  "cache_dir": tiny_run["cache"], "verbose": 0}
+        values.update(overrides)
+        with pytest.raises(evaluate_command.EvaluateAppError, match="is cached at") as error:
+            evaluate_command.run_evaluation(evaluate_command.EvaluateOptions(**values), build_fields)
+        return str(error.value)
+
+    assert f"-{fingerprint}.keras" in refused_path(**{field: getattr(parsed, field) for field in (
+        "classifier_width", "classifier_blocks_per_stage", "classifier_feature_dim", "classifier_epochs")})
+    default = evaluate_command.classifier_settings(tiny_run["data"], 16, 1)[1]
+    assert f"-{default}.keras" in refused_path()
+    for field, value in (("classifier_width", 32), ("classifier_blocks_per_stage", 2),
+                         ("classifier_feature_dim", 64)):
+        message = refused_path(**{field: value})
+        assert f"-{default}.keras" not in message and "-16x16x1-" in message
 
 
 def test_first_use_trains_the_classifier_with_an_estimate_and_a_progress_bar(tiny_run, monkeypatch, tmp_path):
@@ -286,7 +321,8 @@ def test_cli_helpfull_lists_the_flags():
                              text=True, capture_output=True, timeout=180)
     assert process.returncode == 1, process.stderr[-2000:]  # absl's help flags exit with status 1
     for flag in ("--model_dir:", "--data:", "--num_samples:", "--feature_network:", "--fid_weights:",
-                 "--classifier_path:", "--[no]train_classifier:", "--split:", "--[no]ema:", "--batch_size:",
+                 "--classifier_path:", "--[no]train_classifier:", "--classifier_epochs:", "--classifier_width:",
+                 "--classifier_blocks_per_stage:", "--classifier_feature_dim:", "--split:", "--[no]ema:", "--batch_size:",
                  "--seed:", "--output:", "--checkpoint:", "--[no]bounds:"):
         assert flag in process.stdout, flag
 
