@@ -103,16 +103,16 @@ def _compute_layers(model, input_shape):
         if isinstance(layer, layers.Conv2DTranspose):
             k, s = layer.kernel_size[0], layer.strides[0]
             macs = x_shape[0] * x_shape[1] * x_shape[2] * x_shape[3] * k * k * y_shape[3]
-            found.append(dict(kind="conv_transpose", x=tuple(x_shape), y=tuple(y_shape), k=k, s=s,
-                              padding=layer.padding.upper(), macs=macs, name=layer.name))
+            found.append({"kind": "conv_transpose", "x": tuple(x_shape), "y": tuple(y_shape), "k": k, "s": s,
+                          "padding": layer.padding.upper(), "macs": macs, "name": layer.name})
         elif isinstance(layer, layers.Conv2D):
             k, s = layer.kernel_size[0], layer.strides[0]
             macs = y_shape[0] * y_shape[1] * y_shape[2] * y_shape[3] * k * k * x_shape[3]
-            found.append(dict(kind="conv", x=tuple(x_shape), y=tuple(y_shape), k=k, s=s,
-                              padding=layer.padding.upper(), macs=macs, name=layer.name))
+            found.append({"kind": "conv", "x": tuple(x_shape), "y": tuple(y_shape), "k": k, "s": s,
+                          "padding": layer.padding.upper(), "macs": macs, "name": layer.name})
         elif isinstance(layer, layers.Dense):
             macs = x_shape[0] * x_shape[-1] * y_shape[-1]
-            found.append(dict(kind="dense", x=tuple(x_shape), y=tuple(y_shape), macs=macs, name=layer.name))
+            found.append({"kind": "dense", "x": tuple(x_shape), "y": tuple(y_shape), "macs": macs, "name": layer.name})
     return found
 
 
@@ -135,7 +135,7 @@ def _shape_ops(layer):
     """{operation: (tf.function, args)} for the layer's forward, backward-input and backward-filter."""
     import tensorflow as tf
 
-    rand = lambda shape: tf.random.stateless_normal(shape, seed=(1, 2))  # noqa: E731
+    rand = lambda shape: tf.random.stateless_normal(shape, seed=(1, 2))
     if layer["kind"] == "dense":
         x, y = rand((layer["x"][0], layer["x"][-1])), rand((layer["y"][0], layer["y"][-1]))
         w = rand((layer["x"][-1], layer["y"][-1]))
@@ -231,6 +231,7 @@ def _patch_ops(args) -> None:
 
 
 def worker(args) -> dict:
+    __import__("apps")  # the commands' environment defaults, set before TensorFlow loads
     import tensorflow as tf
 
     if args.intra_op:
@@ -259,7 +260,7 @@ def worker(args) -> dict:
         results["peaks"] = peaks
         return results
 
-    rand = lambda shape: tf.random.stateless_normal(shape, seed=(3, 4))  # noqa: E731
+    rand = lambda shape: tf.random.stateless_normal(shape, seed=(3, 4))
     for name, (model, input_shape) in networks.items():
         if not name.startswith(tuple(args.networks.split(","))):
             continue
@@ -299,11 +300,12 @@ def worker(args) -> dict:
 
 def cpu_model() -> str:
     try:
-        text = open("/proc/cpuinfo").read()
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
     except OSError:
         return platform.processor()
-    model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+    model = re.search(r"^model name\s*:\s*(.*)$", text, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
     wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if flags and f in flags.group(1).split()]
     return f"{model.group(1) if model else platform.processor()} ({', '.join(wanted)}), {os.cpu_count()} CPUs"
 
@@ -314,7 +316,7 @@ def run_worker(variant: str, part: str, args) -> dict:
     command = [sys.executable, os.path.abspath(__file__), "--worker", f"--part={part}",
                f"--repeats={args.repeats}", f"--cyclegan_size={args.cyclegan_size}",
                f"--dcgan_batch={args.dcgan_batch}", f"--networks={args.networks}", *flags]
-    process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if process.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{process.stderr[-3000:]}")
     sys.stderr.write("".join(line + "\n" for line in process.stderr.splitlines() if line.startswith("  ")))

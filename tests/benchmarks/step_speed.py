@@ -60,7 +60,7 @@ VARIANTS = {
     "bfloat16_xla": ["--precision=mixed_bfloat16", "--jit_compile"],
     "float16": ["--precision=mixed_float16", "--nojit_compile"],
 }
-RATE = re.compile(r"^step\s+(\d+)/(\d+)\s.*\s([0-9.]+) img/s", re.M)
+RATE = re.compile(r"^step\s+(\d+)/(\d+)\s.*\s([0-9.]+) img/s", re.MULTILINE)
 
 
 class NotMeasured(Exception):
@@ -79,12 +79,13 @@ def images_per_second(app: str, variant: str, steps: int, log_every: int, work_d
                *APP_FLAGS[app], *VARIANTS[variant], *extra]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
-        process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                                 check=False)
     except subprocess.TimeoutExpired:
         raise NotMeasured("timeout", f"still running after {timeout:.0f} s") from None
     finally:
         shutil.rmtree(model_dir, ignore_errors=True)
-    refusal = re.search(r"^Error: (--jit_compile.*)$", process.stderr, re.M)
+    refusal = re.search(r"^Error: (--jit_compile.*)$", process.stderr, re.MULTILINE)
     if process.returncode == 2 and refusal:  # the runtime's ConfigError: refused before training
         raise NotMeasured("refused", refusal.group(1))
     if process.returncode != 0:
@@ -101,8 +102,8 @@ def cpu_flags() -> str:
             text = f.read()
     except OSError:
         return platform.processor()
-    model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
-    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
+    model = re.search(r"^model name\s*:\s*(.*)$", text, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
     wanted = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
               if flags and flag in flags.group(1).split()]
     return f"{model.group(1) if model else platform.processor()} ({', '.join(wanted)})"
