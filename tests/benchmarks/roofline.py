@@ -1,7 +1,7 @@
 """Share of this machine's peak convolution rate that the CycleGAN and DCGAN steps reach.
 
     python tests/benchmarks/roofline.py                         # peaks, then every variant, 2 rounds
-    python tests/benchmarks/roofline.py --variants=baseline,jemalloc --rounds=3 --cyclegan_size=128
+    python tests/benchmarks/roofline.py --variants=baseline,jemalloc --rounds=3 --cyclegan_size=256
 
 Two parts, each in fresh processes of this script (`--worker`):
 
@@ -35,7 +35,8 @@ updated D) each with a backward: 3 F_G + 9 F_D.
 Variants run in rounds, in the same order each round, each a fresh process,
 and are reported as medians and as the median ratio of the baseline's time to
 theirs in the same round (above 1: faster). A variant is an allocator through
-`LD_PRELOAD` (jemalloc, tcmalloc), a TensorFlow thread-pool setting, several
+`LD_PRELOAD` (jemalloc, tcmalloc), TensorFlow's BFC allocator on the CPU
+(`TF_CPU_ALLOCATOR_USE_BFC=true`), a TensorFlow thread-pool setting, several
 DCGAN steps per `tf.function` call (what `steps_per_execution` does), or
 another instance-norm or reflection-padding op for CycleGAN's networks. Also
 printed per run: user and system CPU seconds of the timed calls and the peak
@@ -58,17 +59,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
-# name -> (environment additions, worker flags)
+# name -> (environment additions, worker flags, the networks whose passes it times: None = all)
 VARIANTS = {
-    "baseline": ({}, []),
-    "jemalloc": ({"LD_PRELOAD": f"{LIBDIR}/libjemalloc.so.2"}, []),
-    "tcmalloc": ({"LD_PRELOAD": f"{LIBDIR}/libtcmalloc_minimal.so.4"}, []),
-    "inter_op_1": ({}, ["--inter_op=1"]),
-    "intra_op_1": ({}, ["--intra_op=1"]),
-    "nodeterministic": ({}, ["--nodeterministic"]),
-    "steps_per_call_4": ({}, ["--steps_per_call=4"]),
-    "instance_norm_moments": ({}, ["--instance_norm=moments"]),
-    "reflection_pad_concat": ({}, ["--reflection_pad=concat"]),
+    "baseline": ({}, [], None),
+    "jemalloc": ({"LD_PRELOAD": f"{LIBDIR}/libjemalloc.so.2"}, [], None),
+    "tcmalloc": ({"LD_PRELOAD": f"{LIBDIR}/libtcmalloc_minimal.so.4"}, [], None),
+    "bfc_allocator": ({"TF_CPU_ALLOCATOR_USE_BFC": "true"}, [], None),
+    "inter_op_1": ({}, ["--inter_op=1"], None),
+    "intra_op_1": ({}, ["--intra_op=1"], None),
+    "nodeterministic": ({}, ["--nodeterministic"], None),
+    "steps_per_call_4": ({}, ["--steps_per_call=4"], "dcgan"),
+    "instance_norm_moments": ({}, ["--instance_norm=moments"], "cyclegan"),
+    "reflection_pad_concat": ({}, ["--reflection_pad=concat"], "cyclegan"),
 }
 
 
@@ -311,11 +313,12 @@ def cpu_model() -> str:
 
 
 def run_worker(variant: str, part: str, args) -> dict:
-    env_add, flags = VARIANTS[variant]
+    env_add, flags, networks = VARIANTS[variant]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env_add)
+    networks = ",".join(n for n in args.networks.split(",") if networks is None or n in networks) or "none"
     command = [sys.executable, os.path.abspath(__file__), "--worker", f"--part={part}",
                f"--repeats={args.repeats}", f"--cyclegan_size={args.cyclegan_size}",
-               f"--dcgan_batch={args.dcgan_batch}", f"--networks={args.networks}", *flags]
+               f"--dcgan_batch={args.dcgan_batch}", f"--networks={networks}", *flags]
     process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if process.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{process.stderr[-3000:]}")
@@ -346,7 +349,7 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {', '.join(VARIANTS)}; first: baseline")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
-    parser.add_argument("--cyclegan_size", type=int, default=256)
+    parser.add_argument("--cyclegan_size", type=int, default=128)
     parser.add_argument("--dcgan_batch", type=int, default=32)
     parser.add_argument("--networks", default="dcgan,cyclegan", help="which networks' passes the workers time")
     parser.add_argument("--intra_op", type=int, default=0, help=argparse.SUPPRESS)
@@ -390,6 +393,8 @@ def main() -> int:
 
     def seconds(variant, name):
         measured = [r["passes"] for r in runs[variant]]
+        if not all(name in p or f"{name[:-9]} forward" in p for p in measured):
+            return None
         if name.endswith(" backward"):
             network = name[: -len(" backward")]
             return [p[f"{network} forward+backward"]["seconds"] - p[f"{network} forward"]["seconds"]
@@ -407,16 +412,20 @@ def main() -> int:
         print(f"| {name} | {flops / 1e9:.1f} | {flops / peak_time / 1e9:.1f} | {measured:.3f} | "
               f"{flops / measured / 1e9:.1f} | {100 * peak_time / measured:.0f}% |")
 
-    print("\nVariants: median over rounds of baseline time / variant time in the same round (above 1: faster); "
-          "CPU seconds per call (user + system) and peak RSS, medians:\n")
+    print("\nVariants: median over rounds of baseline time / variant time in the same round (above 1: faster), "
+          "in brackets the variant's share of peak; CPU seconds per call (user + system) and peak RSS, medians:\n")
     shown_names = [n for n in names if n.endswith("forward+backward") or n == "dcgan training step"]
     print("| variant | " + " | ".join(shown_names) + " | CPU s (user+sys) of the CycleGAN G fwd+bwd | max RSS MiB |")
     print("|---|" + "---|" * (len(shown_names) + 2))
     for variant in variants:
         cells = []
         for name in shown_names:
+            if seconds(variant, name) is None:
+                cells.append("-")
+                continue
             ratios = [b / v for b, v in zip(seconds(baseline, name), seconds(variant, name))]
-            cells.append(f"{statistics.median(ratios):.2f}")
+            share = flops_peak[name][1] / statistics.median(seconds(variant, name))
+            cells.append(f"{statistics.median(ratios):.2f} ({100 * share:.0f}%)")
         cpu = [r["passes"].get("cyclegan_generator forward+backward") for r in runs[variant]]
         cpu = [c for c in cpu if c]
         cpu_text = (f"{statistics.median(c['user'] for c in cpu):.2f} + {statistics.median(c['system'] for c in cpu):.2f}"
