@@ -70,6 +70,7 @@ VARIANTS = {
     "nodeterministic": ({}, ["--nodeterministic"], None),
     "steps_per_call_4": ({}, ["--steps_per_call=4"], "dcgan"),
     "instance_norm_moments": ({}, ["--instance_norm=moments"], "cyclegan"),
+    "instance_norm_fused": ({}, ["--instance_norm=fused_batch_norm"], "cyclegan"),
     "reflection_pad_concat": ({}, ["--reflection_pad=concat"], "cyclegan"),
 }
 
@@ -223,6 +224,21 @@ def _patch_ops(args) -> None:
                 return (x - mean) * tf.math.rsqrt(variance + 1e-5)
 
         translation_networks.instance_norm = lambda name=None: MomentsInstanceNorm(name=name)
+    if args.instance_norm == "fused_batch_norm":
+        class FusedInstanceNorm(layers.Layer):
+            """Batch normalisation's fused training-mode op over [1, H, W, B * C]: per image and channel."""
+
+            def call(self, x):
+                shape = tf.shape(x)
+                channels = x.shape[-1]
+                folded = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])
+                ones = tf.ones([tf.shape(folded)[-1]], tf.float32)
+                y, _, _ = tf.compat.v1.nn.fused_batch_norm(folded, ones, tf.zeros_like(ones), epsilon=1e-5,
+                                                           is_training=True)
+                y = tf.reshape(y, [shape[1], shape[2], shape[0], channels])
+                return tf.transpose(y, [2, 0, 1, 3])
+
+        translation_networks.instance_norm = lambda name=None: FusedInstanceNorm(name=name)
     if args.reflection_pad == "concat":
         def call(self, x):
             p = self.padding
