@@ -3,7 +3,9 @@
     python tests/benchmarks/roofline.py                         # peaks, then every variant, 2 rounds
     python tests/benchmarks/roofline.py --variants=baseline,jemalloc --rounds=3 --cyclegan_size=256
 
-Two parts, each in fresh processes of this script (`--worker`):
+Every measurement runs in a fresh process of this script (`--worker`), which
+measures both parts below, so that a pass and the peak it is compared with see
+the same machine (its speed drifts with other work):
 
 1. Peak per shape. Every convolution and dense layer of the measured networks
    is timed alone, as the three operations training runs: forward, the
@@ -12,10 +14,13 @@ Two parts, each in fresh processes of this script (`--worker`):
    (`Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter`, `MatMul`; a
    transposed convolution's forward is `Conv2DBackpropInput` and its
    backward-input a `Conv2D`) on random float32 tensors of the layer's shapes,
-   median of `--repeats` calls after a warm-up. A network pass's peak is its
-   FLOPs over the sum of its layers' times at these rates: what the pass would
-   reach if every layer ran at the speed it runs alone and everything else
-   (normalisation, padding, activations, optimizer) were free.
+   median of `--repeats` calls after a warm-up; the faster of the op alone and
+   of two independent copies side by side in one call (half its time), since
+   one op's own threads may leave a core idle that a network's independent ops
+   keep busy. A network pass's peak is its FLOPs over the sum of its layers'
+   times at these rates: what the pass would reach if every layer ran at the
+   speed it runs alone and everything else (normalisation, padding,
+   activations, optimizer) were free.
 2. Networks and steps. Each pass is a `tf.function` on fixed random inputs,
    median of `--repeats` calls: a network's forward (`training=True`) and
    forward+backward (the gradients of all its weights), backward being the
@@ -40,7 +45,10 @@ theirs in the same round (above 1: faster). A variant is an allocator through
 DCGAN steps per `tf.function` call (what `steps_per_execution` does), or
 another instance-norm or reflection-padding op for CycleGAN's networks. Also
 printed per run: user and system CPU seconds of the timed calls and the peak
-resident memory of the process.
+resident memory of the process. The op choices are also compared inside one
+process each round (`--interleaved_ops`): one CycleGAN generator per choice,
+their forward+backward calls alternating, which removes the drift between
+processes from that comparison.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ VARIANTS = {
     "bfc_allocator": ({"TF_CPU_ALLOCATOR_USE_BFC": "true"}, [], None),
     "inter_op_1": ({}, ["--inter_op=1"], None),
     "intra_op_1": ({}, ["--intra_op=1"], None),
-    "nodeterministic": ({}, ["--nodeterministic"], None),
+    "nodeterministic": ({}, ["--no-deterministic"], None),
     "steps_per_call_4": ({}, ["--steps_per_call=4"], "dcgan"),
     "instance_norm_moments": ({}, ["--instance_norm=moments"], "cyclegan"),
     "instance_norm_fused": ({}, ["--instance_norm=fused_batch_norm"], "cyclegan"),
@@ -135,7 +143,7 @@ def _time_calls(function, args, repeats: int) -> dict:
 
 
 def _shape_ops(layer):
-    """{operation: (tf.function, args)} for the layer's forward, backward-input and backward-filter."""
+    """{operation: (function, args)} for the layer's forward, backward-input and backward-filter."""
     import tensorflow as tf
 
     rand = lambda shape: tf.random.stateless_normal(shape, seed=(1, 2))
@@ -143,9 +151,9 @@ def _shape_ops(layer):
         x, y = rand((layer["x"][0], layer["x"][-1])), rand((layer["y"][0], layer["y"][-1]))
         w = rand((layer["x"][-1], layer["y"][-1]))
         return {
-            "forward": (tf.function(lambda x, w: tf.matmul(x, w)), (x, w)),
-            "backward_input": (tf.function(lambda dy, w: tf.matmul(dy, w, transpose_b=True)), (y, w)),
-            "backward_filter": (tf.function(lambda x, dy: tf.matmul(x, dy, transpose_a=True)), (x, y)),
+            "forward": (lambda x, w: tf.matmul(x, w), (x, w)),
+            "backward_input": (lambda dy, w: tf.matmul(dy, w, transpose_b=True), (y, w)),
+            "backward_filter": (lambda x, dy: tf.matmul(x, dy, transpose_a=True), (x, y)),
         }
     k, s, padding = layer["k"], layer["s"], layer["padding"]
     strides = [1, s, s, 1]
@@ -166,17 +174,17 @@ def _shape_ops(layer):
         w_shape = (k, k, layer["x"][3], layer["y"][3])
         w = rand(w_shape)
         return {
-            "forward": (tf.function(conv), (x, w)),
-            "backward_input": (tf.function(conv_input_gradient(layer["x"])), (w, y)),
-            "backward_filter": (tf.function(conv_filter_gradient(w_shape)), (x, y)),
+            "forward": (conv, (x, w)),
+            "backward_input": (conv_input_gradient(layer["x"]), (w, y)),
+            "backward_filter": (conv_filter_gradient(w_shape), (x, y)),
         }
     # A transposed convolution is the input gradient of a convolution from y's shape to x's.
     w_shape = (k, k, layer["y"][3], layer["x"][3])
     w = rand(w_shape)
     return {
-        "forward": (tf.function(conv_input_gradient(layer["y"])), (w, x)),
-        "backward_input": (tf.function(conv), (y, w)),
-        "backward_filter": (tf.function(conv_filter_gradient(w_shape)), (y, x)),
+        "forward": (conv_input_gradient(layer["y"]), (w, x)),
+        "backward_input": (conv, (y, w)),
+        "backward_filter": (conv_filter_gradient(w_shape), (y, x)),
     }
 
 
@@ -240,12 +248,16 @@ def _patch_ops(args) -> None:
 
         translation_networks.instance_norm = lambda name=None: FusedInstanceNorm(name=name)
     if args.reflection_pad == "concat":
-        def call(self, x):
-            p = self.padding
-            x = tf.concat([tf.reverse(x[:, 1:p + 1], [1]), x, tf.reverse(x[:, -p - 1:-1], [1])], axis=1)
-            return tf.concat([tf.reverse(x[:, :, 1:p + 1], [2]), x, tf.reverse(x[:, :, -p - 1:-1], [2])], axis=2)
+        class ConcatReflectionPadding2D(translation_networks.ReflectionPadding2D):
+            """The same padding from reversed slices and concatenations instead of MirrorPad."""
 
-        translation_networks.ReflectionPadding2D.call = call
+            def call(self, x):
+                p = self.padding
+                x = tf.concat([tf.reverse(x[:, 1:p + 1], [1]), x, tf.reverse(x[:, -p - 1:-1], [1])], axis=1)
+                return tf.concat([tf.reverse(x[:, :, 1:p + 1], [2]), x, tf.reverse(x[:, :, -p - 1:-1], [2])],
+                                 axis=2)
+
+        translation_networks.ReflectionPadding2D = ConcatReflectionPadding2D
 
 
 def worker(args) -> dict:
@@ -264,20 +276,9 @@ def worker(args) -> dict:
     for name, (model, input_shape) in networks.items():
         results["layers"][name] = _compute_layers(model, input_shape)
 
-    if args.part == "peaks":
-        peaks = {}
-        for layer_list in results["layers"].values():
-            for layer in layer_list:
-                key = _shape_key(layer)
-                if key in peaks:
-                    continue
-                peaks[key] = {op: _time_calls(fn, fn_args, args.repeats)["seconds"]
-                              for op, (fn, fn_args) in _shape_ops(layer).items()}
-                print(f"  {key}: " + ", ".join(f"{op} {2 * layer['macs'] / t / 1e9:.1f} GFLOP/s"
-                                                for op, t in peaks[key].items()), file=sys.stderr, flush=True)
-        results["peaks"] = peaks
+    if args.part == "ops":
+        results["ops"] = _interleaved_ops(args)
         return results
-
     rand = lambda shape: tf.random.stateless_normal(shape, seed=(3, 4))
     for name, (model, input_shape) in networks.items():
         if not name.startswith(tuple(args.networks.split(","))):
@@ -309,8 +310,79 @@ def worker(args) -> dict:
 
         timing = _time_calls(tf.function(train_steps), (batch,), max(1, args.repeats // steps))
         results["passes"]["dcgan training step"] = {k: v / steps for k, v in timing.items()}
+    results["peaks"] = _peaks([layer for name, layer_list in results["layers"].items()
+                               if name.startswith(tuple(args.networks.split(","))) for layer in layer_list],
+                              args.repeats)
     results["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
+
+
+def _peaks(layer_list, repeats: int) -> dict:
+    """{shape key: {operation: seconds}} for every distinct shape of the layers."""
+    import tensorflow as tf
+
+    peaks = {}
+    for layer in layer_list:
+        key = _shape_key(layer)
+        if key in peaks:
+            continue
+        peaks[key] = {}
+        for op, (fn, fn_args) in _shape_ops(layer).items():
+            alone = _time_calls(tf.function(fn), fn_args, repeats)["seconds"]
+            # Two independent copies in one call: both cores busy even where one op's own threads
+            # leave one idle, as a network's independent ops run side by side (inter-op pool).
+            other_args = tuple(tf.identity(t) + 0.0 for t in fn_args)
+            pair = tf.function(lambda a, b, fn=fn: (fn(*a), fn(*b)))
+            side_by_side = _time_calls(pair, (fn_args, other_args), repeats)["seconds"] / 2
+            peaks[key][op] = min(alone, side_by_side)
+    return peaks
+
+
+OP_CHOICES = {"current": {}, "instance_norm_moments": {"instance_norm": "moments"},
+              "instance_norm_fused": {"instance_norm": "fused_batch_norm"},
+              "reflection_pad_concat": {"reflection_pad": "concat"},
+              "instance_norm_fused+reflection_pad_concat": {"instance_norm": "fused_batch_norm",
+                                                            "reflection_pad": "concat"}}
+
+
+def _interleaved_ops(args) -> dict:
+    """{op choice: median seconds of the CycleGAN generator's forward+backward}, calls alternating between them."""
+    import types
+
+    import tensorflow as tf
+
+    from apps.cyclegan.config import CycleGANConfig
+    from apps.cyclegan.networks import build_generator
+    from common.nn import translation_networks
+
+    size = args.cyclegan_size
+    config = CycleGANConfig(image_size=size, batch_size=1)
+    saved = (translation_networks.instance_norm, translation_networks.ReflectionPadding2D)
+    x = tf.random.stateless_normal((1, size, size, 3), seed=(3, 4))
+    weight = tf.random.stateless_normal((1, size, size, 3), seed=(5, 6))
+    steps = {}
+    for choice, options in OP_CHOICES.items():
+        translation_networks.instance_norm, translation_networks.ReflectionPadding2D = saved
+        _patch_ops(types.SimpleNamespace(**{"instance_norm": "", "reflection_pad": "", **options}))
+        model = build_generator(config)
+        translation_networks.instance_norm, translation_networks.ReflectionPadding2D = saved
+
+        @tf.function
+        def forward_backward(x, weight, model=model):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(model(x, training=True) * weight)
+            return tape.gradient(loss, model.trainable_weights)
+
+        for _ in range(2):
+            forward_backward(x, weight)
+        steps[choice] = forward_backward
+    times = {choice: [] for choice in steps}
+    for _ in range(args.repeats * 3):
+        for choice, step in steps.items():
+            start = time.perf_counter()
+            step(x, weight)
+            times[choice].append(time.perf_counter() - start)
+    return {choice: statistics.median(t) for choice, t in times.items()}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -342,10 +414,12 @@ def run_worker(variant: str, part: str, args) -> dict:
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def pass_flops_and_peak(results: dict, peaks: dict) -> dict:
-    """{pass name: (FLOPs, seconds at the per-shape peak rates)} for the passes the worker timed."""
-    table = {}
+def pass_flops_and_peak(results: dict) -> dict:
+    """{pass name: (FLOPs, seconds at the worker's own per-shape peak rates)} for the passes it timed."""
+    peaks, table = results["peaks"], {}
     for network, layer_list in results["layers"].items():
+        if not all(_shape_key(layer) in peaks for layer in layer_list):
+            continue
         forward_flops = sum(2 * layer["macs"] for layer in layer_list)
         forward_time = sum(peaks[_shape_key(layer)]["forward"] for layer in layer_list)
         backward_time = sum(peaks[_shape_key(layer)]["backward_input"] + peaks[_shape_key(layer)]["backward_filter"]
@@ -353,16 +427,28 @@ def pass_flops_and_peak(results: dict, peaks: dict) -> dict:
         table[f"{network} forward"] = (forward_flops, forward_time)
         table[f"{network} backward"] = (2 * forward_flops, backward_time)
         table[f"{network} forward+backward"] = (3 * forward_flops, forward_time + backward_time)
-    g, d = table["dcgan_generator forward+backward"], table["dcgan_discriminator forward+backward"]
-    table["dcgan training step"] = (g[0] + 3 * d[0], g[1] + 3 * d[1])
+    if "dcgan_generator forward" in table and "dcgan_discriminator forward" in table:
+        g, d = table["dcgan_generator forward+backward"], table["dcgan_discriminator forward+backward"]
+        table["dcgan training step"] = (g[0] + 3 * d[0], g[1] + 3 * d[1])
     return table
+
+
+def pass_seconds(passes: dict, name: str) -> float | None:
+    if name.endswith(" backward"):
+        network = name[: -len(" backward")]
+        if f"{network} forward" not in passes:
+            return None
+        return passes[f"{network} forward+backward"]["seconds"] - passes[f"{network} forward"]["seconds"]
+    return passes[name]["seconds"] if name in passes else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--part", default="passes", choices=("peaks", "passes"), help=argparse.SUPPRESS)
+    parser.add_argument("--part", default="passes", choices=("passes", "ops"), help=argparse.SUPPRESS)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {', '.join(VARIANTS)}; first: baseline")
+    parser.add_argument("--interleaved_ops", action=argparse.BooleanOptionalAction, default=True,
+                        help="each round, also compare CycleGAN's op choices in one process, calls alternating")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
     parser.add_argument("--cyclegan_size", type=int, default=128)
@@ -371,7 +457,6 @@ def main() -> int:
     parser.add_argument("--intra_op", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--inter_op", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
-    parser.add_argument("--nodeterministic", dest="deterministic", action="store_false", help=argparse.SUPPRESS)
     parser.add_argument("--steps_per_call", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--instance_norm", default="group_normalization", help=argparse.SUPPRESS)
     parser.add_argument("--reflection_pad", default="mirror_pad", help=argparse.SUPPRESS)
@@ -389,65 +474,69 @@ def main() -> int:
                          "libtcmalloc-minimal4)")
     print(f"CPU: {cpu_model()}; load average {os.getloadavg()[0]:.1f}; CycleGAN {args.cyclegan_size}x"
           f"{args.cyclegan_size} batch 1, DCGAN-64 RGB batch {args.dcgan_batch}; float32", flush=True)
-    print("Peak per shape (baseline process):", flush=True)
-    peak_run = run_worker(variants[0], "peaks", args)
-    peaks = peak_run["peaks"]
-    best = max(2 * layer["macs"] / peaks[_shape_key(layer)][op]
-               for layers_ in peak_run["layers"].values() for layer in layers_ for op in peaks[_shape_key(layer)])
-    print(f"best single-shape rate: {best / 1e9:.1f} GFLOP/s", flush=True)
 
     runs = {v: [] for v in variants}
+    ops = []
     for round_index in range(args.rounds):
         for variant in variants:
             result = run_worker(variant, "passes", args)
+            result["flops_peak"] = pass_flops_and_peak(result)
             runs[variant].append(result)
+            best = max(2 * layer["macs"] / t for layer_list in result["layers"].values() for layer in layer_list
+                       if _shape_key(layer) in result["peaks"] for t in result["peaks"][_shape_key(layer)].values())
             shown = ", ".join(f"{k} {v['seconds']:.3f} s" for k, v in result["passes"].items())
-            print(f"round {round_index + 1} {variant}: {shown}; max RSS {result['max_rss_mib']:.0f} MiB", flush=True)
+            print(f"round {round_index + 1} {variant}: {shown}; best shape {best / 1e9:.0f} GFLOP/s; "
+                  f"max RSS {result['max_rss_mib']:.0f} MiB", flush=True)
+        if args.interleaved_ops:
+            ops.append(run_worker("baseline", "ops", args)["ops"])
+            print(f"round {round_index + 1} CycleGAN generator op choices (forward+backward, one process): "
+                  + ", ".join(f"{k} {v:.3f} s" for k, v in ops[-1].items()), flush=True)
 
     baseline = variants[0]
-    flops_peak = pass_flops_and_peak(runs[baseline][0], peaks)
+    names = [n for n in runs[baseline][0]["flops_peak"] if pass_seconds(runs[baseline][0]["passes"], n) is not None]
 
-    def seconds(variant, name):
-        measured = [r["passes"] for r in runs[variant]]
-        if not all(name in p or f"{name[:-9]} forward" in p for p in measured):
-            return None
-        if name.endswith(" backward"):
-            network = name[: -len(" backward")]
-            return [p[f"{network} forward+backward"]["seconds"] - p[f"{network} forward"]["seconds"]
-                    for p in measured]
-        return [p[name]["seconds"] for p in measured]
+    def shares(variant, name):
+        return [r["flops_peak"][name][1] / pass_seconds(r["passes"], name) for r in runs[variant]]
 
-    names = [n for n in flops_peak if n in runs[baseline][0]["passes"]
-             or (n.endswith(" backward") and f"{n[:-9]} forward" in runs[baseline][0]["passes"])]
-    print(f"\nBaseline ({baseline}), medians of {args.rounds} rounds:\n")
+    print(f"\nBaseline ({baseline}), medians of {args.rounds} rounds (peak and pass measured in the same process):\n")
     print("| network and pass | GFLOP | peak for its shapes GFLOP/s | measured s | measured GFLOP/s | share of peak |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        flops, peak_time = flops_peak[name]
-        measured = statistics.median(seconds(baseline, name))
-        print(f"| {name} | {flops / 1e9:.1f} | {flops / peak_time / 1e9:.1f} | {measured:.3f} | "
-              f"{flops / measured / 1e9:.1f} | {100 * peak_time / measured:.0f}% |")
+        flops = runs[baseline][0]["flops_peak"][name][0]
+        peak = statistics.median(flops / r["flops_peak"][name][1] for r in runs[baseline])
+        measured = statistics.median(pass_seconds(r["passes"], name) for r in runs[baseline])
+        print(f"| {name} | {flops / 1e9:.1f} | {peak / 1e9:.1f} | {measured:.3f} | {flops / measured / 1e9:.1f} | "
+              f"{100 * statistics.median(shares(baseline, name)):.0f}% |")
 
     print("\nVariants: median over rounds of baseline time / variant time in the same round (above 1: faster), "
-          "in brackets the variant's share of peak; CPU seconds per call (user + system) and peak RSS, medians:\n")
+          "in brackets the variant's median share of peak; CPU seconds per call (user + system) and peak RSS, "
+          "medians:\n")
     shown_names = [n for n in names if n.endswith("forward+backward") or n == "dcgan training step"]
     print("| variant | " + " | ".join(shown_names) + " | CPU s (user+sys) of the CycleGAN G fwd+bwd | max RSS MiB |")
     print("|---|" + "---|" * (len(shown_names) + 2))
     for variant in variants:
         cells = []
         for name in shown_names:
-            if seconds(variant, name) is None:
+            if pass_seconds(runs[variant][0]["passes"], name) is None:
                 cells.append("-")
                 continue
-            ratios = [b / v for b, v in zip(seconds(baseline, name), seconds(variant, name))]
-            share = flops_peak[name][1] / statistics.median(seconds(variant, name))
-            cells.append(f"{statistics.median(ratios):.2f} ({100 * share:.0f}%)")
+            ratios = [pass_seconds(b["passes"], name) / pass_seconds(v["passes"], name)
+                      for b, v in zip(runs[baseline], runs[variant])]
+            cells.append(f"{statistics.median(ratios):.2f} ({100 * statistics.median(shares(variant, name)):.0f}%)")
         cpu = [r["passes"].get("cyclegan_generator forward+backward") for r in runs[variant]]
         cpu = [c for c in cpu if c]
         cpu_text = (f"{statistics.median(c['user'] for c in cpu):.2f} + {statistics.median(c['system'] for c in cpu):.2f}"
                     if cpu else "-")
         rss = statistics.median(r["max_rss_mib"] for r in runs[variant])
         print(f"| {variant} | " + " | ".join(cells) + f" | {cpu_text} | {rss:.0f} |")
+    if ops:
+        print("\nCycleGAN generator forward+backward by op choice, one process, calls alternating; median over rounds "
+              "of the current ops' time / the choice's time in the same round:\n")
+        print("| op choice | s (median) | current / choice |")
+        print("|---|---|---|")
+        for choice in ops[0]:
+            ratio = statistics.median(o["current"] / o[choice] for o in ops)
+            print(f"| {choice} | {statistics.median(o[choice] for o in ops):.3f} | {ratio:.2f} |")
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
