@@ -3,9 +3,10 @@
     python tests/benchmarks/roofline.py                         # peaks, then every variant, 2 rounds
     python tests/benchmarks/roofline.py --variants=baseline,jemalloc --rounds=3 --cyclegan_size=256
 
-Every measurement runs in a fresh process of this script (`--worker`), which
-measures both parts below, so that a pass and the peak it is compared with see
-the same machine (its speed drifts with other work):
+Every measurement runs in a fresh process of this script (`--worker`); the
+baseline's process measures both parts below, so that a pass and the peak it
+is compared with see the same machine (its speed drifts with other work), and
+the other variants are compared with the peaks of the same round's baseline:
 
 1. Peak per shape. Every convolution and dense layer of the measured networks
    is timed alone, as the three operations training runs: forward, the
@@ -312,7 +313,7 @@ def worker(args) -> dict:
         results["passes"]["dcgan training step"] = {k: v / steps for k, v in timing.items()}
     results["peaks"] = _peaks([layer for name, layer_list in results["layers"].items()
                                if name.startswith(tuple(args.networks.split(","))) for layer in layer_list],
-                              args.repeats)
+                              args.repeats) if args.peaks else {}
     results["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
 
@@ -404,7 +405,8 @@ def run_worker(variant: str, part: str, args) -> dict:
     env_add, flags, networks = VARIANTS[variant]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env_add)
     networks = ",".join(n for n in args.networks.split(",") if networks is None or n in networks) or "none"
-    command = [sys.executable, os.path.abspath(__file__), "--worker", f"--part={part}",
+    peaks = "--peaks" if variant == args.variants.split(",")[0] or args.peaks_in_every_process else "--no-peaks"
+    command = [sys.executable, os.path.abspath(__file__), "--worker", f"--part={part}", peaks,
                f"--repeats={args.repeats}", f"--cyclegan_size={args.cyclegan_size}",
                f"--dcgan_batch={args.dcgan_batch}", f"--networks={networks}", *flags]
     process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -449,6 +451,10 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"from {', '.join(VARIANTS)}; first: baseline")
     parser.add_argument("--interleaved_ops", action=argparse.BooleanOptionalAction, default=True,
                         help="each round, also compare CycleGAN's op choices in one process, calls alternating")
+    parser.add_argument("--peaks_in_every_process", action="store_true",
+                        help="every variant's process measures the peaks (default: the baseline's, and the other "
+                        "variants' shares use the same round's baseline peaks)")
+    parser.add_argument("--peaks", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
     parser.add_argument("--cyclegan_size", type=int, default=128)
@@ -480,6 +486,8 @@ def main() -> int:
     for round_index in range(args.rounds):
         for variant in variants:
             result = run_worker(variant, "passes", args)
+            if not result["peaks"]:
+                result["peaks"] = runs[variants[0]][-1]["peaks"]
             result["flops_peak"] = pass_flops_and_peak(result)
             runs[variant].append(result)
             best = max(2 * layer["macs"] / t for layer_list in result["layers"].values() for layer in layer_list
