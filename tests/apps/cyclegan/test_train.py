@@ -86,6 +86,34 @@ def test_train_logs_every_term_and_checkpoints_the_pools(tmp_path):
     np.testing.assert_array_equal(restored.pool_b.images.numpy(), model.pool_b.images.numpy())
 
 
+def test_image_rows_are_the_networks_translations_in_inference_mode(tmp_path):
+    model = build_model(TINY)
+    model.compile(*make_optimizers(TINY))
+    rng = np.random.default_rng(1)
+    images_a, images_b = (rng.uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32) for _ in range(2))
+    writer = translator_training.TranslationImageWriter(str(tmp_path), images_a, images_b, every=1)
+    writer.set_model(model)
+    writer.on_train_begin()
+    writer.write(7)
+    writer.on_train_end()  # the end-of-run rows, at the generator optimizer's step (0: no update yet)
+    g, f = model.generator_ab, model.generator_ba
+    fake_b, fake_a = g(images_a, training=False).numpy(), f(images_b, training=False).numpy()
+    expected = {"a_to_b": [images_a, fake_b, f(fake_b, training=False).numpy()],
+                "b_to_a": [images_b, fake_a, g(fake_a, training=False).numpy()]}
+    seen = []
+    for path in glob.glob(os.path.join(str(tmp_path), "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                seen.append((value.tag, event.step))
+                png = tf.image.decode_png(tf.make_ndarray(value.tensor)[2]).numpy().astype(np.float32)
+                want = np.clip((np.concatenate(list(np.concatenate(expected[value.tag], axis=2)), axis=0) + 1) / 2,
+                               0, 1) * 255
+                assert png.shape == (3 * 16, 3 * 16, 3)
+                # Encoded as uint8: one image at a time against the batch differs by float rounding only.
+                np.testing.assert_allclose(png, want, atol=1.0)
+    assert sorted(seen) == [("a_to_b", 0), ("a_to_b", 7), ("b_to_a", 0), ("b_to_a", 7)]
+
+
 def _parsed(argv):
     flag_values = flags.FlagValues()
     define_runtime_flags(flag_values=flag_values, module_name="apps.cyclegan.train")

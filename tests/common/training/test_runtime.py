@@ -457,6 +457,69 @@ def test_jit_compile_of_an_op_without_a_deterministic_xla_kernel_is_refused_with
     assert not os.path.exists(tmp_path / "ckpt-1.index")  # refused before any step was trained
 
 
+def _report_a_gpu(monkeypatch):
+    """Makes TensorFlow's logical device listing report one GPU beside this machine's devices."""
+    real = tf.config.list_logical_devices
+
+    def list_logical_devices(device_type=None):
+        if device_type == "GPU":
+            return [tf.config.LogicalDevice(name="/device:GPU:0", device_type="GPU")]
+        return real(device_type)
+
+    monkeypatch.setattr(tf.config, "list_logical_devices", list_logical_devices)
+
+
+def test_jit_compile_with_deterministic_ops_is_refused_on_a_gpu_before_anything_is_written(tmp_path, monkeypatch):
+    _report_a_gpu(monkeypatch)
+    out = io.StringIO()
+    with pytest.raises(runtime.ConfigError, match="refused on GPUs") as refused:
+        run_tiny(tmp_path / "run", steps=2, jit_compile=True, stream=out)
+    assert "--nojit_compile to keep exact resume, or --nodeterministic" in str(refused.value)
+    assert not os.path.exists(tmp_path / "run")  # no config.json, no checkpoint
+    assert "XLA:" not in out.getvalue()
+
+
+def test_jit_compile_on_a_gpu_is_accepted_without_deterministic_ops_and_xla_off_is_never_refused(monkeypatch):
+    _report_a_gpu(monkeypatch)
+    runtime._check_jit_compile(RuntimeConfig(model_dir="unused", jit_compile=True, deterministic=False))
+    runtime._check_jit_compile(RuntimeConfig(model_dir="unused", jit_compile=False, deterministic=True))
+    with pytest.raises(runtime.ConfigError, match="refused on GPUs"):
+        runtime._check_jit_compile(RuntimeConfig(model_dir="unused", jit_compile=True, deterministic=True))
+
+
+class _NoXlaLayer(layers.Layer):
+    """An identity layer that declares it cannot run under XLA (as Keras layers with host-side ops do)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_jit = False
+
+    def call(self, inputs):
+        return inputs
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_jit_compile_of_a_model_with_a_layer_without_xla_support_is_refused(tmp_path, deterministic):
+    def build_gan_with_a_layer_without_xla(config):
+        model = build_tiny_gan(config)
+        size = config.image_size
+        model.discriminator = keras.Sequential(
+            [keras.Input((size, size, 1)), _NoXlaLayer(), layers.Flatten(), layers.Dense(1, dtype="float32")],
+            name="discriminator")
+        return model
+
+    from tensorflow.python.framework import config as tf_config
+
+    run = RuntimeConfig(model_dir=str(tmp_path / "run"), batch_size=4, steps=2, sample_every=0, strategy="default",
+                        precision="float32", jit_compile=True, deterministic=deterministic)
+    with pytest.raises(runtime.ConfigError, match="TinyGAN cannot be compiled with XLA"):
+        runtime.train(app="tiny", config=TinyConfig(), run=run, build_model=build_gan_with_a_layer_without_xla,
+                      build_optimizers=tiny_optimizers, dataset_fn=tiny_dataset_fn(4), stream=io.StringIO())
+    assert not os.path.exists(tmp_path / "run" / "ckpt-0.index")  # refused before the first checkpoint
+    if deterministic:
+        assert tf_config.is_op_determinism_enabled()  # turned back on after the compile that declined XLA
+
+
 if __name__ == "__main__":
     # Subprocess entry point: `python -m tests.common.training.test_runtime --model_dir=... --steps=...`.
     from absl import app
