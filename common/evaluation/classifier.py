@@ -412,10 +412,12 @@ class _Progress:
                     remaining = epoch_seconds * (self.epochs - 1)
                     self.epoch_estimate = {"epoch_seconds": epoch_seconds,
                                            "estimated_seconds": remaining + (now - self.started)}
-                    print(f"\nThe first epoch took {_duration(now - self.started)} ({_duration(epoch_seconds)} "
-                          "without tracing and compilation, held-out evaluation included): about "
-                          f"{_duration(remaining)} left for at most {self.epochs - 1} more epochs.",
-                          file=self.stream, flush=True)
+                    detail = (f" ({_duration(epoch_seconds)} without tracing and compilation, "
+                              if self.steps_per_epoch > 1 else " (")
+                    plural = "s" if self.epochs > 2 else ""
+                    print(f"\nThe first epoch took {_duration(now - self.started)}{detail}held-out evaluation "
+                          f"included): about {_duration(remaining)} left for at most {self.epochs - 1} more "
+                          f"epoch{plural}.", file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items()
                               if k in ("loss", "accuracy", "val_accuracy")])
 
