@@ -393,10 +393,11 @@ class _Progress:
                     remaining = per_batch * ((self.total - self.done) + epochs_left * self.validation_batches)
                     self.estimate = {"seconds_per_batch": per_batch,
                                      "estimated_seconds": remaining + (now - self.started)}
+                    later = "; corrected after the first epoch" if (
+                        self.epochs > 1 and self.done <= self.steps_per_epoch) else ""
                     print(f"\nMeasured {per_batch * 1000:.0f} ms per batch of training on this machine: about "
                           f"{_duration(remaining)} left for at most {self.epochs} epochs of {self.steps_per_epoch} "
-                          "batches (early stopping may end sooner); corrected after the first epoch.",
-                          file=self.stream, flush=True)
+                          f"batches (early stopping may end sooner){later}.", file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy")])
 
             def on_epoch_end(self, epoch, logs=None):
@@ -411,10 +412,12 @@ class _Progress:
                     remaining = epoch_seconds * (self.epochs - 1)
                     self.epoch_estimate = {"epoch_seconds": epoch_seconds,
                                            "estimated_seconds": remaining + (now - self.started)}
-                    print(f"\nThe first epoch took {_duration(now - self.started)} ({_duration(epoch_seconds)} "
-                          "without tracing and compilation, held-out evaluation included): about "
-                          f"{_duration(remaining)} left for at most {self.epochs - 1} more epochs.",
-                          file=self.stream, flush=True)
+                    detail = (f" ({_duration(epoch_seconds)} without tracing and compilation, "
+                              if self.steps_per_epoch > 1 else " (")
+                    plural = "s" if self.epochs > 2 else ""
+                    print(f"\nThe first epoch took {_duration(now - self.started)}{detail}held-out evaluation "
+                          f"included): about {_duration(remaining)} left for at most {self.epochs - 1} more "
+                          f"epoch{plural}.", file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items()
                               if k in ("loss", "accuracy", "val_accuracy")])
 
