@@ -42,6 +42,7 @@ import keras
 from keras import layers
 
 from apps.lsgan.config import LSGANConfig
+from common.nn.layers import MaximumLeakyReLU
 
 __all__ = ["build_generator", "build_discriminator", "generator_layers"]
 
@@ -100,7 +101,8 @@ def build_discriminator(config: LSGANConfig) -> keras.Model:
                           kernel_initializer=seeds.kernel(), name=f"conv{block}")(x)
         if not first:
             x = _batch_norm(config, f"conv{block}_bn")(x)
-        x = layers.LeakyReLU(negative_slope=config.leaky_relu_slope, name=f"conv{block}_lrelu")(x)
+        leaky_relu = MaximumLeakyReLU if first else layers.LeakyReLU  # after the biased conv: see its docstring
+        x = leaky_relu(negative_slope=config.leaky_relu_slope, name=f"conv{block}_lrelu")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(1, kernel_initializer=seeds.kernel(), dtype="float32", name="logits")(x)
     return keras.Model(images, outputs, name="discriminator")

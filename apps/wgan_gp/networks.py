@@ -30,6 +30,7 @@ from keras import layers
 
 from apps.dcgan import networks as dcgan_networks
 from apps.wgan_gp.config import WGANGPConfig
+from common.nn.layers import MaximumLeakyReLU
 
 __all__ = ["build_generator", "build_critic"]
 
@@ -55,7 +56,8 @@ def build_critic(config: WGANGPConfig) -> keras.Model:
                           kernel_initializer=kernel(), name=f"down{block}")(x)
         if normalize:
             x = layers.GroupNormalization(groups=1, epsilon=1e-5, name=f"down{block}_ln")(x)
-        x = layers.LeakyReLU(negative_slope=config.leaky_relu_slope, name=f"down{block}_lrelu")(x)
+        leaky_relu = layers.LeakyReLU if normalize else MaximumLeakyReLU  # after a biased conv: see its docstring
+        x = leaky_relu(negative_slope=config.leaky_relu_slope, name=f"down{block}_lrelu")(x)
         filters *= 2
     x = layers.Flatten(name="flatten")(x)
     scores = layers.Dense(1, kernel_initializer=kernel(), dtype="float32", name="scores")(x)

@@ -52,6 +52,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from common.nn.layers import MaximumLeakyReLU
+
 __all__ = [
     "MNIST28",
     "AuxiliaryClassifierGANConfig",
@@ -264,7 +266,8 @@ def build_discriminator(*, image_size: int = 32, channels: int = 3, class_output
                           kernel_initializer=seeds.kernel(), name=f"conv{block}")(x)
         if normalized:
             x = _batch_norm(f"conv{block}_bn", bn_momentum, bn_epsilon, sync_batch_norm)(x)
-        x = layers.LeakyReLU(negative_slope=leaky_relu_slope, name=f"conv{block}_lrelu")(x)
+        leaky_relu = layers.LeakyReLU if normalized else MaximumLeakyReLU  # after the biased conv: see its docstring
+        x = leaky_relu(negative_slope=leaky_relu_slope, name=f"conv{block}_lrelu")(x)
         if dropout > 0:
             x = layers.Dropout(dropout, seed=seeds.next(), name=f"conv{block}_dropout")(x)
     features = layers.Flatten(name="flatten")(x)

@@ -2,6 +2,10 @@
 
 `Maxout` (end of the file): fully connected maxout units, Goodfellow et al. 2013.
 
+`MaximumLeakyReLU` (end of the file): `keras.layers.LeakyReLU` written as
+``max(x, slope * x)``, for a LeakyReLU that directly follows a convolution
+with a bias (the LeakyRelu op there trips TensorFlow's grappler remapper).
+
 `SubPixelConv2DTranspose` computes exactly the function of
 `keras.layers.Conv2DTranspose` (channels_last, no dilation, no output_padding)
 with the same kernel layout, through the sub-pixel decomposition of a strided
@@ -44,7 +48,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["SubPixelConv2DTranspose", "Maxout"]
+__all__ = ["SubPixelConv2DTranspose", "Maxout", "MaximumLeakyReLU"]
 
 
 def _pair(value, name):
@@ -312,4 +316,66 @@ class Maxout(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="gansuite")
+class MaximumLeakyReLU(keras.layers.Layer):
+    """``keras.layers.LeakyReLU(negative_slope)`` computed as ``maximum(x, slope * x)``.
+
+    For ``0 <= slope <= 1``, ``max(x, slope * x)`` is ``x`` where ``x > 0`` and
+    ``slope * x`` where ``x < 0``: the same product as the LeakyRelu op, so in
+    float32 the outputs are bitwise equal. For ``slope > 1`` the layer takes
+    the minimum instead. The input gradient is the upstream gradient times 1 or
+    ``slope``, as the op's, except at ``x == 0`` exactly: there this layer's
+    derivative is 1 (the maximum and the minimum pass the gradient to their
+    first argument) and the op's is ``slope``; both are one-sided derivatives.
+
+    Why not the LeakyRelu op after a convolution with a bias: its gradient,
+    LeakyReluGrad, reads the activation's input, the BiasAdd. With oneDNN on a
+    CPU, TensorFlow's grappler remapper first fuses Conv2D + BiasAdd, then
+    that fused convolution + LeakyRelu, without checking that the BiasAdd's
+    output has another reader. In a step that differentiates through the
+    activation the rewrite is invalid (whether it is attempted depends on the
+    rest of the graph) and that remapper pass fails as a whole: TensorFlow
+    logs "remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout
+    '.../LeakyReluGrad' exist for missing node '.../BiasAdd'" and keeps the
+    function as it was before the pass. The gradient of ``maximum`` reads
+    both of its inputs, so neither is fused away; Conv2D + BiasAdd still fuse.
+
+    After a normalisation layer nothing fuses the LeakyRelu op into a
+    convolution: keep `keras.layers.LeakyReLU` there, as the maximum and its
+    gradient take more elementwise ops than LeakyRelu and LeakyReluGrad. (A
+    custom gradient computed from the output would keep the whole fusion, but
+    `tf.custom_gradient` passes the input through an IdentityN, which trips
+    the same rewrite in some graphs, e.g. a loaded SavedModel differentiated.)
+
+    The layer has no weights: it replaces a `keras.layers.LeakyReLU` of the
+    same name without changing checkpoints.
+
+    Args:
+      negative_slope: Slope for ``x < 0``, finite and >= 0 (Keras' default 0.3).
+      **kwargs: Base layer arguments (name, dtype, ...).
+    """
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or not (
+                negative_slope >= 0 and negative_slope < float("inf")):
+            raise ValueError(f"negative_slope must be a finite number >= 0; got {negative_slope!r}.")
+        self.negative_slope = float(negative_slope)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        scaled = inputs * ops.cast(self.negative_slope, inputs.dtype)
+        if self.negative_slope <= 1.0:
+            return ops.maximum(inputs, scaled)
+        return ops.minimum(inputs, scaled)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"negative_slope": self.negative_slope})
         return config

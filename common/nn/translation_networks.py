@@ -62,6 +62,7 @@ import keras
 from keras import layers, ops
 
 from common.nn import losses
+from common.nn.layers import MaximumLeakyReLU
 
 __all__ = [
     "ReflectionPadding2D",
@@ -205,7 +206,8 @@ def build_patch_discriminator(*, channels: int = 3, base_filters: int = 64, num_
         x = _conv(filters, 4, strides, seeds(), f"c{index + 1}_conv")(x)
         if index > 0:
             x = instance_norm(f"c{index + 1}_norm")(x)
-        x = layers.LeakyReLU(leaky_relu_slope, name=f"c{index + 1}_lrelu")(x)
+        leaky_relu = layers.LeakyReLU if index > 0 else MaximumLeakyReLU  # after the biased conv: see its docstring
+        x = leaky_relu(leaky_relu_slope, name=f"c{index + 1}_lrelu")(x)
     x = layers.ZeroPadding2D(1, name="out_pad")(x)
     outputs = _conv(1, 4, 1, seeds(), "out_conv", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)

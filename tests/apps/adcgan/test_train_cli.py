@@ -14,13 +14,19 @@ TINY = ["--image_size=32", "--channels=1", "--generator_filters=8,8,4", "--discr
 
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    # CPU only, without probing for a GPU (whose failing cuInit would log an error line where a GPU exists).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_ENABLED_DEVICE_TYPES="CPU")
     try:
         done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, text=True, capture_output=True, check=False,
                               timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"timed out: {error}") from None
     return done.returncode, done.stdout, done.stderr
+
+
+def _error_lines(stderr):
+    """Lines TensorFlow's C++ logging marks as errors (E<date> ...) or worse (F...)."""
+    return [line for line in stderr.splitlines() if line[:1] in ("E", "F") and line[1:5].isdigit()]
 
 
 def _metrics(model_dir):
@@ -34,6 +40,8 @@ def test_train_on_default_digits_and_resume(tmp_path):
     code, out, err = _run(*command, "--steps=2")
     assert code == 0, err[-3000:]
     assert f"Training adcgan for 2 steps into {model_dir}" in out
+    # The discriminator's conv1 (with a bias) feeds a LeakyReLU: no "remapper failed" (MaximumLeakyReLU), no error.
+    assert _error_lines(err) == [], err[-3000:]
     logged = _metrics(model_dir)
     for name in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "real_class_accuracy", "fake_class_accuracy"):
         assert np.isfinite(logged[2][name]), name

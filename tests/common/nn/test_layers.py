@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.nn.layers import SubPixelConv2DTranspose
+from common.nn.layers import MaximumLeakyReLU, SubPixelConv2DTranspose
 from tests.tolerances import assert_close_to_scale
 
 RNG = np.random.default_rng(0)
@@ -188,3 +188,99 @@ def test_maxout_clear_errors():
         Maxout(3, 0)
     with pytest.raises(ValueError, match="units must be a positive integer"):
         Maxout(2.5, 2)
+
+
+# --- MaximumLeakyReLU ----------------------------------------------------------------
+
+
+def _values_and_input_gradients(layer, x, upstream):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        total = tf.reduce_sum(y * upstream)
+    return y.numpy(), tape.gradient(total, x).numpy()
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 0.01, 1.0, 3.0])
+def test_maximum_leaky_relu_equals_keras_values_and_gradients(slope):
+    # Both sides are x or the float32 product slope * x per element, and the gradient is the upstream value
+    # or its product with slope: exact, except at x == 0, where the two derivatives differ (next test).
+    x = RNG.standard_normal((4, 5, 6, 3)).astype(np.float32) * np.float32(10.0) ** RNG.integers(-3, 4, (4, 5, 6, 3))
+    x[x == 0] = 1.0
+    upstream = tf.constant(RNG.standard_normal(x.shape).astype(np.float32))
+    expected = _values_and_input_gradients(keras.layers.LeakyReLU(negative_slope=slope), x, upstream)
+    actual = _values_and_input_gradients(MaximumLeakyReLU(negative_slope=slope), x, upstream)
+    np.testing.assert_array_equal(actual[0], expected[0])
+    np.testing.assert_array_equal(actual[1], expected[1])
+
+
+def test_maximum_leaky_relu_at_zero_has_derivative_one():
+    upstream = tf.constant([2.0, 2.0], tf.float32)
+    for slope in (0.2, 3.0):
+        y, gradient = _values_and_input_gradients(MaximumLeakyReLU(slope), np.array([0.0, -0.0], np.float32),
+                                                  upstream)
+        np.testing.assert_array_equal(y, [0.0, 0.0])
+        np.testing.assert_array_equal(gradient, [2.0, 2.0])  # keras.layers.LeakyReLU: 2 * slope
+
+
+def test_maximum_leaky_relu_second_derivative_through_a_convolution():
+    # A gradient penalty differentiates the input gradient again; the path through the activation is
+    # piecewise linear, so both layers give the same weight gradient up to the order of the sums.
+    def penalty_gradient(activation):
+        conv = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=keras.initializers.RandomNormal(seed=1),
+                                   bias_initializer=keras.initializers.RandomNormal(seed=2))
+        x = tf.constant(np.random.default_rng(3).standard_normal((2, 5, 5, 2)).astype(np.float32))
+        conv.build(x.shape)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                score = tf.reduce_sum(tf.square(activation(conv(x))))
+            penalty = tf.reduce_sum(tf.square(inner.gradient(score, x)))
+        return outer.gradient(penalty, conv.kernel.value)
+
+    assert_close_to_scale(penalty_gradient(MaximumLeakyReLU(0.2)), penalty_gradient(keras.layers.LeakyReLU(0.2)))
+
+
+def test_maximum_leaky_relu_config_and_keras_file(tmp_path):
+    inputs = keras.Input((3, 3, 2))
+    model = keras.Model(inputs, MaximumLeakyReLU(0.2, name="conv1_lrelu")(inputs))
+    assert model.weights == []
+    layer = MaximumLeakyReLU.from_config(model.get_layer("conv1_lrelu").get_config())
+    assert layer.negative_slope == 0.2 and layer.name == "conv1_lrelu"
+    path = str(tmp_path / "lrelu.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert isinstance(loaded.get_layer("conv1_lrelu"), MaximumLeakyReLU)
+    x = RNG.standard_normal((2, 3, 3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_maximum_leaky_relu_refuses_bad_slopes():
+    for slope in (-0.1, float("nan"), float("inf"), "0.2", True):
+        with pytest.raises(ValueError, match="negative_slope must be a finite number >= 0"):
+            MaximumLeakyReLU(slope)
+
+
+def test_maximum_leaky_relu_after_a_biased_convolution_keeps_the_remapper_quiet(capfd):
+    """The remapper fuses Conv2D + BiasAdd + LeakyRelu although LeakyReluGrad reads the BiasAdd, and logs
+    "remapper failed" (TensorFlow's C++ log on file descriptor 2); the maximum leaves nothing to misfuse."""
+
+    def first_step_log(activation):
+        inputs = keras.Input((8, 8, 3))
+        x = activation(keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(x)))
+
+        @tf.function
+        def gradients(images):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(model(images, training=True))
+            return tape.gradient(loss, model.trainable_variables)
+
+        capfd.readouterr()
+        gradients(tf.zeros((2, 8, 8, 3)))
+        return capfd.readouterr().err
+
+    if "remapper failed" not in first_step_log(keras.layers.LeakyReLU(0.2)):
+        pytest.skip("this TensorFlow does not log the remapper failure of Conv2D + BiasAdd + LeakyRelu here")
+    assert "remapper failed" not in first_step_log(MaximumLeakyReLU(0.2))
