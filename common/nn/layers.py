@@ -48,7 +48,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["SubPixelConv2DTranspose", "Maxout", "MaximumLeakyReLU"]
+__all__ = ["MaximumLeakyReLU", "Maxout", "SubPixelConv2DTranspose"]
 
 
 def _pair(value, name):
