@@ -6,8 +6,9 @@ LeakyRelu although the LeakyRelu's gradient reads the BiasAdd, and logs
 `common.nn.layers.MaximumLeakyReLU` there. One step of each command, tiny, in
 the user's environment minus any TF_* / CUDA_VISIBLE_DEVICES setting (the
 defaults of `common.command_environment`), must print no error line on stderr.
-AC-GAN and ADC-GAN, whose discriminator has the same layer, are checked by the
-train runs of their own CLI tests (tests/apps/acgan, tests/apps/adcgan).
+AC-GAN, ADC-GAN and CycleGAN, whose discriminators have the same layer, are
+checked by the train runs of their own CLI tests (tests/apps/acgan,
+tests/apps/adcgan, tests/apps/cyclegan/test_cli_exit_and_logs.py).
 """
 
 import os
@@ -25,8 +26,7 @@ TIMEOUT_SECONDS = 300
 TRANSLATOR = ["--image_size=16", "--base_filters=4", "--num_residual_blocks=1", "--discriminator_layers=2",
               "--pool_size=2", "--batch_size=1"]
 COMMANDS = {
-    "cyclegan": TRANSLATOR,  # PatchGAN c1: biased, no instance normalisation
-    "csgan": TRANSLATOR,
+    "csgan": TRANSLATOR,  # PatchGAN c1: biased, no instance normalisation
     # Every critic convolution has a bias without layer normalisation.
     "wgan_gp": ["--image_size=16", "--channels=1", "--base_filters=4", "--latent_dim=8", "--batch_size=4",
                 "--critic_normalization=none"],
