@@ -19,8 +19,8 @@ convention.
 
 `SpectralNormalization` subclasses `keras.layers.SpectralNormalization` for its
 ``build`` (the non-trainable ``vector_u`` variable, tracked, so checkpoints
-save and restore it) and its ``normalized_weights`` (the power step above), and
-replaces its ``call``: Keras' own ``call`` assigns ``W / sigma`` to the trainable
+save and restore it), takes the power step above with the same operations as
+its ``normalized_weights``, and replaces its ``call``: Keras' own ``call`` assigns ``W / sigma`` to the trainable
 kernel in training mode and differentiates the wrapped layer with respect to
 that normalised copy, so the gradient has no term through ``sigma`` and every
 training call rescales the weight the optimizer holds. Here the trainable
@@ -71,15 +71,33 @@ class SpectralNormalization(keras.layers.SpectralNormalization):
         return config
 
     def normalized_kernel(self, training=False):
-        """``W / sigma(W)`` after one power step from the stored ``u``; stores the new ``u`` when training."""
-        vector_u, kernel = ops.cond(
-            ops.all(ops.equal(self.kernel.value, 0)),  # an all-zero kernel has sigma 0: used as it is
-            lambda: (self.vector_u.value, self.kernel.value),
-            self.normalized_weights,
-        )
+        """``W / sigma(W)`` after one power step from the stored ``u``; stores the new ``u`` when training.
+
+        An all-zero kernel has sigma 0: it is used as it is and ``u`` is kept. The choice is made with
+        `ops.where` on values, not with a conditional: a `cond` per layer would trace two branch graphs
+        (four with the gradient) for every spectrally normalised layer of a network.
+        """
+        zero = ops.all(ops.equal(self.kernel.value, 0))
+        vector_u, kernel = self.normalized_weights_guarded(zero)
         if training:
             self.vector_u.assign(vector_u)
         return kernel
+
+    def normalized_weights_guarded(self, zero):
+        """`normalized_weights` (the power steps and ``W / sigma``) with sigma 1 and ``u`` kept when ``zero``."""
+        weights = ops.reshape(self.kernel.value, [-1, self.kernel_shape[-1]])
+        stored = self.vector_u.value
+        vector_u = stored
+        for _ in range(self.power_iterations):
+            vector_v = keras.utils.normalize(ops.matmul(vector_u, ops.transpose(weights)), axis=None)
+            vector_u = keras.utils.normalize(ops.matmul(vector_v, weights), axis=None)
+        vector_u = ops.stop_gradient(vector_u)
+        vector_v = ops.stop_gradient(vector_v)
+        sigma = ops.matmul(ops.matmul(vector_v, weights), ops.transpose(vector_u))
+        sigma = ops.where(zero, ops.ones_like(sigma), sigma)
+        kernel = ops.reshape(ops.divide(self.kernel.value, sigma), self.kernel_shape)
+        vector_u = ops.where(zero, stored, ops.cast(vector_u, stored.dtype))
+        return vector_u, ops.cast(kernel, self.kernel.dtype)
 
     def call(self, inputs, training=False):
         layer = self.layer

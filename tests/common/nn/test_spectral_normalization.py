@@ -89,3 +89,16 @@ def test_sigma_converges_to_the_largest_singular_value():
 def test_refuses_a_layer_without_a_kernel():
     with pytest.raises(TypeError, match="convolution, Dense or Embedding"):
         SpectralNormalization(keras.layers.BatchNormalization())
+
+
+def test_an_all_zero_kernel_is_used_as_it_is_keeps_its_vector_and_has_a_finite_gradient():
+    layer = dense_layer()
+    layer.layer.kernel.assign(np.zeros((5, 3), np.float32))
+    u = layer.vector_u.numpy()
+    with tf.GradientTape() as tape:
+        out = layer(X, training=True)
+    gradient = tape.gradient(out, layer.layer.kernel)
+    # sigma is taken as 1: the output is the bias alone and the gradient is the plain layer's, X^T 1.
+    np.testing.assert_array_equal(out.numpy(), np.broadcast_to(layer.layer.bias.numpy(), (4, 3)))
+    assert_close_to_scale(gradient.numpy(), np.broadcast_to(X.sum(0)[:, None], (5, 3)))
+    np.testing.assert_array_equal(layer.vector_u.numpy(), u)
