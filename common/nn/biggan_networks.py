@@ -103,6 +103,7 @@ from keras import layers, ops
 
 from common.nn.attention import SelfAttention
 from common.nn.conditional_layers import ConditionalBatchNormalization
+from common.nn.layers import MaximumLeakyReLU
 from common.nn.spectral_normalization import SpectralNormalization
 
 __all__ = [
@@ -246,7 +247,7 @@ def discriminator_block(x, filters: int, *, init: BigGANInitializers, downsample
     Returns [B, H/2, W/2, filters] (downsample) or [B, H, W, filters].
     """
     in_channels = x.shape[-1]
-    h = layers.ReLU(name=f"{name}_relu0")(x) if preactivation else x
+    h = MaximumLeakyReLU(0.0, name=f"{name}_relu0")(x) if preactivation else x  # x: a residual sum
     h = sn_conv(filters, 3, in_channels, init, f"{name}_conv1")(h)
     h = layers.ReLU(name=f"{name}_relu1")(h)
     h = sn_conv(filters, 3, filters, init, f"{name}_conv2")(h)
@@ -385,7 +386,7 @@ def _discriminator_features(images, discriminator_widths, discriminator_downsamp
         if not attended and x.shape[1] == attention_resolution:
             x = attention_block(x, init, name="attention")
             attended = True
-    x = layers.ReLU(name="output_relu")(x)
+    x = MaximumLeakyReLU(0.0, name="output_relu")(x)  # a residual sum
     return GlobalSumPooling2D(name="sum_pool")(x)
 
 

@@ -350,8 +350,13 @@ class MaximumLeakyReLU(keras.layers.Layer):
     `tf.custom_gradient` passes the input through an IdentityN, which trips
     the same rewrite in some graphs, e.g. a loaded SavedModel differentiated.)
 
-    The layer has no weights: it replaces a `keras.layers.LeakyReLU` of the
-    same name without changing checkpoints.
+    With ``negative_slope=0`` it is a ReLU (``-0.0`` for ``x < 0``), for the
+    same reason after a residual sum: the remapper fuses Conv2D + BiasAdd +
+    Add + Relu although the Add has other readers (the next block's shortcut),
+    and fails with "fanout '.../Relu' exist for missing node '.../Add'".
+
+    The layer has no weights: it replaces a `keras.layers.LeakyReLU` or
+    `keras.layers.ReLU` of the same name without changing checkpoints.
 
     Args:
       negative_slope: Slope for ``x < 0``, finite and >= 0 (Keras' default 0.3).

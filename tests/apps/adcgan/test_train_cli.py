@@ -87,6 +87,7 @@ def test_train_biggan_backbone_on_default_digits(tmp_path):
                           "--log_every=1", "--sample_every=0", "--steps=2")
     assert code == 0, err[-3000:]
     assert f"Training adcgan for 2 steps into {model_dir}" in out
+    assert _error_lines(err) == [], err[-3000:]  # D's ReLUs after residual sums: no "remapper failed"
     logged = _metrics(model_dir)
     for name in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "d_grad_norm", "g_grad_norm"):
         assert np.isfinite(logged[2][name]), name

@@ -17,6 +17,7 @@ from apps.sagan.config import SAGANConfig
 from apps.sagan.model import build_model, make_optimizers
 from common.training import runtime
 from common.training.runtime_config import RuntimeConfig
+from tests.commands import error_lines
 from tests.tolerances import NETWORK_RTOL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -26,7 +27,8 @@ TINY = ["--architecture=cifar32", "--num_classes=10", "--channels=1", "--g_chann
 
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    # CPU only, without probing for a GPU (whose failing cuInit would log an error line where a GPU exists).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_ENABLED_DEVICE_TYPES="CPU")
     try:
         done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, text=True, capture_output=True,
                               check=False, timeout=TIMEOUT_SECONDS)
@@ -47,6 +49,8 @@ def trained_run(tmp_path_factory):
     code, out, err = _run("apps.sagan.train", f"--model_dir={model_dir}", *TINY, "--steps=2", "--sample_every=2",
                           "--num_samples=30")
     assert code == 0, err[-3000:]
+    # D's ReLUs read residual sums: no "remapper failed" (common.nn.layers.MaximumLeakyReLU), no error line.
+    assert error_lines(err) == [], err[-3000:]
     return root, model_dir, out
 
 
