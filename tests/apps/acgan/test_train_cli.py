@@ -1,4 +1,4 @@
-"""The AC-GAN command lines in subprocesses on the offline default digits: train, resume, refuse unlabelled data.
+"""The AC-GAN command lines in subprocesses on the offline default digits: train, resume, export, refuse unlabelled data.
 
 The network is tiny (the digits' 32x32 grayscale, narrow widths); a second
 process resumes the run. That a resumed run takes exactly the uninterrupted
@@ -47,7 +47,7 @@ def _metrics(model_dir):
         return {record.pop("step"): record for record in map(json.loads, f)}
 
 
-def test_train_on_default_digits_resume_and_class_rows(tmp_path):
+def test_train_on_default_digits_resume_class_rows_and_export(tmp_path):
     model_dir = str(tmp_path / "run")
     command = ["apps.acgan.train", f"--model_dir={model_dir}", *TINY, "--sample_every=2", "--num_samples=20"]
     code, out, err = _run(*command, "--steps=2")
@@ -70,6 +70,24 @@ def test_train_on_default_digits_resume_and_class_rows(tmp_path):
     assert code == 0, err[-3000:]
     assert "Resuming acgan from ckpt-2 (step 2 of 3)" in out
     assert sorted(_metrics(model_dir)) == [1, 2, 3]
+
+    # The resumed run exports labelled signatures that refuse unknown classes.
+    export_dir = str(tmp_path / "export")
+    code, out, err = _run("apps.acgan.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}")
+    assert code == 0, err[-3000:]
+    assert "Exported step 3" in out
+    with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
+        info = json.load(f)
+    assert info["num_classes"] == 10 and info["parity"]["labels"] == [0, 1, 2, 3]  # checked before publishing
+    loaded = tf.saved_model.load(os.path.join(export_dir, "1"))
+    images = loaded.signatures["sample"](labels=tf.constant([2, 7], tf.int32), seed=tf.constant(1, tf.int64))
+    assert images["images"].shape == (2, 32, 32, 1)
+    try:
+        loaded.signatures["sample"](labels=tf.constant([10], tf.int32), seed=tf.constant(1, tf.int64))
+    except tf.errors.InvalidArgumentError as error:
+        assert "[0, 10)" in str(error)
+    else:
+        raise AssertionError("label 10 of 10 classes was accepted")
 
 
 def test_unlabelled_data_is_refused_before_training(tmp_path):
@@ -103,26 +121,3 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert _metrics(tmp_path / "straight")[2] == _metrics(tmp_path / "resumed")[2]
     for a, b in zip(straight.model.variables, resumed.model.variables):  # dropout and noise state included
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
-def test_export_writes_labelled_signatures_that_refuse_unknown_classes(tmp_path):
-    import tensorflow as tf
-
-    model_dir, export_dir = str(tmp_path / "run"), str(tmp_path / "export")
-    code, _out, err = _run("apps.acgan.train", f"--model_dir={model_dir}", *TINY, "--steps=1")
-    assert code == 0, err[-3000:]
-    code, out, err = _run("apps.acgan.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}")
-    assert code == 0, err[-3000:]
-    assert "Exported step 1" in out
-    with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
-        info = json.load(f)
-    assert info["num_classes"] == 10 and info["parity"]["labels"] == [0, 1, 2, 3]  # checked before publishing
-    loaded = tf.saved_model.load(os.path.join(export_dir, "1"))
-    images = loaded.signatures["sample"](labels=tf.constant([2, 7], tf.int32), seed=tf.constant(1, tf.int64))
-    assert images["images"].shape == (2, 32, 32, 1)
-    try:
-        loaded.signatures["sample"](labels=tf.constant([10], tf.int32), seed=tf.constant(1, tf.int64))
-    except tf.errors.InvalidArgumentError as error:
-        assert "[0, 10)" in str(error)
-    else:
-        raise AssertionError("label 10 of 10 classes was accepted")
