@@ -1,4 +1,5 @@
-"""The AC-GAN command lines in subprocesses on the offline default digits: train, resume, export, refuse unlabelled data.
+"""The AC-GAN command lines in subprocesses on the offline default digits: train, resume, export, refuse
+unlabelled data.
 
 The network is tiny (the digits' 32x32 grayscale, narrow widths); a second
 process resumes the run. That a resumed run takes exactly the uninterrupted
