@@ -89,6 +89,7 @@ class BigGAN(ConditionalAdversarialModel):
         psi = self.config.sample_truncation
         if psi > 0:
             z = truncation.truncate(z, psi, TRUNCATION_SEED)
+            labels = keras.ops.convert_to_tensor(labels, "int32")  # z is a tensor now: so must the labels be
         return self.sampling_generator()([z, labels], training=training)
 
     def prepare_sampling(self, generator=None):

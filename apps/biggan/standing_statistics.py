@@ -23,7 +23,9 @@ batch moments only in a trainable batch-norm layer.
 The draws are stateless (seeded by ``seed`` and the batch number), so the
 statistics are a function of the weights and the seed, and the training
 noise stream is left alone. Other state that a training-mode call changes,
-the spectral-norm vectors u, is put back afterwards.
+the spectral-norm vectors u, is put back after every batch, so each batch is
+generated with the weights W / sigma(W) that sampling uses (the reference lets
+u take a power step per batch and keeps them).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def accumulate_standing_statistics(generator: keras.Model, *, num_batches: int, 
             labels = tf.random.stateless_uniform([batch_size], seed=draw_seed[::-1], minval=0, maxval=num_classes,
                                                  dtype=tf.int32)
             run(z, labels)
+            for variable, value in zip(others, saved_others):  # every batch sees the same u
+                variable.assign(value)
             for layer, (means, variances) in zip(layers, moments):
                 means.append(layer.moving_mean.numpy())
                 variances.append(layer.moving_variance.numpy())
