@@ -35,23 +35,29 @@ def _initializers(config: BigGANConfig, offset: int):
     return biggan_networks.BigGANInitializers(config.seed, offset, stddev=0.02)
 
 
-def build_generator(config: BigGANConfig) -> keras.Model:
-    """[z [B, latent_dim], labels [B]] -> images [B, size, size, channels] in [-1, 1], float32."""
+def build_generator(config: BigGANConfig, initializers=None) -> keras.Model:
+    """[z [B, latent_dim], labels [B]] -> images [B, size, size, channels] in [-1, 1], float32.
+
+    ``initializers`` replaces the architecture's (`common.nn.biggan_networks` interface), e.g. a cheaper one
+    where only the shapes matter.
+    """
     common = dict(image_size=config.image_size, channels=config.channels, latent_dim=config.latent_dim,
                   num_classes=config.num_classes, generator_widths=config.generator_widths,
                   bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon,
                   sync_batch_norm=config.sync_batch_norm, attention_resolution=config.g_attention_resolution,
-                  initializers=_initializers(config, 0), shared_dim=config.shared_dim)
+                  initializers=initializers or _initializers(config, 0), shared_dim=config.shared_dim)
     if config.variant == "deep":
         return biggan_networks.build_deep_generator(**common)
     return biggan_networks.build_generator(**common, hierarchical=config.hierarchical_z)
 
 
-def build_discriminator(config: BigGANConfig) -> keras.Model:
-    """[images [B, size, size, channels], labels [B]] -> logits [B, 1], float32."""
+def build_discriminator(config: BigGANConfig, initializers=None) -> keras.Model:
+    """[images [B, size, size, channels], labels [B]] -> logits [B, 1], float32; ``initializers`` as in
+    `build_generator`."""
     build = (biggan_networks.build_deep_projection_discriminator if config.variant == "deep"
              else biggan_networks.build_projection_discriminator)
     return build(image_size=config.image_size, channels=config.channels, num_classes=config.num_classes,
                  discriminator_widths=config.discriminator_widths,
                  discriminator_downsamples=config.discriminator_downsamples,
-                 attention_resolution=config.d_attention_resolution, initializers=_initializers(config, 500))
+                 attention_resolution=config.d_attention_resolution,
+                 initializers=initializers or _initializers(config, 500))
