@@ -1,6 +1,6 @@
 """BigGAN's run on the offline default digits with the CIFAR-10 networks at width 1 (hierarchical z, shared
-embedding, EMA from step 1, two standing-statistics batches, truncated grids): an interrupted and resumed run
-ends bit-identical to an uninterrupted one; the export command writes the moving-average generator with its
+embedding, EMA from step 1, two standing-statistics batches, truncated grids with a row per class): an
+interrupted and resumed run ends bit-identical to an uninterrupted one; the export command writes the moving-average generator with its
 standing statistics, whose signatures take labels and the truncation threshold and match the restored
 model in this process (another process than the exporter's), and refuse bad labels."""
 
@@ -40,20 +40,14 @@ def _train(model_dir, steps):
         stream=io.StringIO())
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("biggan")
-    straight = _train(root / "straight", 2)
+def test_resumed_run_continues_exactly_and_its_export_takes_labels_and_truncation(tmp_path):
+    # One test, so that pytest-xdist runs the two trainings once (a module fixture may run on each worker).
+    straight = _train(tmp_path / "straight", 2)
     # The run as it was after step 1 (its step-2 checkpoint removed), resumed by the same call.
-    shutil.copytree(root / "straight", root / "resumed")
-    for path in glob.glob(str(root / "resumed" / "ckpt-2*")):
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    for path in glob.glob(str(tmp_path / "resumed" / "ckpt-2*")):
         os.remove(path)
-    resumed = _train(root / "resumed", 2)
-    return root, straight, resumed
-
-
-def test_resumed_run_continues_exactly_with_the_average_and_its_standing_statistics(runs):
-    _, straight, resumed = runs
+    resumed = _train(tmp_path / "resumed", 2)
     assert resumed.start_step == 1 and resumed.step == 2
 
     def state(model):
@@ -68,11 +62,18 @@ def test_resumed_run_continues_exactly_with_the_average_and_its_standing_statist
     assert len(state(straight.model)) == len(state(resumed.model))
     for a, b in zip(state(straight.model), state(resumed.model)):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    shapes = []  # the step-2 grid: one row per class (10), num_samples // 10 = 1 column
+    for path in tf.io.gfile.glob(str(tmp_path / "straight" / "tensorboard" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            shapes += [tf.image.decode_png(v.tensor.string_val[2]).shape for v in event.summary.value
+                       if v.tag == "samples"]
+    assert shapes and shapes[-1][:2] == (10 * 32, 32)
+    _check_export(tmp_path, str(tmp_path / "resumed"))
 
 
-def test_export_takes_labels_and_truncation_and_matches_the_restored_average(runs):
-    root, _, resumed = runs
-    model_dir, export_dir = str(root / "resumed"), str(root / "export")
+def _check_export(root, model_dir):
+    """The export command on ``model_dir``; its SavedModel against the restored model in this process."""
+    export_dir = str(root / "export")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     done = subprocess.run([sys.executable, "-m", "apps.biggan.export", f"--model_dir={model_dir}",
                            f"--export_dir={export_dir}"], cwd=ROOT, env=env, text=True, capture_output=True,
