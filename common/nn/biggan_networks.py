@@ -462,6 +462,23 @@ def check_discriminator_options(*, image_size: int, discriminator_widths: Sequen
                      discriminator_widths)
 
 
+def _stages_with_attention(x, stages, attention_resolution: int, init: BigGANInitializers):
+    """Applies each stage (a function of x) in turn, the self-attention block after the first stage whose output
+    has ``attention_resolution`` pixels a side (0: none)."""
+    attended = False
+    for stage in stages:
+        x = stage(x)
+        if not attended and x.shape[1] == attention_resolution:
+            x = attention_block(x, init, name="attention")
+            attended = True
+    return x
+
+
+def _sum_pooled(x):
+    """ReLU -> sum over H, W: the discriminator features phi [B, C]."""
+    return GlobalSumPooling2D(name="sum_pool")(layers.ReLU(name="output_relu")(x))
+
+
 def _generator_conditions(z, labels, *, num_blocks: int, num_classes: int, shared_dim: int, hierarchical: bool,
                           init: BigGANInitializers, concatenate_z: bool = False):
     """(input of the first linear layer, [conditioning of each block]) of a BigGAN generator.
@@ -523,14 +540,15 @@ def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int 
                                               hierarchical=hierarchical, init=init)
     x = sn_dense(bottom * bottom * generator_widths[0], first.shape[-1], init, "project")(first)
     x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
-    attended = False
-    for block, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1):
-        x = generator_block(x, condition, filters, num_classes=num_classes, init=init, upsample=True,
-                            bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
-                            name=f"gblock{block}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
+
+    def stage(block, filters, condition):
+        return lambda h: generator_block(h, condition, filters, num_classes=num_classes, init=init, upsample=True,
+                                         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                                         sync_batch_norm=sync_batch_norm, name=f"gblock{block}")
+
+    stages = [stage(block, filters, condition)
+              for block, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1)]
+    x = _stages_with_attention(x, stages, attention_resolution, init)
     images = _generator_output(x, channels, init=init, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
                                sync_batch_norm=sync_batch_norm)
     return keras.Model([z, labels], images, name="generator")
@@ -538,16 +556,12 @@ def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int 
 
 def _discriminator_features(images, discriminator_widths, discriminator_downsamples, attention_resolution, init):
     """The discriminator trunk: blocks (and the attention block), ReLU, global sum pooling: [B, widths[-1]]."""
-    x = images
-    attended = False
-    for block, filters in enumerate(discriminator_widths, start=1):
-        x = discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
-                                preactivation=block > 1, name=f"dblock{block}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
-    x = layers.ReLU(name="output_relu")(x)
-    return GlobalSumPooling2D(name="sum_pool")(x)
+    def stage(block, filters):
+        return lambda x: discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
+                                             preactivation=block > 1, name=f"dblock{block}")
+
+    stages = [stage(block, filters) for block, filters in enumerate(discriminator_widths, start=1)]
+    return _sum_pooled(_stages_with_attention(images, stages, attention_resolution, init))
 
 
 def build_discriminator(*, image_size: int = 32, channels: int = 3, class_outputs: int = 20,
@@ -688,17 +702,21 @@ def build_deep_generator(*, image_size: int, channels: int = 3, latent_dim: int 
                                               init=init, concatenate_z=True)
     x = sn_dense(bottom * bottom * generator_widths[0], first.shape[-1], init, "project")(first)
     x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
-    attended = False
-    for stage, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1):
-        for index in range(blocks_per_resolution):
-            last = index == blocks_per_resolution - 1
-            x = deep_generator_block(x, condition, filters if last else x.shape[-1], num_classes=num_classes,
-                                     init=init, upsample=last, channel_ratio=channel_ratio, bn_momentum=bn_momentum,
-                                     bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
-                                     name=f"gblock{stage}_{index + 1}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
+
+    def stage(index, filters, condition):
+        def blocks(h):
+            for block in range(1, blocks_per_resolution + 1):
+                last = block == blocks_per_resolution
+                h = deep_generator_block(h, condition, filters if last else h.shape[-1], num_classes=num_classes,
+                                         init=init, upsample=last, channel_ratio=channel_ratio,
+                                         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                                         sync_batch_norm=sync_batch_norm, name=f"gblock{index}_{block}")
+            return h
+        return blocks
+
+    stages = [stage(index, filters, condition)
+              for index, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1)]
+    x = _stages_with_attention(x, stages, attention_resolution, init)
     images = _generator_output(x, channels, init=init, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
                                sync_batch_norm=sync_batch_norm)
     return keras.Model([z, labels], images, name="generator")
@@ -734,16 +752,17 @@ def build_deep_projection_discriminator(*, image_size: int, channels: int = 3, n
     images = keras.Input((image_size, image_size, channels), name="images")
     labels = keras.Input((), dtype="int32", name="labels")
     x = sn_conv(discriminator_widths[0], 3, channels, init, "input_conv")(images)
-    attended = False
-    for stage, filters in enumerate(stage_widths, start=1):
-        for index in range(blocks_per_resolution):
-            x = deep_discriminator_block(x, filters, init=init,
-                                         downsample=index == 0 and stage <= discriminator_downsamples,
-                                         channel_ratio=channel_ratio, name=f"dblock{stage}_{index + 1}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
-    x = layers.ReLU(name="output_relu")(x)
-    features = GlobalSumPooling2D(name="sum_pool")(x)
+
+    def stage(index, filters):
+        def blocks(h):
+            for block in range(1, blocks_per_resolution + 1):
+                h = deep_discriminator_block(h, filters, init=init,
+                                             downsample=block == 1 and index <= discriminator_downsamples,
+                                             channel_ratio=channel_ratio, name=f"dblock{index}_{block}")
+            return h
+        return blocks
+
+    stages = [stage(index, filters) for index, filters in enumerate(stage_widths, start=1)]
+    features = _sum_pooled(_stages_with_attention(x, stages, attention_resolution, init))
     logits = projection_logits(features, labels, num_classes, init)
     return keras.Model([images, labels], logits, name="discriminator")
