@@ -105,8 +105,9 @@ class ExponentialMovingAverage(keras.layers.Layer):
         for shadow, weight, averaged in pairs:
             value = ops.cast(weight, shadow.dtype)
             if averaged:
-                d = ops.cast(decay, shadow.dtype)
-                value = d * shadow + (1.0 - d) * value  # shadow <- d*shadow + (1-d)*w
+                # shadow <- d*shadow + (1-d)*w; a Python decay keeps 1 - d in double precision before the cast.
+                keep = decay if isinstance(decay, float) else ops.cast(decay, shadow.dtype)
+                value = keep * shadow + (1.0 - keep) * value
             values.append(value)
         shadows = [shadow for shadow, _, _ in pairs]
         replica_context = tf.distribute.get_replica_context()
