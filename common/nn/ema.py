@@ -24,7 +24,7 @@ weights produce, and an average of statistics of past weights would not match
 the averaged weights either; copying keeps them at the same state the live
 model would use at inference. Batch-normalised generators that need exact
 statistics for the averaged weights should recompute them on a few batches
-(BigGAN's "standing statistics"); this module does not.
+(BigGAN's "standing statistics", `apps.biggan.standing_statistics`); this module does not.
 
 The shadow model is a `keras.models.clone_model` copy with its own variables,
 frozen (``trainable=False``) so that no optimizer ever touches it.
