@@ -447,12 +447,13 @@ def make_sample_fn(model, *, use_ema: bool = True, seed: int = 0):
     """
     import tensorflow as tf
 
-    from common.models.conditional_protocol import is_conditional
+    from common.models.conditional_protocol import is_conditional, prepare_sampling
 
     latent_dim = int(model.latent_dim)
     conditional = is_conditional(model)
     raw = not use_ema and getattr(model, "ema", None) is not None
     num_classes = int(model.num_classes) if conditional else None
+    prepare_sampling(model, model.generator if raw else None)  # e.g. BigGAN's standing statistics
 
     def generate(z, labels=None):
         if conditional:

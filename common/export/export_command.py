@@ -9,7 +9,9 @@ config class:
         export_command.main(argv, app_name="dcgan", config_class=DCGANConfig, build_model=build_model)
 
 `main` rebuilds the model from `<model_dir>/config.json`, restores the newest
-readable checkpoint, and writes the generator (its exponential moving average
+readable checkpoint, lets the model prepare the generator for sampling
+(`common.models.conditional_protocol.prepare_sampling`: BigGAN's standing
+statistics), and writes the generator (its exponential moving average
 when the run kept one, unless --noema) as the next version folder of
 `--export_dir` with `common.export.generator_export.export_generator`, which checks the
 SavedModel against the in-process generator before publishing it.
@@ -29,6 +31,7 @@ from typing import Callable
 from absl import app, flags
 
 from common.data import reader as data_lib
+from common.models.conditional_protocol import prepare_sampling
 from common.training import checkpointing
 from common.export import generator_export as export_lib
 from common.training import runtime
@@ -48,8 +51,12 @@ def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def main(argv, *, app_name: str, config_class: type, build_model: Callable,
-         flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Runs the export described in the module docstring from parsed flags."""
+         flag_values: flags.FlagValues = flags.FLAGS, truncation: bool = False) -> None:
+    """Runs the export described in the module docstring from parsed flags.
+
+    ``truncation``: the class-conditional signatures also take the truncation threshold psi
+    (`common.export.generator_export`; BigGAN's truncation trick).
+    """
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {' '.join(argv[1:])!r}.")
     model_dir, export_dir = flag_values.model_dir, flag_values.export_dir
@@ -59,6 +66,7 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
         model, path = runtime.restore_app_for_inference(model_dir, config_class, build_model)
         use_ema = flag_values.ema and model.ema is not None
         generator = model.ema.shadow if use_ema else model.generator
+        prepare_sampling(model, generator)  # e.g. BigGAN's standing statistics, exported with the weights
         step = checkpointing.checkpoint_step(path)
         num_classes = getattr(model, "num_classes", None)
         labelled = {}
@@ -69,7 +77,8 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
                 generator, export_dir, latent_dim=model.latent_dim, version=flag_values.version,
                 overwrite=flag_values.overwrite,
                 latent_distribution=getattr(model, "latent_distribution", "normal"),
-                metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema}, **labelled)
+                metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema},
+                truncation=truncation, **labelled)
         except export_lib.ExportError as error:
             raise runtime.ConfigError(str(error)) from None
     print(f"Exported step {step} ({'EMA ' if use_ema else ''}generator) to {written}")

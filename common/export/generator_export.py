@@ -30,6 +30,15 @@ order, z float32 [batch, latent_dim] and labels int32 [batch] of class ids in
     generate_float(z: float32 [batch, latent_dim], labels: int32 [batch])
         -> images_float: float32 [batch, H, W, C]
 
+A class-conditional generator exported with ``truncation=True`` (BigGAN's
+truncation trick, `common.nn.truncation`) takes one more input in each of the
+three signatures, ``truncation: float32 []``, the threshold psi: with psi > 0
+every component of z outside [-psi, psi] is redrawn from N(0, 1) until it is
+inside (`truncate_latents`; `serving_default` and `generate_float` redraw from
+the fixed stateless seed ``TRUNCATION_REDRAW_SEED``, `sample` from its request's
+``[seed, 0]``, and returns the truncated z); psi <= 0 turns it off: the z sent is
+used as it is, and `sample` draws plain N(0, I).
+
 The number of classes K is given by the caller (`num_classes=K`), never
 inferred from the network. The labelled signatures check their labels before
 the generator sees them: a label outside [0, K) fails the request with an
@@ -85,6 +94,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.nn import truncation as truncation_lib
+
 EXPORT_INFO_NAME = "export_info.json"
 EXPORT_FORMAT_VERSION = 1
 DEFAULT_MAX_SAMPLE_COUNT = 1024
@@ -93,6 +104,8 @@ SAMPLE_SIGNATURE = "sample"
 FLOAT_SIGNATURE = "generate_float"
 PARITY_SEED = 20261123
 PARITY_COUNT = 4
+PARITY_TRUNCATION = 0.5  # the psi the parity check also compares, for an export with a truncation input
+TRUNCATION_REDRAW_SEED = (0, 0)  # stateless seed of the redraws when a signature truncates a z sent to it
 
 # Largest |difference| between the exported and the in-process float images
 # that parity accepts, per compute dtype of the generator. Graph-mode kernels
@@ -158,6 +171,19 @@ def sample_latents(seed, count, latent_dim: int, distribution: str = "normal") -
         dtype=tf.float32,
         alg="philox",
     )
+
+
+def truncate_latents(z, psi, seed=TRUNCATION_REDRAW_SEED) -> tf.Tensor:
+    """z with its components outside [-psi, psi] redrawn (`common.nn.truncation.truncate`) when psi > 0, else z.
+
+    Args:
+      z: float32 [count, latent_dim].
+      psi: float32 scalar (tensor or number); <= 0 (or NaN) leaves z as it is.
+      seed: stateless seed of the redraws (an int pair).
+    """
+    psi = tf.cast(psi, tf.float32)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    return tf.cond(psi > 0.0, lambda: truncation_lib.truncate(z, psi, seed), lambda: tf.identity(z))
 
 
 def version_dirs(export_dir: str) -> dict[int, str]:
@@ -400,12 +426,13 @@ def capture_variables_by_name(function, variables) -> None:
 
 
 def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: int, num_classes: int | None = None,
-                   latent_distribution: str = "normal"):
+                   latent_distribution: str = "normal", truncation_input: bool = False):
     """ExportArchive holding the generator and the three signatures.
 
     With `num_classes` None the signatures take z (and `sample` seed and
     count); with an integer they also take labels, checked against
-    [0, num_classes) (module docstring).
+    [0, num_classes), and with `truncation_input` the threshold ``truncation``
+    (module docstring).
     """
     conditional = num_classes is not None
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32)
@@ -446,11 +473,15 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
     seed_input = tf.TensorSpec([], tf.int64, name="seed")
 
     if conditional:
-        def generate(z, labels):
-            capture_variables_by_name(generate_float, generator.variables)
-            return {"images": images_to_uint8(generate_float(z, labels))}
+        def given(z, psi):
+            # A client's z, truncated at psi when the export has a truncation input.
+            return z if psi is None else truncate_latents(checked_z(z), psi)
 
-        def sample(labels, seed):
+        def generate(z, labels, truncation=None):
+            capture_variables_by_name(generate_float, generator.variables)
+            return {"images": images_to_uint8(generate_float(given(z, truncation), labels))}
+
+        def sample(labels, seed, truncation=None):
             capture_variables_by_name(generate_float, generator.variables)
             count = tf.shape(labels)[0]
             checks = _count_checks(
@@ -462,16 +493,19 @@ def _build_archive(generator: keras.Model, latent_dim: int, max_sample_count: in
             )
             with tf.control_dependencies(checks):
                 z = sample_latents(seed, count, latent_dim, latent_distribution)
+            if truncation is not None:
+                z = truncate_latents(z, truncation, tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)]))
             return {"images": images_to_uint8(generate_float(z, labels)), "z": z}
 
-        def generate_images_float(z, labels):
+        def generate_images_float(z, labels, truncation=None):
             capture_variables_by_name(generate_float, generator.variables)
-            return {"images_float": generate_float(z, labels)}
+            return {"images_float": generate_float(given(z, truncation), labels)}
 
+        psi_input = [tf.TensorSpec([], tf.float32, name="truncation")] if truncation_input else []
         endpoints = [
-            (SERVING_SIGNATURE, generate, [z_input, labels_input]),
-            (SAMPLE_SIGNATURE, sample, [labels_input, seed_input]),
-            (FLOAT_SIGNATURE, generate_images_float, [z_input, labels_input]),
+            (SERVING_SIGNATURE, generate, [z_input, labels_input] + psi_input),
+            (SAMPLE_SIGNATURE, sample, [labels_input, seed_input] + psi_input),
+            (FLOAT_SIGNATURE, generate_images_float, [z_input, labels_input] + psi_input),
         ]
     else:
         def generate(z):
@@ -539,6 +573,7 @@ def check_parity(
     seed: int = PARITY_SEED,
     count: int = PARITY_COUNT,
     atol: float | None = None,
+    truncation: bool = False,
 ) -> dict:
     """Compares an exported SavedModel with the in-process generator.
 
@@ -564,6 +599,10 @@ def check_parity(
       seed, count: the latents compared.
       atol: float tolerance; default from DEFAULT_PARITY_ATOL for the
         generator's compute dtype (1e-5 for float32).
+      truncation: the export has the ``truncation`` input (class-conditional only):
+        checks 1-3 send psi = 0 (off), and `generate_float` at psi =
+        ``PARITY_TRUNCATION`` must equal the generator on
+        ``truncate_latents(z, PARITY_TRUNCATION)`` (reported as "truncated").
 
     Returns:
       The measured differences: {"generate_float": {"max_abs_diff"},
@@ -591,7 +630,7 @@ def check_parity(
             "written by common.export.generator_export.export_generator. Export it again."
         )
     conditional = num_classes is not None
-    expected_inputs = ["labels", "z"] if conditional else ["z"]
+    expected_inputs = (["labels"] + (["truncation"] if truncation else []) + ["z"]) if conditional else ["z"]
     if _signature_inputs(loaded, SERVING_SIGNATURE) != expected_inputs:
         raise ExportError(
             f"{saved_model_dir}'s '{SERVING_SIGNATURE}' takes the inputs "
@@ -604,11 +643,12 @@ def check_parity(
     reference = _call_generator(generator, z, labels).numpy()
     pixels = int(reference.size)
     report: dict[str, Any] = {"atol": atol, "compute_dtype": compute_dtype, "seed": seed, "count": count}
+    off = {"truncation": tf.constant(0.0)} if truncation else {}
     if conditional:
         report["num_classes"] = num_classes
         report["labels"] = labels.numpy().tolist()
-        inputs = {"z": z, "labels": labels}
-        sampled = loaded.signatures[SAMPLE_SIGNATURE](labels=labels, seed=tf.constant(seed, tf.int64))
+        inputs = {"z": z, "labels": labels, **off}
+        sampled = loaded.signatures[SAMPLE_SIGNATURE](labels=labels, seed=tf.constant(seed, tf.int64), **off)
     else:
         inputs = {"z": z}
         sampled = loaded.signatures[SAMPLE_SIGNATURE](
@@ -631,6 +671,16 @@ def check_parity(
     }
 
     failures = []
+    if truncation:
+        truncated_z = truncate_latents(z, PARITY_TRUNCATION)
+        truncated_reference = _call_generator(generator, truncated_z, labels).numpy()
+        served_truncated = loaded.signatures[FLOAT_SIGNATURE](
+            z=z, labels=labels, truncation=tf.constant(PARITY_TRUNCATION))["images_float"].numpy()
+        truncated_diff = float(np.max(np.abs(served_truncated - truncated_reference)))
+        report["truncated"] = {"psi": PARITY_TRUNCATION, "max_abs_diff": truncated_diff}
+        if not truncated_diff <= atol:
+            failures.append(f"signature '{FLOAT_SIGNATURE}' at truncation {PARITY_TRUNCATION}: images_float "
+                            f"max |diff| = {truncated_diff:.3g} (tolerance {atol:g})")
     if not max_abs_diff <= atol:
         failures.append(
             f"signature '{FLOAT_SIGNATURE}': images_float max |diff| = {max_abs_diff:.3g} "
@@ -735,7 +785,8 @@ def write_version(export_dir: str, version: int, overwrite: bool, write: Callabl
     return final_dir
 
 
-def _signature_descriptions(latent_dim: int, max_sample_count: int, num_classes: int | None) -> dict:
+def _signature_descriptions(latent_dim: int, max_sample_count: int, num_classes: int | None,
+                            truncation: bool = False) -> dict:
     """The signatures' inputs and outputs as recorded in export_info.json."""
     z = f"float32 [batch, {latent_dim}]"
     float_output = {"images_float": "float32 [batch, H, W, C], generator output in [-1, 1]"}
@@ -750,6 +801,12 @@ def _signature_descriptions(latent_dim: int, max_sample_count: int, num_classes:
             FLOAT_SIGNATURE: {"inputs": {"z": z}, "outputs": float_output},
         }
     labels = f"int32 [batch], class ids in [0, {num_classes})"
+    if truncation:
+        psi = "float32 [], the truncation threshold psi; <= 0: none"
+        descriptions = _signature_descriptions(latent_dim, max_sample_count, num_classes)
+        for description in descriptions.values():
+            description["inputs"]["truncation"] = psi
+        return descriptions
     return {
         SERVING_SIGNATURE: {"inputs": {"z": z, "labels": labels}, "outputs": {"images": "uint8 [batch, H, W, C]"}},
         SAMPLE_SIGNATURE: {
@@ -776,6 +833,7 @@ def export_generator(
     parity_check: bool = True,
     metadata: dict | None = None,
     max_sample_count: int = DEFAULT_MAX_SAMPLE_COUNT,
+    truncation: bool = False,
 ) -> str:
     """Writes `generator` as version `version` of a TF Serving model folder.
 
@@ -802,6 +860,8 @@ def export_generator(
         `assets.extra/export_info.json` (e.g. app name, checkpoint step).
       max_sample_count: the largest number of images one `sample` request
         draws (its `count`, or the length of its `labels`).
+      truncation: give the three signatures of a class-conditional generator
+        the ``truncation`` input (psi; module docstring).
 
     Returns:
       The path of the written version folder, `<export_dir>/<version>`.
@@ -818,17 +878,21 @@ def export_generator(
     if latent_distribution not in LATENT_DISTRIBUTIONS:
         raise ExportError(f"latent_distribution must be one of {', '.join(LATENT_DISTRIBUTIONS)} (the prior the "
                           f"generator was trained with); got {latent_distribution!r}.")
+    if truncation and (num_classes is None or latent_distribution != "normal"):
+        raise ExportError("truncation=True is for a class-conditional generator with a normal prior (BigGAN's "
+                          "truncation trick); pass num_classes=K, or leave truncation off.")
     check_export_dir(export_dir)
     version = _resolve_version(export_dir, version, overwrite)
     latent_dim, image_shape = _infer_shapes(generator, latent_dim, num_classes)
     max_sample_count = int(max_sample_count)
 
     def write(temp_dir: str) -> dict:
-        archive = _build_archive(generator, latent_dim, max_sample_count, num_classes, latent_distribution)
+        archive = _build_archive(generator, latent_dim, max_sample_count, num_classes, latent_distribution,
+                                 truncation_input=truncation)
         archive.write_out(temp_dir, verbose=False)
         parity = (
             check_parity(generator, temp_dir, latent_dim=latent_dim, num_classes=num_classes,
-                         latent_distribution=latent_distribution)
+                         latent_distribution=latent_distribution, truncation=truncation)
             if parity_check
             else None
         )
@@ -837,7 +901,7 @@ def export_generator(
             "image_shape": list(image_shape),
             "compute_dtype": _compute_dtype(generator),
             "generator_name": generator.name,
-            "signatures": _signature_descriptions(latent_dim, max_sample_count, num_classes),
+            "signatures": _signature_descriptions(latent_dim, max_sample_count, num_classes, truncation),
             "uint8_mapping": "round_half_to_even(clip((images_float + 1) * 127.5, 0, 255))",
             "latent_distribution": latent_distribution,
             "sample_latents": (
@@ -845,6 +909,7 @@ def export_generator(
                 + ("" if num_classes is None else ", count = len(labels)")
             ),
             "max_sample_count": max_sample_count,
+            "truncation_input": truncation,
             "parity": parity,
         }
         if num_classes is not None:

@@ -56,7 +56,9 @@ class AdversarialModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.ema = None
         if config.ema_decay > 0:
-            self.ema = ExponentialMovingAverage(generator, config.ema_decay, name="generator_ema")
+            self.ema = ExponentialMovingAverage(generator, config.ema_decay,
+                                                start_step=int(getattr(config, "ema_start", 0)),
+                                                name="generator_ema")
         self.r1_gamma = float(getattr(config, "r1_gamma", 0.0))
         self._reported_names = self.TRACKED + (("r1",) if self.r1_gamma > 0 else ())
         for name in self._reported_names:
@@ -79,6 +81,12 @@ class AdversarialModel(keras.Model):
         """Images in [-1, 1] for latent vectors z [B, latent_dim], from the EMA generator when present."""
         generator = self.ema.shadow if self.ema is not None else self.generator
         return generator(z, training=training)
+
+    def update_ema(self):
+        """The generator's moving average after a generator update (no-op without one); the step is the
+        generator optimizer's ``iterations``, which the update just advanced."""
+        if self.ema is not None:
+            self.ema.update(self.generator, step=self.g_optimizer.iterations)
 
     def _latents(self, batch_size):
         """z ~ N(0, I) for this replica's rows of the global batch (`common.models.gan_step.replica_latents`)."""
@@ -154,8 +162,7 @@ class AdversarialModel(keras.Model):
         g_gradients = g_tape.gradient(g_scaled, g_weights)
         g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
+        self.update_ema()
 
         # 4. Metrics.
         self.d_loss_tracker.update_state(d_loss)

@@ -206,8 +206,7 @@ class ConditionalAdversarialModel(AdversarialModel):
         g_gradients = g_tape.gradient(g_scaled, g_weights)
         g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
+        self.update_ema()
 
         # 4. Metrics.
         self.d_loss_tracker.update_state(d_loss)
@@ -265,8 +264,7 @@ class ConditionalAdversarialModel(AdversarialModel):
         gan_step.update_if_finite(self.g_grad_norm_tracker,
                                   gan_step.unscaled_global_norm(g_gradients, self.g_optimizer))
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
+        self.update_ema()
 
         # 3. Metrics.
         self.g_loss_tracker.update_state(g_loss)
@@ -356,8 +354,7 @@ class ConditionalAdversarialModel(AdversarialModel):
         gan_step.update_if_finite(self.g_grad_norm_tracker,
                                   gan_step.unscaled_global_norm(g_gradients, self.g_optimizer))
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
-        if self.ema is not None:
-            self.ema.update(self.generator)
+        self.update_ema()
 
         # 3. Metrics.
         self.g_loss_tracker.update_state(ops.mean(ops.stack([v[0] for v in values])))

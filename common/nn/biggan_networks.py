@@ -90,6 +90,18 @@ has a bias; batch normalisation epsilon 1e-5 and Torch momentum 0.1 (Keras
 momentum 0.9); the output batch normalisation is unconditional with gain 1
 and bias 0 at the start.
 
+BigGAN's own additions (Brock et al. 2019, section 3 and appendix B): ``shared_dim``
+gives the generator a shared class embedding E(y) (``--G_shared``), linearly
+projected to every batch norm's gain and bias (`conditional_batch_norm`);
+``hierarchical`` splits z into one chunk for the first linear layer and one per
+block, each concatenated after E(y) (``--hier``). `OrthogonalInitializers` is
+the ImageNet scripts' ``--G_init ortho --D_init ortho``. BigGAN-deep
+(`build_deep_generator`, `build_deep_projection_discriminator`, ``BigGANdeep.py``):
+bottleneck blocks (1x1 convolutions to a quarter of the width), two per
+resolution, [E(y), z] conditioning every block, G's shortcut keeping the first
+channels where the width drops and D's concatenating a learned 1x1 convolution
+of its input where it grows.
+
 Mixed precision: the discriminator's heads and the generator's tanh are float32 layers.
 """
 
@@ -102,12 +114,21 @@ import keras
 from keras import layers, ops
 
 from common.nn.attention import SelfAttention
-from common.nn.conditional_layers import ConditionalBatchNormalization
+from common.nn.conditional_layers import ConditionalAffine, ConditionalBatchNormalization
 from common.nn.layers import MaximumLeakyReLU
 from common.nn.spectral_normalization import SpectralNormalization
 
 __all__ = [
     "BigGANInitializers",
+    "LatentChunks",
+    "LeadingChannels",
+    "OrthogonalInitializers",
+    "build_deep_generator",
+    "build_deep_projection_discriminator",
+    "conditional_batch_norm",
+    "deep_discriminator_block",
+    "deep_generator_block",
+    "latent_chunks",
     "GlobalSumPooling2D",
     "attention_block",
     "build_discriminator",
@@ -162,6 +183,31 @@ class BigGANInitializers:
         return self.weight()
 
 
+class OrthogonalInitializers(BigGANInitializers):
+    """BigGAN-PyTorch's ``--G_init ortho --D_init ortho`` (its ImageNet scripts): orthogonal weights.
+
+    ``torch.nn.init.orthogonal_`` on a weight [out, in, kh, kw] makes the rows of
+    [out, in * kh * kw] orthonormal (or the columns, whichever are fewer); Keras'
+    `Orthogonal` on a kernel [kh, kw, in, out] does the same for [kh * kw * in, out],
+    the same matrix transposed. Embeddings [K, D] are orthogonal too. Biases and
+    the vectors u as `BigGANInitializers`; per-class gain and bias tables (only
+    without a shared embedding) start at 1 and 0.
+    """
+
+    def __init__(self, seed: int, offset: int):
+        super().__init__(seed, offset, stddev=0.02)
+
+    def weight(self, mean: float = 0.0):
+        """Orthogonal, gain 1."""
+        return keras.initializers.Orthogonal(seed=self._seed())
+
+    def class_gain(self):
+        return keras.initializers.Ones()
+
+    def class_bias(self):
+        return keras.initializers.Zeros()
+
+
 def sn_conv(filters: int, kernel_size: int, fan_in_channels: int, init: BigGANInitializers, name: str):
     """A spectrally normalised, "same"-padded convolution with a bias."""
     return SpectralNormalization(
@@ -170,12 +216,12 @@ def sn_conv(filters: int, kernel_size: int, fan_in_channels: int, init: BigGANIn
         vector_initializer=init.vector(), name=f"{name}_sn")
 
 
-def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype=None):
-    """A spectrally normalised Dense layer with a bias."""
-    return SpectralNormalization(
-        layers.Dense(units, kernel_initializer=init.weight(), bias_initializer=init.bias(fan_in), name=name,
-                     dtype=dtype),
-        vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
+def sn_dense(units: int, fan_in: int, init: BigGANInitializers, name: str, dtype=None, use_bias: bool = True):
+    """A spectrally normalised Dense layer, with a bias unless ``use_bias`` is False."""
+    dense = (layers.Dense(units, kernel_initializer=init.weight(), bias_initializer=init.bias(fan_in), name=name,
+                          dtype=dtype) if use_bias
+             else layers.Dense(units, use_bias=False, kernel_initializer=init.weight(), name=name, dtype=dtype))
+    return SpectralNormalization(dense, vector_initializer=init.vector(), name=f"{name}_sn", dtype=dtype)
 
 
 def sn_embedding(num_classes: int, dim: int, init: BigGANInitializers, name: str, dtype=None):
@@ -211,20 +257,77 @@ class GlobalSumPooling2D(layers.Layer):
         return (input_shape[0], input_shape[-1])
 
 
+class LatentChunks(layers.Layer):
+    """z [B, chunks * size] -> ``chunks`` tensors [B, size]: BigGAN's hierarchical latent split."""
+
+    def __init__(self, chunks: int, **kwargs):
+        super().__init__(**kwargs)
+        self.chunks = chunks
+
+    def call(self, inputs):
+        return ops.split(inputs, self.chunks, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], input_shape[-1] // self.chunks)] * self.chunks
+
+    def get_config(self):
+        return {**super().get_config(), "chunks": self.chunks}
+
+
+class LeadingChannels(layers.Layer):
+    """x [B, H, W, C] -> x[..., :channels]: BigGAN-deep's generator shortcut dropping channels."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def call(self, inputs):
+        return inputs[..., : self.channels]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.channels,)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+def conditional_batch_norm(x, condition, *, num_classes: int, init: BigGANInitializers, bn_momentum: float = 0.9,
+                           bn_epsilon: float = 1e-5, sync_batch_norm: bool = False, name: str = "cbn"):
+    """Class-conditional batch normalisation of x [B, H, W, C] (BigGAN-PyTorch's ``ccbn``).
+
+    ``condition`` int labels [B]: per-class gain and bias tables
+    (`ConditionalBatchNormalization`, ``ccbn`` with ``which_linear = nn.Embedding``).
+    ``condition`` a float vector [B, D] (the shared class embedding, with a chunk
+    of z when z is hierarchical): gain ``1 + W_g c`` and bias ``W_b c`` from two
+    spectrally normalised linear layers without bias (``ccbn`` with ``--G_shared``),
+    `common.nn.conditional_layers.ConditionalAffine`.
+    """
+    if condition.dtype is not None and "int" in str(condition.dtype):
+        return ConditionalBatchNormalization(
+            num_classes, momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
+            gamma_initializer=init.class_gain(), beta_initializer=init.class_bias(), name=name,
+        )([x, condition])
+    channels, condition_dim = x.shape[-1], condition.shape[-1]
+    normalized = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, center=False, scale=False,
+                                           synchronized=sync_batch_norm, name=f"{name}_bn")(x)
+    gain = sn_dense(channels, condition_dim, init, f"{name}_gain", use_bias=False)(condition)
+    bias = sn_dense(channels, condition_dim, init, f"{name}_bias", use_bias=False)(condition)
+    return ConditionalAffine(name=name)([normalized, gain, bias])
+
+
 def generator_block(x, labels, filters: int, *, num_classes: int, init: BigGANInitializers, upsample: bool = True,
                     bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, sync_batch_norm: bool = False,
                     name: str = "gblock"):
     """BigGAN's generator residual block on a functional tensor x [B, H, W, C_in]; see the module docstring.
 
+    ``labels``: int labels [B] or a float conditioning vector [B, D] (`conditional_batch_norm`).
     Returns [B, 2H, 2W, filters] (upsample) or [B, H, W, filters].
     """
     in_channels = x.shape[-1]
 
     def cbn(tensor, suffix):
-        return ConditionalBatchNormalization(
-            num_classes, momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
-            gamma_initializer=init.class_gain(), beta_initializer=init.class_bias(), name=f"{name}_{suffix}",
-        )([tensor, labels])
+        return conditional_batch_norm(tensor, labels, num_classes=num_classes, init=init, bn_momentum=bn_momentum,
+                                      bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm, name=f"{name}_{suffix}")
 
     h = layers.ReLU(name=f"{name}_relu1")(cbn(x, "cbn1"))
     if upsample:
@@ -308,8 +411,14 @@ def _check_attention(network: str, attention_resolution: int, resolutions: Seque
                          f"channels (keys C/8) and an even side (2x2-pooled keys); that block has {width} channels.")
 
 
+def latent_chunks(generator_widths: Sequence[int]) -> int:
+    """How many chunks a hierarchical z is split into: one for the first linear layer, one per block."""
+    return len(generator_widths)
+
+
 def check_generator_options(*, image_size: int, generator_widths: Sequence[int],
-                            attention_resolution: int = 0) -> None:
+                            attention_resolution: int = 0, latent_dim: int | None = None,
+                            shared_dim: int = 0, hierarchical: bool = False) -> None:
     """Raises ValueError, naming the option and what fits, when the generator cannot be built."""
     _positive_ints("generator widths", generator_widths)
     if len(generator_widths) < 2:
@@ -324,6 +433,18 @@ def check_generator_options(*, image_size: int, generator_widths: Sequence[int],
             "(256,256,256,256: 4x4 -> 32x32); 28x28: 3 widths (7x7 -> 28x28).")
     _check_attention("generator", attention_resolution, generator_resolutions(image_size, generator_widths),
                      generator_widths[1:])
+    if not isinstance(shared_dim, int) or isinstance(shared_dim, bool) or shared_dim < 0:
+        raise ValueError(f"shared embedding size must be a non-negative integer (0: per-class batch-norm "
+                         f"tables); got {shared_dim!r}.")
+    if hierarchical:
+        if not shared_dim:
+            raise ValueError("hierarchical z feeds its chunks with the shared class embedding into the batch "
+                             "norms: it needs a shared embedding (shared_dim > 0).")
+        chunks = latent_chunks(generator_widths)
+        if latent_dim is None or latent_dim % chunks:
+            raise ValueError(f"hierarchical z is split into {chunks} equal chunks (one for the first layer, one per "
+                             f"block), so latent_dim must be a multiple of {chunks}; got {latent_dim!r}. "
+                             f"E.g. {chunks * max(1, (latent_dim or chunks) // chunks)}.")
 
 
 def check_discriminator_options(*, image_size: int, discriminator_widths: Sequence[int],
@@ -342,52 +463,106 @@ def check_discriminator_options(*, image_size: int, discriminator_widths: Sequen
                      discriminator_widths)
 
 
+def _stages_with_attention(x, stages, attention_resolution: int, init: BigGANInitializers):
+    """Applies each stage (a function of x) in turn, the self-attention block after the first stage whose output
+    has ``attention_resolution`` pixels a side (0: none)."""
+    attended = False
+    for stage in stages:
+        x = stage(x)
+        if not attended and x.shape[1] == attention_resolution:
+            x = attention_block(x, init, name="attention")
+            attended = True
+    return x
+
+
+def _sum_pooled(x):
+    """ReLU -> sum over H, W: the discriminator features phi [B, C]."""
+    return GlobalSumPooling2D(name="sum_pool")(MaximumLeakyReLU(0.0, name="output_relu")(x))  # x: a residual sum
+
+
+def _generator_conditions(z, labels, *, num_blocks: int, num_classes: int, shared_dim: int, hierarchical: bool,
+                          init: BigGANInitializers, concatenate_z: bool = False):
+    """(input of the first linear layer, [conditioning of each block]) of a BigGAN generator.
+
+    - no shared embedding: z, and the int labels for every block (per-class tables);
+    - shared embedding E(y) [shared_dim]: z, and E(y) for every block;
+    - hierarchical: z split into ``num_blocks + 1`` chunks; chunk 0, and [E(y), chunk i] for block i;
+    - ``concatenate_z`` (BigGAN-deep): [E(y), z] both for the first layer and for every block.
+    """
+    if not shared_dim:
+        return z, [labels] * num_blocks
+    shared = layers.Embedding(num_classes, shared_dim, embeddings_initializer=init.weight(),
+                              name="shared_embedding")(labels)
+    if concatenate_z:
+        condition = layers.Concatenate(name="condition")([shared, z])
+        return condition, [condition] * num_blocks
+    if not hierarchical:
+        return z, [shared] * num_blocks
+    chunks = LatentChunks(num_blocks + 1, name="z_chunks")(z)
+    return chunks[0], [layers.Concatenate(name=f"condition{block}")([shared, chunk])
+                       for block, chunk in enumerate(chunks[1:], start=1)]
+
+
+def _generator_output(x, channels: int, *, init: BigGANInitializers, bn_momentum: float, bn_epsilon: float,
+                      sync_batch_norm: bool):
+    """BN -> ReLU -> SN conv 3x3 [channels] -> tanh (float32): the last layers of every BigGAN generator."""
+    x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
+                                  name="output_bn")(x)
+    x = layers.ReLU(name="output_relu")(x)
+    x = sn_conv(channels, 3, x.shape[-1], init, "output_conv")(x)
+    return layers.Activation("tanh", dtype="float32", name="tanh")(x)
+
+
 def build_generator(*, image_size: int = 32, channels: int = 3, latent_dim: int = 128, num_classes: int = 10,
                     generator_widths: Sequence[int] = (256, 256, 256, 256), init_stddev: float = 0.02,
                     bn_momentum: float = 0.9, bn_epsilon: float = 1e-5, sync_batch_norm: bool = True,
-                    attention_resolution: int = 0, initializers=None, seed: int = 0) -> keras.Model:
+                    attention_resolution: int = 0, initializers=None, seed: int = 0, shared_dim: int = 0,
+                    hierarchical: bool = False) -> keras.Model:
     """[z [B, latent_dim], labels [B] int32] -> images [B, image_size, image_size, channels] in [-1, 1], float32.
 
     See the module docstring; BigGAN-PyTorch's CIFAR-10 generator is the default.
     ``attention_resolution``: side of the block output a self-attention block follows (0: none).
     ``initializers``: default ``BigGANInitializers(seed, 0, init_stddev)``.
+    ``shared_dim`` > 0: BigGAN's shared class embedding [K, shared_dim] (not spectrally normalised,
+    ``--G_shared``) whose vector, through two SN linear layers per batch norm, gives the gains and
+    biases (`conditional_batch_norm`). ``hierarchical`` (BigGAN's ``--hier``; needs the shared
+    embedding): z is split into len(generator_widths) equal chunks, the first into the first linear
+    layer, chunk i concatenated after the embedding into block i's batch norms.
     """
     check_generator_options(image_size=image_size, generator_widths=generator_widths,
-                            attention_resolution=attention_resolution)
+                            attention_resolution=attention_resolution, latent_dim=latent_dim, shared_dim=shared_dim,
+                            hierarchical=hierarchical)
     init = initializers if initializers is not None else BigGANInitializers(seed, 0, init_stddev)
     bottom = generator_bottom_width(image_size, generator_widths)
     z = keras.Input((latent_dim,), name="z")
     labels = keras.Input((), dtype="int32", name="labels")
-    x = sn_dense(bottom * bottom * generator_widths[0], latent_dim, init, "project")(z)
+    first, conditions = _generator_conditions(z, labels, num_blocks=len(generator_widths) - 1,
+                                              num_classes=num_classes, shared_dim=shared_dim,
+                                              hierarchical=hierarchical, init=init)
+    x = sn_dense(bottom * bottom * generator_widths[0], first.shape[-1], init, "project")(first)
     x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
-    attended = False
-    for block, filters in enumerate(generator_widths[1:], start=1):
-        x = generator_block(x, labels, filters, num_classes=num_classes, init=init, upsample=True,
-                            bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
-                            name=f"gblock{block}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
-    x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batch_norm,
-                                  name="output_bn")(x)
-    x = layers.ReLU(name="output_relu")(x)
-    x = sn_conv(channels, 3, generator_widths[-1], init, "output_conv")(x)
-    images = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+
+    def stage(block, filters, condition):
+        return lambda h: generator_block(h, condition, filters, num_classes=num_classes, init=init, upsample=True,
+                                         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                                         sync_batch_norm=sync_batch_norm, name=f"gblock{block}")
+
+    stages = [stage(block, filters, condition)
+              for block, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1)]
+    x = _stages_with_attention(x, stages, attention_resolution, init)
+    images = _generator_output(x, channels, init=init, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                               sync_batch_norm=sync_batch_norm)
     return keras.Model([z, labels], images, name="generator")
 
 
 def _discriminator_features(images, discriminator_widths, discriminator_downsamples, attention_resolution, init):
     """The discriminator trunk: blocks (and the attention block), ReLU, global sum pooling: [B, widths[-1]]."""
-    x = images
-    attended = False
-    for block, filters in enumerate(discriminator_widths, start=1):
-        x = discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
-                                preactivation=block > 1, name=f"dblock{block}")
-        if not attended and x.shape[1] == attention_resolution:
-            x = attention_block(x, init, name="attention")
-            attended = True
-    x = MaximumLeakyReLU(0.0, name="output_relu")(x)  # a residual sum
-    return GlobalSumPooling2D(name="sum_pool")(x)
+    def stage(block, filters):
+        return lambda x: discriminator_block(x, filters, init=init, downsample=block <= discriminator_downsamples,
+                                             preactivation=block > 1, name=f"dblock{block}")
+
+    stages = [stage(block, filters) for block, filters in enumerate(discriminator_widths, start=1)]
+    return _sum_pooled(_stages_with_attention(images, stages, attention_resolution, init))
 
 
 def build_discriminator(*, image_size: int = 32, channels: int = 3, class_outputs: int = 20,
@@ -436,5 +611,160 @@ def build_projection_discriminator(*, image_size: int = 32, channels: int = 3, n
     labels = keras.Input((), dtype="int32", name="labels")
     features = _discriminator_features(images, discriminator_widths, discriminator_downsamples,
                                        attention_resolution, init)
+    logits = projection_logits(features, labels, num_classes, init)
+    return keras.Model([images, labels], logits, name="discriminator")
+
+
+# --- BigGAN-deep (BigGAN-PyTorch's BigGANdeep.py) ---------------------------------------------
+
+
+def deep_generator_block(x, condition, filters: int, *, num_classes: int, init: BigGANInitializers,
+                         upsample: bool, channel_ratio: int = 4, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                         sync_batch_norm: bool = False, name: str = "gblock"):
+    """BigGAN-deep's bottleneck generator block on x [B, H, W, C_in]; see `build_deep_generator`.
+
+    Returns [B, 2H, 2W, filters] (upsample) or [B, H, W, filters]; ``filters <= C_in``.
+    """
+    in_channels = x.shape[-1]
+    hidden = in_channels // channel_ratio
+
+    def cbn_relu(tensor, index):
+        tensor = conditional_batch_norm(tensor, condition, num_classes=num_classes, init=init, bn_momentum=bn_momentum,
+                                        bn_epsilon=bn_epsilon, sync_batch_norm=sync_batch_norm,
+                                        name=f"{name}_cbn{index}")
+        return layers.ReLU(name=f"{name}_relu{index}")(tensor)
+
+    h = sn_conv(hidden, 1, in_channels, init, f"{name}_conv1")(cbn_relu(x, 1))
+    h = cbn_relu(h, 2)
+    shortcut = x if filters == in_channels else LeadingChannels(filters, name=f"{name}_drop")(x)
+    if upsample:
+        h = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(h)
+        shortcut = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_shortcut_up")(shortcut)
+    h = sn_conv(hidden, 3, hidden, init, f"{name}_conv2")(h)
+    h = sn_conv(hidden, 3, hidden, init, f"{name}_conv3")(cbn_relu(h, 3))
+    h = sn_conv(filters, 1, hidden, init, f"{name}_conv4")(cbn_relu(h, 4))
+    return layers.Add(name=f"{name}_add")([h, shortcut])
+
+
+def deep_discriminator_block(x, filters: int, *, init: BigGANInitializers, downsample: bool, channel_ratio: int = 4,
+                             name: str = "dblock"):
+    """BigGAN-deep's bottleneck discriminator block on x [B, H, W, C_in]; see `build_deep_projection_discriminator`.
+
+    Returns [B, H/2, W/2, filters] (downsample) or [B, H, W, filters]; ``filters >= C_in``.
+    """
+    in_channels = x.shape[-1]
+    hidden = filters // channel_ratio
+    h = MaximumLeakyReLU(0.0, name=f"{name}_relu0")(x)  # x: a residual sum (or the input convolution)
+    h = sn_conv(hidden, 1, in_channels, init, f"{name}_conv1")(h)
+    h = sn_conv(hidden, 3, hidden, init, f"{name}_conv2")(layers.ReLU(name=f"{name}_relu1")(h))
+    h = sn_conv(hidden, 3, hidden, init, f"{name}_conv3")(layers.ReLU(name=f"{name}_relu2")(h))
+    h = layers.ReLU(name=f"{name}_relu3")(h)
+    shortcut = x
+    if downsample:
+        h = layers.AveragePooling2D(2, name=f"{name}_pool")(h)
+        shortcut = layers.AveragePooling2D(2, name=f"{name}_shortcut_pool")(shortcut)
+    h = sn_conv(filters, 1, hidden, init, f"{name}_conv4")(h)
+    if filters != in_channels:
+        added = sn_conv(filters - in_channels, 1, in_channels, init, f"{name}_shortcut")(shortcut)
+        shortcut = layers.Concatenate(name=f"{name}_shortcut_concat")([shortcut, added])
+    return layers.Add(name=f"{name}_add")([h, shortcut])
+
+
+def build_deep_generator(*, image_size: int, channels: int = 3, latent_dim: int = 128, num_classes: int = 1000,
+                         generator_widths: Sequence[int], shared_dim: int = 128, blocks_per_resolution: int = 2,
+                         channel_ratio: int = 4, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                         sync_batch_norm: bool = False, attention_resolution: int = 0,
+                         initializers=None, seed: int = 0) -> keras.Model:
+    """BigGAN-deep's generator: [z [B, latent_dim], labels [B]] -> images in [-1, 1], float32.
+
+    c = [E(y), z] (shared embedding, then z; not split) -> SN Dense [b * b * widths[0]] -> for each
+    later width w_i, ``blocks_per_resolution`` bottleneck blocks (`deep_generator_block`: CBN ->
+    ReLU -> SN conv 1x1 to C_in / 4 -> CBN -> ReLU -> [upsample] -> SN conv 3x3 -> CBN -> ReLU ->
+    SN conv 3x3 -> CBN -> ReLU -> SN conv 1x1 to C_out, plus x with its first C_out channels kept,
+    [upsampled]), every batch norm conditioned on c; all but the last of a resolution keep the width
+    and size, the last drops to w_i and upsamples; self-attention after the resolution whose side is
+    ``attention_resolution`` -> BN -> ReLU -> SN conv 3x3 -> tanh.
+    """
+    check_generator_options(image_size=image_size, generator_widths=generator_widths,
+                            attention_resolution=attention_resolution, shared_dim=shared_dim)
+    if not shared_dim:
+        raise ValueError("BigGAN-deep conditions every block on [shared class embedding, z]: shared_dim must be > 0.")
+    if any(later > earlier for earlier, later in zip(generator_widths, generator_widths[1:])):
+        raise ValueError(f"BigGAN-deep's generator blocks drop channels, never add them: the widths must not grow; "
+                         f"got {tuple(generator_widths)}.")
+    if min(generator_widths) < channel_ratio:
+        raise ValueError(f"every generator width must be at least the bottleneck ratio {channel_ratio}; "
+                         f"got {tuple(generator_widths)}.")
+    init = initializers if initializers is not None else OrthogonalInitializers(seed, 0)
+    bottom = generator_bottom_width(image_size, generator_widths)
+    z = keras.Input((latent_dim,), name="z")
+    labels = keras.Input((), dtype="int32", name="labels")
+    first, conditions = _generator_conditions(z, labels, num_blocks=len(generator_widths) - 1,
+                                              num_classes=num_classes, shared_dim=shared_dim, hierarchical=False,
+                                              init=init, concatenate_z=True)
+    x = sn_dense(bottom * bottom * generator_widths[0], first.shape[-1], init, "project")(first)
+    x = layers.Reshape((bottom, bottom, generator_widths[0]), name="reshape")(x)
+
+    def stage(index, filters, condition):
+        def blocks(h):
+            for block in range(1, blocks_per_resolution + 1):
+                last = block == blocks_per_resolution
+                h = deep_generator_block(h, condition, filters if last else h.shape[-1], num_classes=num_classes,
+                                         init=init, upsample=last, channel_ratio=channel_ratio,
+                                         bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                                         sync_batch_norm=sync_batch_norm, name=f"gblock{index}_{block}")
+            return h
+        return blocks
+
+    stages = [stage(index, filters, condition)
+              for index, (filters, condition) in enumerate(zip(generator_widths[1:], conditions), start=1)]
+    x = _stages_with_attention(x, stages, attention_resolution, init)
+    images = _generator_output(x, channels, init=init, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                               sync_batch_norm=sync_batch_norm)
+    return keras.Model([z, labels], images, name="generator")
+
+
+def build_deep_projection_discriminator(*, image_size: int, channels: int = 3, num_classes: int = 1000,
+                                        discriminator_widths: Sequence[int], discriminator_downsamples: int,
+                                        blocks_per_resolution: int = 2, channel_ratio: int = 4,
+                                        attention_resolution: int = 0, initializers=None,
+                                        seed: int = 0) -> keras.Model:
+    """BigGAN-deep's projection discriminator: [images, labels [B]] -> logits [B, 1], float32.
+
+    ``discriminator_widths`` = (input convolution's width, each resolution's output width ...):
+    SN conv 3x3 [widths[0]] -> for each later width, ``blocks_per_resolution`` bottleneck blocks
+    (`deep_discriminator_block`: ReLU -> SN conv 1x1 to C_out / 4 -> ReLU -> SN conv 3x3 -> ReLU ->
+    SN conv 3x3 -> ReLU -> [avg pool] -> SN conv 1x1 to C_out, plus [pooled] x concatenated with
+    an SN conv 1x1 of it to the C_out - C_in added channels), the first of a resolution changing
+    the width and, in the first ``discriminator_downsamples`` resolutions, halving the map;
+    self-attention after the resolution whose side is ``attention_resolution`` -> ReLU -> sum over
+    H, W -> the projection head (`projection_logits`).
+    """
+    stage_widths = tuple(discriminator_widths[1:])
+    check_discriminator_options(image_size=image_size, discriminator_widths=stage_widths,
+                                discriminator_downsamples=discriminator_downsamples,
+                                attention_resolution=attention_resolution)
+    if any(later < earlier for earlier, later in zip(discriminator_widths, discriminator_widths[1:])):
+        raise ValueError(f"BigGAN-deep's discriminator blocks add channels, never drop them: the widths must not "
+                         f"shrink; got {tuple(discriminator_widths)}.")
+    if min(discriminator_widths) < channel_ratio:
+        raise ValueError(f"every discriminator width must be at least the bottleneck ratio {channel_ratio}; "
+                         f"got {tuple(discriminator_widths)}.")
+    init = initializers if initializers is not None else OrthogonalInitializers(seed, 500)
+    images = keras.Input((image_size, image_size, channels), name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    x = sn_conv(discriminator_widths[0], 3, channels, init, "input_conv")(images)
+
+    def stage(index, filters):
+        def blocks(h):
+            for block in range(1, blocks_per_resolution + 1):
+                h = deep_discriminator_block(h, filters, init=init,
+                                             downsample=block == 1 and index <= discriminator_downsamples,
+                                             channel_ratio=channel_ratio, name=f"dblock{index}_{block}")
+            return h
+        return blocks
+
+    stages = [stage(index, filters) for index, filters in enumerate(stage_widths, start=1)]
+    features = _sum_pooled(_stages_with_attention(x, stages, attention_resolution, init))
     logits = projection_logits(features, labels, num_classes, init)
     return keras.Model([images, labels], logits, name="discriminator")

@@ -9,6 +9,12 @@
   variance per channel, one moving average); only the affine part depends on
   the label. Gains start at 1 and biases at 0, so at initialisation the layer is
   plain batch normalisation.
+- `ConditionalAffine`: the affine part of batch normalisation with a gain and
+  bias per example, ``y = x * (1 + gain) + bias`` for gain and bias [B, C]
+  computed from a conditioning vector (BigGAN's ``ccbn`` with a shared class
+  embedding: Brock et al. 2019, https://arxiv.org/abs/1809.11096, section 3;
+  `common.nn.biggan_networks.conditional_batch_norm` builds the linear layers).
+  Zero gain and bias make it the identity.
 - `ClassProjection`: the projection term of the projection discriminator
   (Miyato & Koyama 2018, eq. 3), ``<embed(y), phi(x)>`` for features ``phi(x)``
   [B, D] and labels y, returned as [B, 1]. The discriminator's logit is
@@ -27,7 +33,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["ClassProjection", "ConditionalBatchNormalization"]
+__all__ = ["ClassProjection", "ConditionalAffine", "ConditionalBatchNormalization"]
 
 
 def _check_classes(num_classes):
@@ -94,6 +100,25 @@ class ConditionalBatchNormalization(keras.layers.Layer):
                       gamma_initializer=keras.initializers.serialize(self.gamma_initializer),
                       beta_initializer=keras.initializers.serialize(self.beta_initializer))
         return config
+
+
+class ConditionalAffine(keras.layers.Layer):
+    """``x * (1 + gain) + bias`` per example; called on ``[x, gain, bias]``.
+
+    x [B, ..., C] (normalised activations), gain and bias [B, C], broadcast over
+    the axes between. The gain is stored as its offset from 1, as BigGAN-PyTorch's
+    ``ccbn`` (``1 + self.gain(y)``), so zero linear layers give plain normalisation.
+    """
+
+    def call(self, inputs):
+        x, gain, bias = inputs
+        shape = (-1,) + (1,) * (len(x.shape) - 2) + (x.shape[-1],)
+        gain = ops.reshape(ops.cast(gain, x.dtype), shape)
+        bias = ops.reshape(ops.cast(bias, x.dtype), shape)
+        return x * (1.0 + gain) + bias
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
 
 
 class ClassProjection(keras.layers.Layer):

@@ -11,13 +11,20 @@ Averaging generator weights over training iterates goes back to Yazici et al.
 https://arxiv.org/abs/1806.04498, and is used by ProGAN / StyleGAN (decay
 0.999 per step, there expressed as a half-life in images) and BigGAN.
 
+With ``start_step`` = s > 0 the average starts late, as BigGAN-PyTorch's
+``utils.ema(start_itr=...)`` (BigGAN: 20,000 iterations): an update at step t < s
+copies the weights (decay 0), so the average begins from the weights at step s
+instead of carrying the fast-changing early iterates. ``update`` then needs the
+step, e.g. the generator optimizer's ``iterations`` after its step (the first
+update is step 1, as the reference counts its iterations).
+
 Non-trainable weights (batch-normalisation moving mean and variance) are
 COPIED, not averaged: they are statistics of the activations the *current*
 weights produce, and an average of statistics of past weights would not match
 the averaged weights either; copying keeps them at the same state the live
 model would use at inference. Batch-normalised generators that need exact
 statistics for the averaged weights should recompute them on a few batches
-(BigGAN's "standing statistics"); this module does not.
+(BigGAN's "standing statistics", `apps.biggan.standing_statistics`); this module does not.
 
 The shadow model is a `keras.models.clone_model` copy with its own variables,
 frozen (``trainable=False``) so that no optimizer ever touches it.
@@ -49,16 +56,20 @@ class ExponentialMovingAverage(keras.layers.Layer):
         weights); the original is not stored: pass it to `update`. Its weights
         that are trainable now are averaged, the others copied.
       decay: Weight of the old average in each update, in [0, 1).
+      start_step: Updates at steps below it copy the weights (decay 0); 0 averages from the start.
       **kwargs: Base layer arguments (e.g. ``name``).
 
     Attributes:
       shadow: The averaged `keras.Model` (non-trainable); use it to sample or export.
     """
 
-    def __init__(self, model: keras.Model, decay: float, **kwargs):
+    def __init__(self, model: keras.Model, decay: float, start_step: int = 0, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1); got {decay!r}.")
+        if not isinstance(start_step, int) or isinstance(start_step, bool) or start_step < 0:
+            raise ValueError(f"start_step must be a non-negative integer; got {start_step!r}.")
+        self.start_step = start_step
         if not model.built:
             raise ValueError(f"Model {model.name!r} must be built before its weights can be averaged.")
         self.decay = float(decay)
@@ -79,14 +90,24 @@ class ExponentialMovingAverage(keras.layers.Layer):
             )
         return list(zip(self.shadow.weights, model.weights, self._averaged))
 
-    def update(self, model: keras.Model):
-        """Moves the shadow weights towards ``model``'s; graph ops only, call inside train_step."""
+    def update(self, model: keras.Model, step=None):
+        """Moves the shadow weights towards ``model``'s; graph ops only, call inside train_step.
+
+        ``step``: the training step of this update (needed when ``start_step`` > 0).
+        """
         pairs = self._pairs(model)
+        decay = self.decay
+        if self.start_step > 0:
+            if step is None:
+                raise ValueError(f"This average starts at step {self.start_step}: pass update(model, step=...).")
+            decay = ops.where(ops.less(ops.cast(step, "int64"), self.start_step), 0.0, self.decay)
         values = []
         for shadow, weight, averaged in pairs:
             value = ops.cast(weight, shadow.dtype)
             if averaged:
-                value = self.decay * shadow + (1.0 - self.decay) * value  # shadow <- d*shadow + (1-d)*w
+                # shadow <- d*shadow + (1-d)*w; a Python decay keeps 1 - d in double precision before the cast.
+                keep = decay if isinstance(decay, float) else ops.cast(decay, shadow.dtype)
+                value = keep * shadow + (1.0 - keep) * value
             values.append(value)
         shadows = [shadow for shadow, _, _ in pairs]
         replica_context = tf.distribute.get_replica_context()

@@ -38,7 +38,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-__all__ = ["stateless_seed", "truncated_normal"]
+__all__ = ["stateless_seed", "truncate", "truncated_normal"]
 
 
 def stateless_seed(seed):
@@ -76,6 +76,39 @@ def _check_psi(psi):
         return tf.identity(psi)
 
 
+def truncate(z, psi, seed):
+    """z with every component outside [-psi, psi] redrawn from N(0, 1) until it is inside.
+
+    For z ~ N(0, I) the result is the truncated normal of `truncated_normal`; for a given z
+    (a client's latents) it keeps every component already inside and redraws only the others.
+    Round r draws from the stateless seed ``fold_in(seed, r)``, r = 1, 2, ...
+
+    Args:
+      z: Float tensor (float32 after the cast) of any shape.
+      psi: The threshold, > 0, as in `truncated_normal`.
+      seed: As in `truncated_normal`.
+
+    Returns:
+      Float32 tensor of z's shape with values in [-psi, psi].
+    """
+    psi = _check_psi(psi)
+    seed = stateless_seed(seed)
+    z = tf.cast(z, tf.float32)
+    shape = tf.shape(z)
+
+    def outside(values):
+        return tf.abs(values) > psi
+
+    def redraw(round_index, values):
+        fresh = tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, round_index),
+                                           dtype=tf.float32)
+        return round_index + 1, tf.where(outside(values), fresh, values)
+
+    _, z = tf.while_loop(lambda _, values: tf.reduce_any(outside(values)), redraw,
+                         (tf.constant(1, tf.int64), z))
+    return z
+
+
 def truncated_normal(shape, psi, seed):
     """z ~ N(0, I) with every component outside [-psi, psi] resampled until it is inside.
 
@@ -89,18 +122,5 @@ def truncated_normal(shape, psi, seed):
     Returns:
       Float32 tensor of ``shape`` with values in [-psi, psi].
     """
-    psi = _check_psi(psi)
     seed = stateless_seed(seed)
-    z = tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32)
-
-    def outside(values):
-        return tf.abs(values) > psi
-
-    def redraw(round_index, values):
-        fresh = tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, round_index),
-                                           dtype=tf.float32)
-        return round_index + 1, tf.where(outside(values), fresh, values)
-
-    _, z = tf.while_loop(lambda _, values: tf.reduce_any(outside(values)), redraw,
-                         (tf.constant(1, tf.int64), z))
-    return z
+    return truncate(tf.random.stateless_normal(shape, seed=seed, dtype=tf.float32), psi, seed)

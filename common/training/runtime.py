@@ -68,7 +68,7 @@ import tensorflow as tf
 from common.training import callbacks as callbacks_lib
 from common.training import checkpointing
 from common.training import distribute
-from common.models.conditional_protocol import is_conditional
+from common.models.conditional_protocol import is_conditional, prepare_sampling
 from common.training import precision as precision_lib
 from common.training.runtime_config import (
     AUTO_PRECISION,
@@ -366,16 +366,19 @@ def _sample_writer(model: keras.Model, run: RuntimeConfig, progress: callbacks_l
     """
     latent_dim = int(model.latent_dim)
     distribution = getattr(model, "latent_distribution", "normal")
+
+    def sample(*inputs):
+        prepare_sampling(model)  # e.g. BigGAN's standing statistics for the current weights
+        return model.sample(*inputs, training=False)
+
     if not is_conditional(model):
         return callbacks_lib.SampleWriter(
             progress, writer, every=run.sample_every,
-            noise=_fixed_noise(run.seed, run.num_samples, latent_dim, distribution),
-            sample_fn=lambda z: model.sample(z, training=False))
+            noise=_fixed_noise(run.seed, run.num_samples, latent_dim, distribution), sample_fn=sample)
     noise, labels, columns = callbacks_lib.class_grid_inputs(run.seed, run.num_samples, latent_dim,
                                                              int(model.num_classes), distribution=distribution)
     return callbacks_lib.SampleWriter(
-        progress, writer, every=run.sample_every, noise=noise, labels=labels, columns=columns,
-        sample_fn=lambda z, labels: model.sample(z, labels, training=False))
+        progress, writer, every=run.sample_every, noise=noise, labels=labels, columns=columns, sample_fn=sample)
 
 
 LABELLED_DATASET_HELP = (

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.nn.conditional_layers import ClassProjection, ConditionalBatchNormalization
+from common.nn.conditional_layers import ClassProjection, ConditionalAffine, ConditionalBatchNormalization
 from tests.tolerances import ELEMENTWISE_RTOL, reduction_rtol
 
 
@@ -61,3 +61,12 @@ def test_class_projection_is_the_inner_product_of_the_class_embedding_and_the_fe
         ClassProjection(4)([np.zeros((2, 3, 3), np.float32), labels[:2]])
     with pytest.raises(ValueError, match="num_classes"):
         ClassProjection(0)
+
+
+def test_conditional_affine_is_one_plus_gain_times_x_plus_bias_per_example_and_channel():
+    x = np.arange(16, dtype=np.float32).reshape(2, 2, 2, 2) / 4.0
+    gain = np.array([[0.0, 1.0], [-0.5, 0.25]], np.float32)
+    bias = np.array([[1.0, 0.0], [0.5, -2.0]], np.float32)
+    out = ConditionalAffine()([x, gain, bias]).numpy()
+    expected = x * (1.0 + gain[:, None, None, :]) + bias[:, None, None, :]  # dyadic values: exact
+    np.testing.assert_array_equal(out, expected)

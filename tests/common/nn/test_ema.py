@@ -25,6 +25,21 @@ def set_live_weights(model, kernel, gamma, moving_mean):
     model.get_layer("bn").moving_mean.assign(np.array(moving_mean, np.float32))
 
 
+def test_updates_before_the_start_step_copy_the_weights_then_average():
+    model = tiny_model()
+    ema = ExponentialMovingAverage(model, decay=0.5, start_step=3)
+    kernel = ema.shadow.get_layer("dense").kernel
+    update = tf.function(lambda step: ema.update(model, step=step))
+    set_live_weights(model, [3.0, -2.0], gamma=[1.0, 1.0], moving_mean=[0.0, 0.0])
+    update(tf.constant(2, tf.int64))  # step 2 < 3: a copy
+    np.testing.assert_array_equal(kernel.numpy(), [[3.0, -2.0]])
+    set_live_weights(model, [5.0, 0.0], gamma=[1.0, 1.0], moving_mean=[0.0, 0.0])
+    update(tf.constant(3, tf.int64))  # from step 3: 0.5 * [3, -2] + 0.5 * [5, 0], dyadic, exact
+    np.testing.assert_array_equal(kernel.numpy(), [[4.0, -1.0]])
+    with pytest.raises(ValueError, match="pass update"):
+        ema.update(model)
+
+
 def test_update_by_hand_in_a_traced_step():
     model = tiny_model()
     ema = ExponentialMovingAverage(model, decay=0.9)
