@@ -6,9 +6,11 @@ LeakyRelu although the LeakyRelu's gradient reads the BiasAdd, and logs
 `common.nn.layers.MaximumLeakyReLU` there. One step of each command, tiny, in
 the user's environment minus any TF_* / CUDA_VISIBLE_DEVICES setting (the
 defaults of `common.command_environment`), must print no error line on stderr.
-AC-GAN, ADC-GAN and CycleGAN, whose discriminators have the same layer, are
-checked by the train runs of their own CLI tests (tests/apps/acgan,
-tests/apps/adcgan, tests/apps/cyclegan/test_cli_exit_and_logs.py).
+AC-GAN, ADC-GAN, SAGAN and CycleGAN, whose discriminators have the same
+layers, are checked by the train runs of their own command tests
+(tests/apps/acgan, tests/apps/adcgan, tests/apps/sagan,
+tests/apps/cyclegan/test_cli_exit_and_logs.py); the ReLUs after residual sums
+of the BigGAN discriminators by tests/common/nn/test_biggan_networks.py.
 """
 
 import os
