@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from common.models.conditional_model import check_batch_split, check_fields
 from common.nn import biggan_networks
 
 __all__ = ["ARCHITECTURES", "LOSSES", "VARIANTS", "Architecture", "BigGANConfig"]
@@ -91,11 +92,6 @@ ARCHITECTURES = {
 
 # Per variant: (latent_dim, ch) where the config leaves them None (the paper's: 120 and 96; deep 128 and 128).
 VARIANT_DEFAULTS = {"standard": (120, 96), "deep": (128, 128)}
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,21 +171,10 @@ class BigGANConfig:
         for name, value in (("latent_dim", latent_dim), ("g_channels", width), ("d_channels", width)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        for name in ("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size", "d_steps", "accumulate",
-                     "standing_batch_size"):
-            _positive_int(name, getattr(self, name))
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 for a class-conditional model; got {self.num_classes}.")
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {self.channels!r}.")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}.")
-        for name in ("g_learning_rate", "d_learning_rate", "adam_epsilon", "bn_epsilon"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}.")
-        for name in ("beta_1", "beta_2", "bn_momentum", "ema_decay"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
+        check_fields(self, positive_ints=("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size",
+                                          "d_steps", "accumulate", "standing_batch_size"),
+                     positive=("g_learning_rate", "d_learning_rate", "adam_epsilon", "bn_epsilon"),
+                     unit_interval=("beta_1", "beta_2", "bn_momentum", "ema_decay"), losses_allowed=LOSSES)
         for name in ("ortho_beta", "sample_truncation"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0 (0 turns it off); got {getattr(self, name)!r}.")
@@ -198,15 +183,7 @@ class BigGANConfig:
                 raise ValueError(f"{name} must be a non-negative integer; got {getattr(self, name)!r}.")
         if self.variant == "deep" and not self.shared_dim:
             raise ValueError("variant=deep conditions every block on [shared embedding, z]: --shared_dim must be > 0.")
-        parts = self.d_steps * self.accumulate
-        if self.batch_size % parts:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of d_steps * accumulate ({self.d_steps} * "
-                f"{self.accumulate} = {parts}): each discriminator update reads batch_size / d_steps real images "
-                f"in accumulate equal micro-batches. Use e.g. --batch_size={parts * max(1, self.batch_size // parts)}.")
-        if self.reuse_fakes and parts > 1:
-            raise ValueError("reuse_fakes needs one D step and no accumulation (--d_steps=1 --accumulate=1); "
-                             "pass --reuse_fakes=false.")
+        check_batch_split(self.batch_size, self.d_steps, self.accumulate, self.reuse_fakes)
         try:
             if self.variant == "deep":
                 biggan_networks.check_generator_options(

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from common.models.conditional_model import check_batch_split, check_fields
 from common.nn import biggan_networks
 
 __all__ = ["ARCHITECTURES", "LOSSES", "Architecture", "SAGANConfig"]
@@ -83,11 +84,6 @@ ARCHITECTURES = {
                             discriminator_multipliers=(4, 4, 4, 4), discriminator_downsamples=2,
                             g_attention=16, d_attention=16),
 }
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,39 +139,13 @@ class SAGANConfig:
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {self.architecture!r}.")
-        for name in ("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size", "d_steps", "accumulate"):
-            _positive_int(name, getattr(self, name))
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 for a class-conditional model; got {self.num_classes}.")
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {self.channels!r}.")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}.")
-        for name in ("g_learning_rate", "d_learning_rate", "adam_epsilon", "bn_epsilon"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}.")
-        for name in ("beta_1", "beta_2", "bn_momentum"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}.")
+        check_fields(self, positive_ints=("num_classes", "latent_dim", "g_channels", "d_channels", "batch_size",
+                                          "d_steps", "accumulate"),
+                     positive=("g_learning_rate", "d_learning_rate", "adam_epsilon", "bn_epsilon"),
+                     unit_interval=("beta_1", "beta_2", "bn_momentum"), losses_allowed=LOSSES)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the average off); got {self.ema_decay!r}.")
-        if self.batch_size % self.d_steps:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of d_steps ({self.d_steps}): each of the "
-                f"k discriminator updates uses batch_size / k real images. Use e.g. --batch_size="
-                f"{self.d_steps * max(1, self.batch_size // self.d_steps)}.")
-        if self.d_steps > 1 and self.reuse_fakes:
-            raise ValueError(f"d_steps={self.d_steps} draws fresh z and labels for the generator update; "
-                             "pass --reuse_fakes=false.")
-        parts = self.d_steps * self.accumulate
-        if self.batch_size % parts:
-            raise ValueError(
-                f"batch_size ({self.batch_size}) must be a multiple of d_steps * accumulate ({self.d_steps} * "
-                f"{self.accumulate} = {parts}): each discriminator update reads batch_size / d_steps real images "
-                f"in accumulate equal micro-batches. Use e.g. --batch_size={parts * max(1, self.batch_size // parts)}.")
-        if self.accumulate > 1 and self.reuse_fakes:
-            raise ValueError(f"accumulate={self.accumulate} generates the generator update's fakes micro-batch by "
-                             "micro-batch; pass --reuse_fakes=false.")
+        check_batch_split(self.batch_size, self.d_steps, self.accumulate, self.reuse_fakes)
         try:
             biggan_networks.check_generator_options(image_size=self.image_size, generator_widths=self.generator_widths,
                                                     attention_resolution=self.g_attention_resolution)

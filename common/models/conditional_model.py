@@ -77,9 +77,62 @@ from common.models import gan_step
 from common.models.adversarial_model import AdversarialModel
 from common.nn import losses
 
-__all__ = ["LATENT_DISTRIBUTIONS", "ConditionalAdversarialModel"]
+__all__ = ["LATENT_DISTRIBUTIONS", "ConditionalAdversarialModel", "check_batch_split", "check_fields", "positive_int"]
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
+
+
+def positive_int(name: str, value) -> None:
+    """Raises ValueError unless ``value`` is an int >= 1 (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+
+
+def check_fields(config, *, positive_ints=(), positive=(), unit_interval=(), losses_allowed=()) -> None:
+    """The field checks the class-conditional configs share; each error names the field and its value.
+
+    ``num_classes`` must be at least 2, ``channels`` 1 or 3, ``loss`` one of ``losses_allowed``; the
+    fields named in ``positive_ints`` positive integers, in ``positive`` > 0, in ``unit_interval`` in [0, 1).
+    """
+    for name in positive_ints:
+        positive_int(name, getattr(config, name))
+    if config.num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2 for a class-conditional model; got {config.num_classes}.")
+    if config.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB); got {config.channels!r}.")
+    if config.loss not in losses_allowed:
+        raise ValueError(f"loss must be one of {', '.join(losses_allowed)}; got {config.loss!r}.")
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name} must be > 0; got {getattr(config, name)!r}.")
+    for name in unit_interval:
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1); got {getattr(config, name)!r}.")
+
+
+def check_batch_split(batch_size: int, d_steps: int, accumulate: int, reuse_fakes: bool) -> None:
+    """Raises ValueError unless a step's batch splits into ``d_steps`` updates of ``accumulate`` micro-batches.
+
+    See `ConditionalAdversarialModel`: each discriminator update reads batch_size / d_steps real images
+    in ``accumulate`` equal micro-batches, and reusing the discriminator update's fakes for the generator
+    update needs one update of one batch.
+    """
+    if batch_size % d_steps:
+        raise ValueError(
+            f"batch_size ({batch_size}) must be a multiple of d_steps ({d_steps}): each of the k discriminator "
+            f"updates uses batch_size / k real images. Use e.g. --batch_size={d_steps * max(1, batch_size // d_steps)}.")
+    if d_steps > 1 and reuse_fakes:
+        raise ValueError(f"d_steps={d_steps} draws fresh z and labels for the generator update; "
+                         "pass --reuse_fakes=false.")
+    parts = d_steps * accumulate
+    if batch_size % parts:
+        raise ValueError(
+            f"batch_size ({batch_size}) must be a multiple of d_steps * accumulate ({d_steps} * {accumulate} = "
+            f"{parts}): each discriminator update reads batch_size / d_steps real images in accumulate equal "
+            f"micro-batches. Use e.g. --batch_size={parts * max(1, batch_size // parts)}.")
+    if accumulate > 1 and reuse_fakes:
+        raise ValueError(f"accumulate={accumulate} generates the generator update's fakes micro-batch by "
+                         "micro-batch; pass --reuse_fakes=false.")
 
 
 class ConditionalAdversarialModel(AdversarialModel):

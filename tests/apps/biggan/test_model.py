@@ -62,6 +62,24 @@ def test_defaults_are_the_papers_imagenet_128_setting():
     assert cifar.generator_widths == (384,) * 4 and cifar.g_attention_resolution == 0
 
 
+def test_bad_options_are_refused_with_the_field_and_a_way_out():
+    with pytest.raises(ValueError, match="variant must be one of standard, deep"):
+        BigGANConfig(variant="wide")
+    with pytest.raises(ValueError, match=r"batch_size \(100\) must be a multiple of d_steps \* accumulate "
+                                         r"\(2 \* 8 = 16\).*--batch_size=96"):
+        BigGANConfig(batch_size=100)
+    with pytest.raises(ValueError, match="d_steps=2 draws fresh z .* pass --reuse_fakes=false"):
+        BigGANConfig(reuse_fakes=True)
+    with pytest.raises(ValueError, match="ema_decay must be in \\[0, 1\\)"):
+        BigGANConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="standing_batch_size must be a positive integer"):
+        BigGANConfig(standing_batch_size=0)
+    with pytest.raises(ValueError, match="sample_truncation must be >= 0"):
+        BigGANConfig(sample_truncation=-0.5)
+    with pytest.raises(ValueError, match="variant=deep .* --shared_dim must be > 0"):
+        BigGANConfig(variant="deep", shared_dim=0)
+
+
 def reference_generator_parameters(ch=96, classes=1000, dim_z=120, shared=128):
     """BigGAN.py's Generator (``--hier --G_shared --G_attn 64``, arch[128]) counted layer by layer."""
     widths = [ch * m for m in (16, 16, 8, 4, 2, 1)]
