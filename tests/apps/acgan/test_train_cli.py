@@ -19,6 +19,7 @@ from apps.acgan.config import ACGANConfig
 from apps.acgan.model import build_model, make_optimizers
 from common.training import runtime
 from common.training.runtime_config import RuntimeConfig
+from tests.apps.labelled_export import assert_labelled_export
 from tests.common.data.test_reader import write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -77,18 +78,7 @@ def test_train_on_default_digits_resume_class_rows_and_export(tmp_path):
     code, out, err = _run("apps.acgan.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}")
     assert code == 0, err[-3000:]
     assert "Exported step 3" in out
-    with open(os.path.join(export_dir, "1", "assets.extra", "export_info.json")) as f:
-        info = json.load(f)
-    assert info["num_classes"] == 10 and info["parity"]["labels"] == [0, 1, 2, 3]  # checked before publishing
-    loaded = tf.saved_model.load(os.path.join(export_dir, "1"))
-    images = loaded.signatures["sample"](labels=tf.constant([2, 7], tf.int32), seed=tf.constant(1, tf.int64))
-    assert images["images"].shape == (2, 32, 32, 1)
-    try:
-        loaded.signatures["sample"](labels=tf.constant([10], tf.int32), seed=tf.constant(1, tf.int64))
-    except tf.errors.InvalidArgumentError as error:
-        assert "[0, 10)" in str(error)
-    else:
-        raise AssertionError("label 10 of 10 classes was accepted")
+    assert_labelled_export(export_dir, num_classes=10, image_shape=(32, 32, 1))
 
 
 def test_unlabelled_data_is_refused_before_training(tmp_path):
