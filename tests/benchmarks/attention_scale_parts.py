@@ -86,7 +86,7 @@ def variants(app: str):
 
 
 def step_seconds(config_class, fields, build_model, make_optimizers, policy, patch, steps, batch_images):
-    """Median seconds of ``steps`` compiled train steps after one traced (and timed-out) first step."""
+    """Median seconds of ``steps`` compiled train steps after one untimed first step (the trace)."""
     keras.mixed_precision.set_global_policy(policy)
     try:
         with patch():

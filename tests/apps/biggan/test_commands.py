@@ -19,7 +19,7 @@ import tensorflow as tf
 from apps.biggan.config import BigGANConfig
 from apps.biggan.model import build_model, make_optimizers
 from common.export import generator_export
-from common.training import runtime
+from common.training import checkpointing, runtime
 from common.training.runtime_config import RuntimeConfig
 from tests.tolerances import NETWORK_RTOL
 
@@ -43,10 +43,15 @@ def _train(model_dir, steps):
 def test_resumed_run_continues_exactly_and_its_export_takes_labels_and_truncation(tmp_path):
     # One test, so that pytest-xdist runs the two trainings once (a module fixture may run on each worker).
     straight = _train(tmp_path / "straight", 2)
-    # The run as it was after step 1 (its step-2 checkpoint removed), resumed by the same call.
+    # The run as it was after step 1 (its step-2 checkpoint removed and the state file naming the ones before,
+    # so the resume takes the ordinary path, not the fall-back from a listed but missing checkpoint).
     shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
     for path in glob.glob(str(tmp_path / "resumed" / "ckpt-2*")):
         os.remove(path)
+    kept = checkpointing.list_checkpoints(str(tmp_path / "resumed"))
+    kept = [path for path in kept if os.path.exists(path + ".index")]
+    assert kept and os.path.basename(kept[-1]) == "ckpt-1", kept
+    checkpointing._write_state_file(str(tmp_path / "resumed"), kept)
     resumed = _train(tmp_path / "resumed", 2)
     assert resumed.start_step == 1 and resumed.step == 2
 
