@@ -31,18 +31,13 @@ Deviations: none in the algorithm. Beyond the paper: the one-sided penalty
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from apps.wgan_gp.config import WGANGPConfig
 from apps.wgan_gp.networks import build_critic, build_generator
 from common.nn import losses
-from common.models.critic_training import CriticGAN
-from common.models.gan_step import replica_rows
+from common.models.critic_training import CriticGAN, interpolated_gradient_penalty
 
-__all__ = ["WGANGP", "build_model", "make_optimizers", "FLOAT16_PENALTY_SCALE"]
-
-FLOAT16_PENALTY_SCALE = 2.0**8
-"""Factor on the critic's score inside the penalty's inner gradient under float16 (a power of two: exact)."""
+__all__ = ["WGANGP", "build_model", "make_optimizers"]
 
 
 class WGANGP(CriticGAN):
@@ -60,24 +55,12 @@ class WGANGP(CriticGAN):
     def __init__(self, generator: keras.Model, critic: keras.Model, config: WGANGPConfig, **kwargs):
         super().__init__(generator, critic, config, **kwargs)
 
-    def interpolation_factors(self, batch_size, rank: int):
-        """alpha ~ U[0, 1], [B, 1, 1, 1]: one factor per example, this replica's rows of a global draw."""
-        shape = lambda n: (n,) + (1,) * (rank - 1)  # noqa: E731
-        return replica_rows(
-            lambda n: keras.random.uniform(shape(n), 0.0, 1.0, dtype="float32", seed=self.seed_generator),
-            batch_size)
-
     def penalty(self, real_images, fake_images):
-        """Unweighted gradient penalty on this replica's batch, float32."""
-        alpha = self.interpolation_factors(ops.shape(real_images)[0], len(real_images.shape))
-        scale = FLOAT16_PENALTY_SCALE if self.critic.compute_dtype == "float16" else 1.0
-
-        def scaled_critic(x):
-            return ops.cast(self.critic(x, training=True), "float32") * scale
-
-        penalty = losses.gradient_penalty(scaled_critic, real_images, fake_images, alpha,
-                                          one_sided=self.config.one_sided_penalty, target=scale)
-        return penalty / (scale * scale)  # (scale * ||g|| - scale)^2 / scale^2 = (||g|| - 1)^2
+        """Unweighted gradient penalty on this replica's batch, float32
+        (`common.models.critic_training.interpolated_gradient_penalty`)."""
+        return interpolated_gradient_penalty(
+            lambda x: self.critic(x, training=True), real_images, fake_images, self.seed_generator,
+            compute_dtype=self.critic.compute_dtype, one_sided=self.config.one_sided_penalty)
 
     def critic_objective(self, real_images, fake_images, real_scores, fake_scores):
         """``E[f(G(z))] - E[f(x)] + lambda * penalty``, and the unweighted penalty."""

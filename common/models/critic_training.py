@@ -23,6 +23,9 @@ What lives here, shared by apps/wgan and apps/wgan_gp:
   supplies the critic's objective (`critic_objective`).
 - `WeightClip` / `clip_weights`: WGAN's weight clipping as a Keras constraint,
   which the optimizer applies right after each update (Algorithm 1, line 7).
+- `interpolated_gradient_penalty`: WGAN-GP's penalty with the model's noise,
+  one interpolation factor per example drawn per replica from one global draw,
+  and a float16-safe inner gradient (WGAN-GP, ProGAN).
 
 Limitation: a `tf.while_loop` cannot contain the cross-replica synchronisation
 that `MirroredStrategy` with its default reduction (`merge_call`) needs for
@@ -42,6 +45,39 @@ from keras import ops
 
 from common.nn import losses
 from common.models.adversarial_model import AdversarialModel
+from common.models.gan_step import replica_rows
+
+FLOAT16_PENALTY_SCALE = 2.0**8
+"""Factor on the critic's score inside the penalty's inner gradient under float16 (a power of two: exact)."""
+
+
+def interpolated_gradient_penalty(critic_fn: Callable, real_images, fake_images, seed_generator, *,
+                                  compute_dtype: str, one_sided: bool = False):
+    """Unweighted WGAN-GP penalty E[(||grad_x_hat f(x_hat)||_2 - 1)^2] on this replica's batch, float32.
+
+    x_hat = alpha x + (1 - alpha) G(z) with alpha ~ U[0, 1], one factor per example
+    (Gulrajani et al. 2017, Algorithm 1, line 6), this replica's rows of one global
+    draw from ``seed_generator`` (`common.models.gan_step.replica_rows`), so N replicas
+    compute what one device computes for the global batch.
+
+    Under float16 (``compute_dtype``) the inner gradient has no loss scaling, so the
+    critic's score is multiplied by `FLOAT16_PENALTY_SCALE` before differentiating
+    (and the target norm with it) and the result divided by its square: the same
+    value up to float rounding, with the float16 backward pass 256 times away from
+    underflow. ``one_sided`` penalises only norms above 1.
+    """
+    rank = len(real_images.shape)
+    alpha = replica_rows(
+        lambda n: keras.random.uniform((n,) + (1,) * (rank - 1), 0.0, 1.0, dtype="float32", seed=seed_generator),
+        ops.shape(real_images)[0])
+    scale = FLOAT16_PENALTY_SCALE if compute_dtype == "float16" else 1.0
+
+    def scaled_critic(x):
+        return ops.cast(critic_fn(x), "float32") * scale
+
+    penalty = losses.gradient_penalty(scaled_critic, real_images, fake_images, alpha, one_sided=one_sided,
+                                      target=scale)
+    return penalty / (scale * scale)  # (scale * ||g|| - scale)^2 / scale^2 = (||g|| - 1)^2
 
 __all__ = [
     "CriticSchedule",
@@ -53,6 +89,8 @@ __all__ = [
     "num_examples_fn",
     "run_critic_steps",
     "CriticGAN",
+    "FLOAT16_PENALTY_SCALE",
+    "interpolated_gradient_penalty",
 ]
 
 

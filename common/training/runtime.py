@@ -590,6 +590,7 @@ def train(
     num_examples: Callable[[], int] | None = None,
     strategy: tf.distribute.Strategy | None = None,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    stages: Any = None,
     stream=None,
 ) -> TrainResult | None:
     """Trains `build_model(config)` (or resumes it) as described in the module docstring.
@@ -606,6 +607,11 @@ def train(
       num_examples: size of the training split for --epochs when `dataset_fn` is given.
       strategy: an already created strategy to use instead of `run.strategy`.
       extra_callbacks: more Keras callbacks, run after the runtime's.
+      stages: a run in phases (`common.training.progressive.ProgressiveSchedule`: ``phase_at(step)``,
+        ``phases``, ``total_steps``, ``dataset_fn(phase)``, ``enter(model, phase)``). Each phase is one
+        `fit` with its own batch size and dataset (positioned at the step within the phase); entering one
+        lets the model switch networks and retraces the train step. The default number of steps is the
+        schedule's `total_steps`; `dataset_fn`, when given, is the first phase's (it is opened first).
       stream: where progress lines go (default stdout).
 
     Returns:
@@ -641,7 +647,16 @@ def train(
     strategy = strategy or distribute.make_strategy(run.strategy, run.devices)
     chief = distribute.is_chief(strategy)
     distribute.per_replica_batch_size(run.batch_size, strategy)
-    steps = total_steps(run, num_examples)
+    if stages is not None:
+        if run.epochs is not None:
+            raise ConfigError("--epochs does not apply to a run in phases of different batch sizes: pass --steps, "
+                              "or leave both unset to train the whole schedule.")
+        for phase in stages.phases:
+            distribute.per_replica_batch_size(phase.batch_size, strategy)
+        steps = int(run.steps) if run.steps is not None else int(stages.total_steps)
+        dataset_fn = dataset_fn or stages.dataset_fn(stages.phases[0])
+    else:
+        steps = total_steps(run, num_examples)
 
     keras.utils.set_random_seed(run.seed)
     _check_jit_compile(run)
@@ -724,6 +739,7 @@ def train(
         callbacks.append(callbacks_lib.PeriodicCheckpoint(progress, checkpointer.save, every=run.checkpoint_every))
 
         rollbacks = 0
+        current_phase = None
         _wrap_train_step(model, state, run.steps_per_execution)
         try:
             with trap:
@@ -733,11 +749,23 @@ def train(
                 trap.allow_exit()
                 while progress.step < steps:
                     fit_start_step = progress.step
-                    position = fit_start_step + int(state.data_offset.numpy())
+                    offset = int(state.data_offset.numpy())
+                    fit_end_step, fit_dataset_fn, position = steps, dataset_fn, fit_start_step + offset
+                    if stages is not None:  # one fit per phase, its dataset positioned within the phase
+                        phase = stages.phase_at(fit_start_step)
+                        if phase.end_step is not None:
+                            fit_end_step = min(steps, phase.end_step)
+                        fit_dataset_fn = stages.dataset_fn(phase)
+                        position = fit_start_step - phase.start_step + offset
+                        if phase != current_phase:
+                            stages.enter(model, phase)
+                            model.train_function = None  # a new trace for the phase's networks
+                            progress.global_batch_size = phase.batch_size
+                            current_phase = phase
                     try:
                         model.fit(
-                            _distributed_dataset(strategy, dataset_fn, position),
-                            epochs=1, steps_per_epoch=steps - fit_start_step, verbose=0, callbacks=callbacks,
+                            _distributed_dataset(strategy, fit_dataset_fn, position),
+                            epochs=1, steps_per_epoch=fit_end_step - fit_start_step, verbose=0, callbacks=callbacks,
                             shuffle=False,
                         )
                     except tf.errors.UnimplementedError as error:
@@ -746,7 +774,9 @@ def train(
                     if progress.signal is not None:
                         raise TrainingInterrupted(progress.signal, progress.step)
                     if progress.nonfinite_step is None:
-                        break
+                        if progress.step < fit_end_step:
+                            break  # fit stopped early (e.g. a finite dataset ran out)
+                        continue  # the run's end (the loop ends) or a phase's (the next one starts)
                     bad_step, bad_logs = progress.nonfinite_step, progress.nonfinite_logs
                     first_possible = progress.nonfinite_first_possible_step
                     where = f"step {bad_step}" if first_possible == bad_step else f"steps {first_possible}-{bad_step}"
@@ -763,7 +793,7 @@ def train(
                             bad_step, last_good)
                     # Roll back: restore the last good checkpoint, and skip every batch
                     # already consumed so the retried steps see new data.
-                    consumed_until = position + (progress.step - fit_start_step)
+                    consumed_until = progress.step + offset
                     checkpointer.restore()
                     restored_step = int(state.step.numpy())
                     rollbacks += 1

@@ -1,4 +1,4 @@
-"""AC-GAN, ADC-GAN or SAGAN on CIFAR-10 for a wall-clock budget, then its evaluation in classifier features.
+"""A CIFAR-10 app (AC-GAN, ADC-GAN, SAGAN, BigGAN, BigGAN-deep, DCGAN) for a wall-clock budget, then its evaluation.
 
 Run on purpose (not collected by pytest), from the repository root, one app at a time
 or the two side by side (each pinned to one core with `taskset -c N`):
@@ -11,19 +11,22 @@ or the two side by side (each pinned to one core with `taskset -c N`):
 What it does, with the suite's own commands:
 1. builds CIFAR-10 (class folders `train/<class>/`, `test/<class>/`, 32x32 RGB)
    into TFRecords with `python -m tfrecords.build`, once per --work_dir;
-2. trains `python -m apps.<app>.train` on them into <work_dir>/<app> (the app's
-   CIFAR-10 configuration: its defaults, and for SAGAN, whose defaults are the
-   paper's ImageNet networks, `CIFAR10_FLAGS`; plus --extra_train_flags) and
+2. trains `python -m apps.<module>.train` on them into <work_dir>/<app> (the app's
+   CIFAR-10 configuration: its defaults, or `CIFAR10_FLAGS` where the defaults
+   are another dataset's: SAGAN's and BigGAN's ImageNet networks, DCGAN's 64x64
+   images; plus --extra_train_flags, which come after and so win) and
    stops it with SIGTERM after --minutes of wall time (the train command saves
    a checkpoint of the step reached and exits with 143); a run already in the
    model dir is resumed, so a second call adds another --minutes;
-3. evaluates the newest checkpoint with `python -m apps.<app>.evaluate
+3. evaluates the newest checkpoint with `python -m apps.<module>.evaluate
    --feature_network=classifier` (the dataset classifier's features, trained on
    first use and cached) on --num_samples generated images, and prints and
    writes <work_dir>/<app>-step-<step>.json: FID, KID, precision/recall, the
    conditional accuracy with the classifier's accuracy on real test images
    beside it, and intra-FID (per class and the mean), as far as the evaluate
-   command reports them.
+   command reports them (DCGAN is unconditional: no class metrics).
+
+<app> names a configuration; `biggan_deep` is `apps.biggan` with --variant=deep.
 
 The numbers are classifier-feature values: they compare runs of this script
 with each other, not with published Inception FIDs. --steps bounds the run
@@ -41,9 +44,20 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-APPS = ("acgan", "adcgan", "sagan")
+# The app module each --app runs.
+APPS = {"acgan": "acgan", "adcgan": "adcgan", "sagan": "sagan", "biggan": "biggan", "biggan_deep": "biggan",
+        "dcgan": "dcgan"}
+# BigGAN-PyTorch's `launch_cifar_ema.sh`: batch 50 per D step, 4 D steps, both rates 2e-4, Adam epsilon 1e-8,
+# no shared embedding, no hierarchical z, no orthogonal regularisation, EMA from iteration 1,000.
+_BIGGAN_CIFAR10 = ["--architecture=cifar32", "--num_classes=10", "--latent_dim=128", "--shared_dim=0",
+                   "--hierarchical_z=false", "--ortho_beta=0", "--batch_size=200", "--d_steps=4", "--accumulate=1",
+                   "--g_learning_rate=2e-4", "--d_learning_rate=2e-4", "--adam_epsilon=1e-8", "--ema_start=1000",
+                   "--standing_batch_size=50"]
 # Train flags that select an app's CIFAR-10 configuration where its defaults are another dataset's.
-CIFAR10_FLAGS = {"sagan": ["--architecture=cifar32", "--num_classes=10"]}
+CIFAR10_FLAGS = {"sagan": ["--architecture=cifar32", "--num_classes=10"],
+                 "biggan": _BIGGAN_CIFAR10,
+                 "biggan_deep": _BIGGAN_CIFAR10 + ["--variant=deep"],
+                 "dcgan": ["--image_size=32"]}
 CIFAR10_LABELS = "airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck"
 # Keys of the evaluate report summarised on one line; the JSON keeps every key the command wrote.
 SUMMARY_KEYS = ("fid", "kid_mean", "kid_std", "precision", "recall", "conditional_accuracy",
@@ -66,9 +80,9 @@ def build_cifar10(cifar_dir: str, data_dir: str) -> None:
         raise SystemExit(f"tfrecords.build failed with status {code}.")
 
 
-def train_for(app: str, data_dir: str, model_dir: str, minutes: float, steps: int, extra_flags: list[str]) -> float:
+def train_for(module: str, data_dir: str, model_dir: str, minutes: float, steps: int, extra_flags: list[str]) -> float:
     """Runs the app's train command until --steps or `minutes` of wall time (then SIGTERM); returns seconds."""
-    process = _command([f"apps.{app}.train", f"--data={data_dir}", f"--model_dir={model_dir}", f"--steps={steps}",
+    process = _command([f"apps.{module}.train", f"--data={data_dir}", f"--model_dir={model_dir}", f"--steps={steps}",
                         *extra_flags])
     start = time.monotonic()
     try:
@@ -78,16 +92,16 @@ def train_for(app: str, data_dir: str, model_dir: str, minutes: float, steps: in
         process.wait()
     elapsed = time.monotonic() - start
     if process.returncode not in (0, 128 + signal.SIGTERM):
-        raise SystemExit(f"apps.{app}.train failed with status {process.returncode}.")
+        raise SystemExit(f"apps.{module}.train failed with status {process.returncode}.")
     return elapsed
 
 
-def evaluate(app: str, model_dir: str, output: str, num_samples: int, extra_flags: list[str]) -> dict:
+def evaluate(module: str, model_dir: str, output: str, num_samples: int, extra_flags: list[str]) -> dict:
     """Runs the app's evaluate command with classifier features and returns its JSON report."""
-    code = _command([f"apps.{app}.evaluate", f"--model_dir={model_dir}", "--feature_network=classifier",
+    code = _command([f"apps.{module}.evaluate", f"--model_dir={model_dir}", "--feature_network=classifier",
                      f"--num_samples={num_samples}", f"--output={output}", *extra_flags]).wait()
     if code != 0:
-        raise SystemExit(f"apps.{app}.evaluate failed with status {code}.")
+        raise SystemExit(f"apps.{module}.evaluate failed with status {code}.")
     with open(output) as file:
         return json.load(file)
 
@@ -114,9 +128,9 @@ def main() -> None:
     seconds = None
     if not args.skip_train:
         flags = CIFAR10_FLAGS.get(args.app, []) + args.extra_train_flags.split()
-        seconds = train_for(args.app, data_dir, model_dir, args.minutes, args.steps, flags)
+        seconds = train_for(APPS[args.app], data_dir, model_dir, args.minutes, args.steps, flags)
     output = os.path.join(args.work_dir, f"{args.app}-eval.json")
-    report = evaluate(args.app, model_dir, output, args.num_samples, args.extra_eval_flags.split())
+    report = evaluate(APPS[args.app], model_dir, output, args.num_samples, args.extra_eval_flags.split())
     step = report.get("checkpoint_step")
     result = {"app": args.app, "train_seconds": seconds, "minutes": args.minutes, "data": data_dir,
               "model_dir": model_dir, "extra_train_flags": args.extra_train_flags, "evaluation": report}

@@ -1,0 +1,1 @@
+"""ProGAN: progressive growing of GANs (Karras et al. 2018)."""

@@ -1,0 +1,274 @@
+"""ProGAN's generator and discriminator, every resolution built from the start.
+
+Karras et al. 2018, "Progressive Growing of GANs" (https://arxiv.org/abs/1710.10196),
+Table 2 and section 4; the authors' `networks.py` (`G_paper`, `D_paper`,
+github.com/tkarras/progressive_growing_of_gans). nf(r) = `ProGANConfig.features`
+(512 up to 32x32, halving above), lrelu = LeakyReLU(0.2), PN = pixel norm,
+every convolution and dense layer with equalized learning rate
+(`common.nn.progressive_layers`, gain sqrt(2) unless said):
+
+Generator (z [latent_dim] -> images [R, R, C]):
+
+    z -> PN (normalize_latents) -> dense 16 nf(4) (gain sqrt(2)/4) -> reshape [4, 4, nf(4)] -> lrelu -> PN
+      -> conv 3x3 nf(4) -> lrelu -> PN                                            = h_4
+    h_r = upsample 2x (nearest) h_{r/2} -> conv 3x3 nf(r) -> lrelu -> PN -> conv 3x3 nf(r) -> lrelu -> PN
+    toRGB_r = conv 1x1 C (gain 1, linear)
+
+Discriminator (images [R, R, C] -> score [1], float32):
+
+    fromRGB_r = conv 1x1 nf(r) -> lrelu
+    block_r (r > 4) = conv 3x3 nf(r) -> lrelu -> conv 3x3 nf(r/2) -> lrelu -> average-pool 2x
+    block_4 = minibatch stddev (groups of 4, or of the largest divisor of the batch below 4;
+              one map) -> conv 3x3 nf(4) -> lrelu
+              -> dense nf(2) (from the flattened 4x4 map) -> lrelu -> dense 1 (gain 1)
+
+A phase at resolution R (after the first) fades in its layers (Figure 2):
+G's output is ``(1 - alpha) * upsample(toRGB_{R/2}(h_{R/2})) + alpha *
+toRGB_R(h_R)``; D's input path is ``(1 - alpha) * fromRGB_{R/2}(avgpool(x)) +
+alpha * block_R(fromRGB_R(x))``, fed to block_{R/2}. Both blend in every step
+of such a phase (at alpha = 1 once the fade is done), so one traced step
+serves the fade and the stable part of a resolution.
+
+Both networks are subclassed Keras models whose layers for every resolution of
+the config are created and built in the constructor, in a fixed order: the
+variables (and so the checkpoints) do not depend on the phase. The generator's
+phase is its ``resolution`` attribute (`set_resolution`) and its fade weight the
+non-trainable variable ``alpha``: called as a model (``generator(z)``: TensorBoard
+samples, evaluation, export) it renders its current phase at ``alpha`` and
+upsamples the result (nearest neighbour, like the authors' code) to the config's
+``image_size``, so every consumer gets full-size images; training uses
+`synthesize`, which returns the phase's own resolution. The discriminator
+reads the phase from the static size of its input.
+
+Deviations from the authors' code: upsampling is always nearest neighbour and
+a separate convolution (their fused transposed convolution at 128x128 and
+above computes nearly the same function with a different weight layout); the
+generator's output is cast to float32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from apps.progan.config import ProGANConfig
+from common.nn import progressive_layers as pl
+from common.nn.layers import MaximumLeakyReLU
+
+__all__ = ["ProgressiveGenerator", "ProgressiveDiscriminator", "build_generator", "build_discriminator", "blend"]
+
+
+def blend(low, high, alpha):
+    """``low + alpha * (high - low)``: the fade from the previous resolution's path to the new one."""
+    alpha = ops.cast(alpha, high.dtype)
+    return low + alpha * (high - low)
+
+
+class _Seeds:
+    """Distinct, reproducible initialiser seeds, in layer-creation order."""
+
+    def __init__(self, base: int):
+        self.next = base
+
+    def __call__(self) -> int:
+        self.next += 1
+        return self.next
+
+
+def _config_from(config) -> ProGANConfig:
+    return config if isinstance(config, ProGANConfig) else ProGANConfig(**config)
+
+
+@keras.saving.register_keras_serializable(package="progan")
+class ProgressiveGenerator(keras.Model):
+    """z [B, latent_dim] -> images at the current phase, upsampled to ``image_size``; see the module docstring.
+
+    Args:
+      config: `ProGANConfig` (or its fields as a dict, for `from_config`).
+      **kwargs: `keras.Model` arguments (``name``, ``dtype``).
+    """
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "generator")
+        super().__init__(**kwargs)
+        config = _config_from(config)
+        self.config = config
+        self.resolution = config.image_size
+        seed = _Seeds(config.seed * 1000 + 100)
+        slope = config.leaky_relu_slope
+        self.lrelu = MaximumLeakyReLU(negative_slope=slope, name="lrelu")  # after biased layers: see its docstring
+        self.pixel_norm = pl.PixelNormalization(name="pixel_norm")
+        base = config.features(4)
+        self.dense = pl.EqualizedDense(16 * base, gain=math.sqrt(2.0) / 4.0, seed=seed(), name="dense_4x4")
+        self.dense.build((None, config.latent_dim))
+        self.conv_4 = pl.EqualizedConv2D(base, 3, seed=seed(), name="conv_4x4")
+        self.conv_4.build((None, 4, 4, base))
+        self.block_convs = []  # two per resolution 8, 16, ..., image_size
+        resolution, features = 8, base
+        while resolution <= config.image_size:
+            out = config.features(resolution)
+            conv_a = pl.EqualizedConv2D(out, 3, seed=seed(), name=f"conv0_{resolution}x{resolution}")
+            conv_a.build((None, resolution, resolution, features))
+            conv_b = pl.EqualizedConv2D(out, 3, seed=seed(), name=f"conv1_{resolution}x{resolution}")
+            conv_b.build((None, resolution, resolution, out))
+            self.block_convs.extend([conv_a, conv_b])
+            resolution, features = resolution * 2, out
+        self.to_rgb = []
+        for resolution in config.resolutions:
+            layer = pl.EqualizedConv2D(config.channels, 1, gain=1.0, seed=seed(), name=f"to_rgb_{resolution}")
+            layer.build((None, resolution, resolution, config.features(resolution)))
+            self.to_rgb.append(layer)
+        self.alpha = self.add_weight(shape=(), initializer="ones", trainable=False, name="alpha", dtype="float32",
+                                     aggregation="only_first_replica")
+        self.built = True
+
+    def set_resolution(self, resolution: int) -> None:
+        """Renders ``resolution`` (one of the config's resolutions) from now on; traced functions must be retraced."""
+        if resolution not in self.config.resolutions:
+            raise ValueError(f"{resolution} is not a resolution of this generator: {self.config.resolutions}.")
+        self.resolution = resolution
+
+    def _features(self, z, resolution, training):
+        """h_r: the feature maps at ``resolution`` and, after the first resolution, h_{r/2}."""
+        x = self.pixel_norm(z) if self.config.normalize_latents else z
+        x = self.dense(x)
+        x = ops.reshape(x, (-1, 4, 4, self.config.features(4)))
+        x = self.pixel_norm(self.lrelu(x))
+        x = self.pixel_norm(self.lrelu(self.conv_4(x)))
+        previous = None
+        size, block = 4, 0
+        while size < resolution:
+            conv_a, conv_b = self.block_convs[2 * block:2 * block + 2]
+            previous = x
+            x = pl.upsample_nearest(x)
+            x = self.pixel_norm(self.lrelu(conv_a(x)))
+            x = self.pixel_norm(self.lrelu(conv_b(x)))
+            size, block = size * 2, block + 1
+        return x, previous
+
+    def _rgb(self, resolution):
+        return self.to_rgb[self.config.resolutions.index(resolution)]
+
+    def synthesize(self, z, alpha=None, training=False):
+        """Images [B, R, R, C] at the current phase's resolution R, faded at ``alpha`` (None: the variable)."""
+        resolution = self.resolution
+        alpha = self.alpha if alpha is None else alpha
+        x, previous = self._features(z, resolution, training)
+        images = self._rgb(resolution)(x)
+        if resolution > self.config.initial_resolution:
+            low = pl.upsample_nearest(self._rgb(resolution // 2)(previous))
+            images = blend(low, images, alpha)
+        return ops.cast(images, "float32")
+
+    def call(self, z, training=False):
+        images = self.synthesize(z, training=training)
+        factor = self.config.image_size // self.resolution
+        return pl.upsample_nearest(images, factor) if factor > 1 else images
+
+    def compute_output_shape(self, input_shape):
+        size = self.config.image_size
+        return (input_shape[0], size, size, self.config.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(config.pop("config"), **config)
+
+
+@keras.saving.register_keras_serializable(package="progan")
+class ProgressiveDiscriminator(keras.Model):
+    """``discriminator(images, alpha)``: images [B, R, R, C] of any resolution R of the config -> scores [B, 1].
+
+    Args:
+      config: `ProGANConfig` (or its fields as a dict).
+      **kwargs: `keras.Model` arguments.
+    """
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "discriminator")
+        super().__init__(**kwargs)
+        config = _config_from(config)
+        self.config = config
+        seed = _Seeds(config.seed * 1000 + 500)
+        self.lrelu = MaximumLeakyReLU(negative_slope=config.leaky_relu_slope, name="lrelu")
+        self.from_rgb = []
+        for resolution in config.resolutions:
+            layer = pl.EqualizedConv2D(config.features(resolution), 1, seed=seed(), name=f"from_rgb_{resolution}")
+            layer.build((None, resolution, resolution, config.channels))
+            self.from_rgb.append(layer)
+        self.block_convs = []  # two per resolution 8, 16, ..., image_size
+        resolution = 8
+        while resolution <= config.image_size:
+            features, out = config.features(resolution), config.features(resolution // 2)
+            conv_a = pl.EqualizedConv2D(features, 3, seed=seed(), name=f"conv0_{resolution}x{resolution}")
+            conv_a.build((None, resolution, resolution, features))
+            conv_b = pl.EqualizedConv2D(out, 3, seed=seed(), name=f"conv1_{resolution}x{resolution}")
+            conv_b.build((None, resolution, resolution, features))
+            self.block_convs.extend([conv_a, conv_b])
+            resolution *= 2
+        base = config.features(4)
+        self.minibatch_stddev = pl.MinibatchStddev(group_size=config.minibatch_group_size, smaller_groups=True,
+                                                   name="minibatch_stddev")
+        self.conv_4 = pl.EqualizedConv2D(base, 3, seed=seed(), name="conv_4x4")
+        self.conv_4.build((None, 4, 4, base + 1))
+        self.dense = pl.EqualizedDense(config.features_at_stage(0), seed=seed(), name="dense_4x4")
+        self.dense.build((None, 16 * base))
+        self.score = pl.EqualizedDense(1, gain=1.0, seed=seed(), name="score")
+        self.score.build((None, config.features_at_stage(0)))
+        self.built = True
+
+    def _from_rgb(self, images, resolution):
+        return self.lrelu(self.from_rgb[self.config.resolutions.index(resolution)](images))
+
+    def _block(self, x, resolution):
+        block = resolution.bit_length() - 4  # 8x8 is block 0
+        conv_a, conv_b = self.block_convs[2 * block:2 * block + 2]
+        x = self.lrelu(conv_a(x))
+        x = self.lrelu(conv_b(x))
+        return pl.downsample_average(x)
+
+    def call(self, images, alpha=1.0, training=False):
+        resolution = int(images.shape[1])
+        if resolution not in self.config.resolutions:
+            raise ValueError(f"The discriminator takes images of {self.config.resolutions} pixels; "
+                             f"got {tuple(images.shape[1:])}.")
+        images = ops.cast(images, self.compute_dtype)
+        x = self._from_rgb(images, resolution)
+        if resolution > 4:
+            x = self._block(x, resolution)
+        if resolution > self.config.initial_resolution:
+            low = self._from_rgb(pl.downsample_average(images), resolution // 2)
+            x = blend(low, x, alpha)
+        size = resolution // 2
+        while size > 4:
+            x = self._block(x, size)
+            size //= 2
+        x = self.minibatch_stddev(x)
+        x = self.lrelu(self.conv_4(x))
+        x = ops.reshape(x, (-1, 16 * self.config.features(4)))
+        x = self.lrelu(self.dense(x))
+        return ops.cast(self.score(x), "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(config.pop("config"), **config)
+
+
+def build_generator(config: ProGANConfig) -> ProgressiveGenerator:
+    """The generator with every resolution's layers, rendering the final resolution."""
+    return ProgressiveGenerator(config)
+
+
+def build_discriminator(config: ProGANConfig) -> ProgressiveDiscriminator:
+    """The discriminator with every resolution's layers."""
+    return ProgressiveDiscriminator(config)
