@@ -23,7 +23,10 @@ builders, and runs (or resumes) a training run in `run.model_dir`:
    batches gives exactly the batches an uninterrupted run would see next.
    Together with the restored weights, optimizer state, loss scale and noise
    RNG state this makes a resumed run produce the same losses as an
-   uninterrupted one.
+   uninterrupted one. A run in phases (``stages``, e.g. ProGAN's growth,
+   `common.training.progressive`) runs one `fit` per phase, each with its own
+   batch size and dataset positioned at the step within the phase; entering a
+   phase lets the model switch networks and retraces the step.
 6. Callbacks log every call to `metrics.jsonl`, print progress, write
    TensorBoard scalars, hparams and fixed-noise sample grids, checkpoint every
    `checkpoint_every` steps and on SIGINT/SIGTERM (after the step in

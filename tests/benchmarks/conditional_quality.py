@@ -56,7 +56,8 @@ _BIGGAN_CIFAR10 = ["--architecture=cifar32", "--num_classes=10", "--latent_dim=1
 # Train flags that select an app's CIFAR-10 configuration where its defaults are another dataset's.
 CIFAR10_FLAGS = {"sagan": ["--architecture=cifar32", "--num_classes=10"],
                  "biggan": _BIGGAN_CIFAR10,
-                 "biggan_deep": _BIGGAN_CIFAR10 + ["--variant=deep"],
+                 # BigGAN-deep conditions every block on [shared embedding, z]: the ImageNet model's 128.
+                 "biggan_deep": _BIGGAN_CIFAR10 + ["--variant=deep", "--shared_dim=128"],
                  "dcgan": ["--image_size=32"]}
 CIFAR10_LABELS = "airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck"
 # Keys of the evaluate report summarised on one line; the JSON keeps every key the command wrote.
