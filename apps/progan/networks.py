@@ -123,6 +123,8 @@ class ProgressiveGenerator(keras.Model):
             self.to_rgb.append(layer)
         self.alpha = self.add_weight(shape=(), initializer="ones", trainable=False, name="alpha", dtype="float32",
                                      aggregation="only_first_replica")
+        self.lrelu.build((None, 4, 4, base))  # stateless; built so that Keras sees every layer built
+        self.pixel_norm.build((None, config.latent_dim))
         self.built = True
 
     def set_resolution(self, resolution: int) -> None:
@@ -221,6 +223,8 @@ class ProgressiveDiscriminator(keras.Model):
         self.dense.build((None, 16 * base))
         self.score = pl.EqualizedDense(1, gain=1.0, seed=seed(), name="score")
         self.score.build((None, config.features_at_stage(0)))
+        self.lrelu.build((None, 4, 4, base))  # stateless; built so that Keras sees every layer built
+        self.minibatch_stddev.build((None, 4, 4, base))
         self.built = True
 
     def _from_rgb(self, images, resolution):

@@ -142,3 +142,41 @@ def test_config_refuses_bad_values(changes, message):
     options.update(changes)
     with pytest.raises(ValueError, match=message):
         ProGANConfig(**options)
+
+
+def test_two_replicas_take_the_step_one_device_takes():
+    import keras
+
+    from tests.strategies import two_cpu_strategy
+    from tests.tolerances import NETWORK_RTOL, assert_steps_close
+
+    # Groups of 1: the minibatch statistic is then per example, so splitting the batch over replicas does not
+    # regroup it (with larger groups each replica groups its own rows, as in the authors' multi-GPU code).
+    config = ProGANConfig(image_size=8, channels=1, latent_dim=8, fmap_base=16, fmap_max=8, batch_size=4,
+                          fade_images=8, stable_images=8, minibatch_group_size=1, seed=5)
+    phase = config.schedule().phases[1]  # 8x8, fading over steps [2, 4)
+    images = tf.constant(np.random.default_rng(6).uniform(-1, 1, (4, 8, 8, 1)).astype(np.float32))
+
+    def run(model):
+        model.compile(g_optimizer=keras.optimizers.SGD(0.05), d_optimizer=keras.optimizers.SGD(0.05))
+        model.global_step.assign(phase.start_step + 1)
+        model.enter_phase(phase)
+        return model
+
+    single = run(build_model(config))
+    initial = [v.numpy() for v in single.discriminator.weights + single.generator.weights]
+    logs = {k: float(v) for k, v in single.train_step({"image": images}).items()}
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        mirrored = run(build_model(config))
+    history = mirrored.fit(tf.data.Dataset.from_tensors({"image": images}), epochs=1, verbose=0,
+                           shuffle=False).history
+    assert history["alpha"][0] == logs["alpha"] == 0.5 and int(mirrored.global_step.numpy()) == phase.start_step + 2
+    scale = abs(logs["d_real"]) + abs(logs["d_fake"]) + 10 * logs["gradient_penalty"]
+    for name in ("d_loss", "g_loss", "gradient_penalty", "d_real", "d_fake"):
+        # Means over two replicas' halves against one mean (tests/tolerances.py): on the loss's scale.
+        assert history[name][0] == pytest.approx(logs[name], rel=NETWORK_RTOL, abs=NETWORK_RTOL * scale), name
+    for a, b, old in zip(single.discriminator.weights + single.generator.weights,
+                         mirrored.discriminator.weights + mirrored.generator.weights, initial):
+        assert_steps_close(b.numpy(), a.numpy(), old, err_msg=a.path)
+    assert float(mirrored.generator.alpha.numpy()) == 0.5
