@@ -293,3 +293,26 @@ def test_sampling_truncates_z_at_psi_by_redrawing_only_the_components_outside():
     # The same ops on the same inputs in one process: identical images.
     np.testing.assert_array_equal(model.sample(z, labels).numpy(),
                                   model.generator([tf.constant(used), tf.constant(labels)], training=False).numpy())
+
+
+def test_standing_statistics_of_a_mirrored_generator_match_one_device():
+    from tests.strategies import two_cpu_strategy
+
+    # prepare_sampling runs outside the step, in the strategy's cross-replica context: every batch is
+    # generated once and each statistic is assigned to all copies of the mirrored variable.
+    single = tiny_model(tiny_config()).generator
+    strategy = two_cpu_strategy()
+    with strategy.scope():
+        mirrored = tiny_model(tiny_config()).generator
+    mirrored.set_weights(single.get_weights())
+    for g in (single, mirrored):
+        standing_statistics.accumulate_standing_statistics(g, num_batches=2, batch_size=4, latent_dim=LATENT,
+                                                           num_classes=K, seed=3)
+    for a, b in zip(standing_statistics.batch_norm_layers(single), standing_statistics.batch_norm_layers(mirrored)):
+        for x, y in ((a.moving_mean, b.moving_mean), (a.moving_variance, b.moving_variance)):
+            # Moments of the same float32 network in two graphs: on their scale.
+            assert_close_to_scale(y.numpy(), x.numpy(), err_msg=a.name)
+            copies = y.value.values  # the MirroredVariable's per-device variables
+            assert len(copies) == 2
+            for copy in copies:  # every device holds the statistics
+                np.testing.assert_array_equal(copy.numpy(), y.numpy())
