@@ -32,6 +32,18 @@ def test_features_per_resolution_follow_the_paper():
     assert small.resolutions == [4, 8, 16, 32, 64] and set(small.batch_size_map.values()) == {16}
 
 
+def test_paper_networks_have_table_2s_parameter_counts():
+    from apps.progan.networks import build_discriminator, build_generator
+
+    paper = ProGANConfig()  # 1024x1024, Table 2: 23.1M trainable parameters in G and 23.1M in D
+
+    def count(network):
+        return sum(int(np.prod(v.shape)) for v in network.trainable_weights)
+
+    assert count(build_generator(paper)) == 23_086_795
+    assert count(build_discriminator(paper)) == 23_087_249
+
+
 def test_generator_fade_blends_the_upsampled_previous_resolution():
     generator = _model().generator
     z = tf.constant(np.random.default_rng(0).standard_normal((4, 8)), tf.float32)
