@@ -12,7 +12,8 @@ network of Table 2) and, where it is silent, the authors' code
   epsilon_drift = 0.001 (A.1), one critic update per generator update (A.1);
 - Adam, learning rate 0.001, beta_1 0, beta_2 0.99, epsilon 1e-8 (A.1);
 - equalized learning rate, pixelwise feature normalisation in G, minibatch
-  standard deviation in D (group 4, one feature map) (sections 3 and 4.1);
+  standard deviation in D over the whole minibatch, one feature map (sections
+  3 and 4.1; the authors' preset for these batch sizes sets its group to 16);
 - channels per resolution min(8192 / 2^(log2(res) - 1), 512): 512 up to
   32x32, then 256, 128, 64, 32, 16 (Table 2; the code's fmap_base / fmap_max);
 - latent 512, normalised onto the unit hypersphere (pixel norm of z) (A.1);
@@ -48,8 +49,9 @@ class ProGANConfig:
       penalty_weight: lambda of the gradient penalty.
       drift_weight: epsilon_drift, the weight of E[D(x)^2] in D's loss.
       leaky_relu_slope: Negative slope of every LeakyReLU.
-      minibatch_group_size: Group size of the minibatch standard deviation; a batch it does not divide uses
-        the largest divisor below it (the paper's 14 at 256x256: groups of 2; 6 at 512x512: groups of 3).
+      minibatch_group_size: Group size of the minibatch standard deviation: 16, the whole batch at every
+        resolution of the paper's schedule (section 3; the authors' preset for these batch sizes). A batch
+        it does not divide uses the largest divisor of the batch below it.
       ema_decay: Decay of the generator's moving average per step; 0 turns it off.
       seed: Seed of the weights and of the noise.
     """
@@ -72,7 +74,7 @@ class ProGANConfig:
     penalty_weight: float = 10.0
     drift_weight: float = 1e-3
     leaky_relu_slope: float = 0.2
-    minibatch_group_size: int = 4
+    minibatch_group_size: int = 16
     ema_decay: float = 0.999
     seed: int = 0
 
@@ -99,9 +101,13 @@ class ProGANConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}.")
         try:
-            self.batch_size_map  # noqa: B018
+            overrides = progressive.parse_resolution_map(self.batch_sizes)
         except ValueError as error:
             raise ValueError(f"batch_sizes: {error}") from None
+        for resolution in overrides:
+            if resolution < 1 or resolution & (resolution - 1):
+                raise ValueError(f"batch_sizes: {resolution} is not a power of two (a resolution the run could "
+                                 f"grow to); got {self.batch_sizes!r}.")
     @property
     def resolutions(self) -> list[int]:
         """The phases' resolutions: initial_resolution, ..., image_size."""

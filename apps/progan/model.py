@@ -88,14 +88,17 @@ class ProGAN(AdversarialModel):
     def enter_phase(self, phase) -> None:
         """Switches the networks to ``phase`` (`common.training.progressive.Phase`) before its step is traced.
 
-        At the first step of a phase after the first, both optimizers' states are reset (Adam's
-        moments and step count), as the authors' ``reset_opt_for_new_lod``: the new layers start
-        with fresh moments and bias correction instead of a first step of about lr / sqrt(1 - beta_2)
-        under a long-running step count. Entering a phase part-way (a resume) keeps the restored state.
+        The runtime calls it before every part of the phase. At the first step of a fade and at the
+        first step of the stable part that follows it, both optimizers' states are reset (Adam's
+        moments and step count), as the authors' ``reset_opt_for_new_lod`` (which resets whenever
+        floor(lod) or ceil(lod) changes): the new layers start with fresh moments and bias correction
+        instead of a first step of about lr / sqrt(1 - beta_2) under a long-running step count.
+        Entered at any other step (a resume part-way into a part) the restored state is kept.
         """
         self.phase = phase
         self._set_resolution(phase.resolution)
-        if phase.index > 0 and int(self.global_step.numpy()) == phase.start_step:
+        step = int(self.global_step.numpy())
+        if phase.fade_steps and step in (phase.start_step, phase.start_step + phase.fade_steps):
             for optimizer in (self.g_optimizer, self.d_optimizer):
                 reset_optimizer_state(optimizer)
 

@@ -9,7 +9,8 @@ every convolution and dense layer with equalized learning rate
 
 Generator (z [latent_dim] -> images [R, R, C]):
 
-    z -> PN (normalize_latents) -> dense 16 nf(4) (gain sqrt(2)/4) -> reshape [4, 4, nf(4)] -> lrelu -> PN
+    z -> PN (normalize_latents) -> dense 16 nf(4) (gain sqrt(2)/4, no bias) -> reshape [4, 4, nf(4)]
+      -> + bias per channel -> lrelu -> PN
       -> conv 3x3 nf(4) -> lrelu -> PN                                            = h_4
     h_r = upsample 2x (nearest) h_{r/2} -> conv 3x3 nf(r) -> lrelu -> PN -> conv 3x3 nf(r) -> lrelu -> PN
     toRGB_r = conv 1x1 C (gain 1, linear)
@@ -18,8 +19,8 @@ Discriminator (images [R, R, C] -> score [1], float32):
 
     fromRGB_r = conv 1x1 nf(r) -> lrelu
     block_r (r > 4) = conv 3x3 nf(r) -> lrelu -> conv 3x3 nf(r/2) -> lrelu -> average-pool 2x
-    block_4 = minibatch stddev (groups of 4, or of the largest divisor of the batch below 4;
-              one map) -> conv 3x3 nf(4) -> lrelu
+    block_4 = minibatch stddev (one map; groups of min(minibatch_group_size, batch), or of the
+              largest divisor of the batch below it) -> conv 3x3 nf(4) -> lrelu
               -> dense nf(2) (from the flattened 4x4 map) -> lrelu -> dense 1 (gain 1)
 
 A phase at resolution R (after the first) fades in its layers (Figure 2):
@@ -102,8 +103,12 @@ class ProgressiveGenerator(keras.Model):
         self.lrelu = MaximumLeakyReLU(negative_slope=slope, name="lrelu")  # after biased layers: see its docstring
         self.pixel_norm = pl.PixelNormalization(name="pixel_norm")
         base = config.features(4)
-        self.dense = pl.EqualizedDense(16 * base, gain=math.sqrt(2.0) / 4.0, seed=seed(), name="dense_4x4")
+        # No bias in the dense layer: one bias per channel after the reshape (the authors' apply_bias).
+        self.dense = pl.EqualizedDense(16 * base, gain=math.sqrt(2.0) / 4.0, use_bias=False, seed=seed(),
+                                       name="dense_4x4")
         self.dense.build((None, config.latent_dim))
+        self.dense_bias = self.add_weight(shape=(base,), initializer="zeros", name="dense_4x4_bias",
+                                          autocast=False)
         self.conv_4 = pl.EqualizedConv2D(base, 3, seed=seed(), name="conv_4x4")
         self.conv_4.build((None, 4, 4, base))
         self.block_convs = []  # two per resolution 8, 16, ..., image_size
@@ -137,7 +142,7 @@ class ProgressiveGenerator(keras.Model):
         """h_r: the feature maps at ``resolution`` and, after the first resolution, h_{r/2}."""
         x = self.pixel_norm(z) if self.config.normalize_latents else z
         x = self.dense(x)
-        x = ops.reshape(x, (-1, 4, 4, self.config.features(4)))
+        x = ops.reshape(x, (-1, 4, 4, self.config.features(4))) + ops.cast(self.dense_bias, x.dtype)
         x = self.pixel_norm(self.lrelu(x))
         x = self.pixel_norm(self.lrelu(self.conv_4(x)))
         previous = None

@@ -313,7 +313,7 @@ class MinibatchStddev(keras.layers.Layer):
         The input's channels must be a multiple of it.
       smaller_groups: With a statically known batch, use the largest divisor of the batch that is at most
         group_size instead of refusing a batch that min(group_size, batch) does not divide (e.g. groups of
-        2 for ProGAN's batch of 14 at 256x256, of 3 for its 6 at 512x512).
+        2 for a batch of 14 and group_size 4); a batch whose only such divisor is 1 is still refused.
       **kwargs: Base layer arguments (name, dtype, ...).
 
     Input [N, H, W, C]; output [N, H, W, C + n]. The statistic is computed in float32.
@@ -338,6 +338,11 @@ class MinibatchStddev(keras.layers.Layer):
         if self.smaller_groups:
             while batch % group:
                 group -= 1
+            if group == 1 and batch > 1 and self.group_size > 1:
+                raise ValueError(
+                    f"MinibatchStddev: no group size between 2 and {self.group_size} divides the batch of "
+                    f"{batch}, and groups of 1 would make the statistic a constant. Use a batch with such a "
+                    "divisor (per replica), or a larger group_size.")
         if batch % group:
             raise ValueError(
                 f"MinibatchStddev with group_size={self.group_size} needs a batch that is a multiple of "

@@ -29,10 +29,12 @@ mini-batch): the first fade step has alpha = 0 and so starts exactly where the
 previous resolution ended.
 
 The runtime (`common.training.runtime.train(stages=...)`) runs one `fit` per
-phase: it calls `enter(model, phase)` (the model switches its networks to the
-phase's resolution; a new resolution is one new trace of the train step, while
-alpha changes inside the traced step), uses the phase's batch size, and
-positions the phase's dataset at the step within the phase.
+part of a phase (the fade, then the stable part, split at `next_boundary`):
+before each it calls `enter(model, phase)` (the model switches its networks to
+the phase's resolution, and may act at the start of a part, as ProGAN's
+optimizer reset); a new resolution is one new trace of the train step, while
+alpha changes inside the traced step. Each phase has its batch size, and its
+dataset is positioned at the step within the phase.
 """
 
 from __future__ import annotations
@@ -150,6 +152,15 @@ class ProgressiveSchedule:
             if phase.end_step is None or step < phase.end_step:
                 return phase
         raise AssertionError("unreachable: the last phase has no end")
+
+    def next_boundary(self, step: int) -> int | None:
+        """The first step after ``step`` at which a part starts: the end of a fade (the stable part's first
+        step) or of a phase; None in the last phase after its fade."""
+        phase = self.phase_at(step)
+        fade_end = phase.start_step + phase.fade_steps
+        if phase.fade_steps and step < fade_end:
+            return fade_end
+        return phase.end_step
 
     def alpha(self, step: int) -> float:
         """The fade weight of global step ``step``."""

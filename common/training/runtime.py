@@ -611,9 +611,11 @@ def train(
       strategy: an already created strategy to use instead of `run.strategy`.
       extra_callbacks: more Keras callbacks, run after the runtime's.
       stages: a run in phases (`common.training.progressive.ProgressiveSchedule`: ``phase_at(step)``,
-        ``phases``, ``total_steps``, ``dataset_fn(phase)``, ``enter(model, phase)``). Each phase is one
-        `fit` with its own batch size and dataset (positioned at the step within the phase); entering one
-        lets the model switch networks and retraces the train step. The default number of steps is the
+        ``next_boundary(step)``, ``phases``, ``total_steps``, ``dataset_fn(phase)``, ``enter(model, phase)``).
+        Each phase has its own batch size and dataset (positioned at the step within the phase) and is run
+        as one `fit` per part (its parts end at ``next_boundary``); ``enter`` is called before every `fit`
+        (the model switches networks, or acts at the start of a part, e.g. ProGAN's optimizer reset), and a
+        new phase retraces the train step. The default number of steps is the
         schedule's `total_steps`; `dataset_fn`, when given, is the first phase's (it is opened first).
       stream: where progress lines go (default stdout).
 
@@ -756,12 +758,13 @@ def train(
                     fit_end_step, fit_dataset_fn, position = steps, dataset_fn, fit_start_step + offset
                     if stages is not None:  # one fit per phase, its dataset positioned within the phase
                         phase = stages.phase_at(fit_start_step)
-                        if phase.end_step is not None:
-                            fit_end_step = min(steps, phase.end_step)
+                        boundary = stages.next_boundary(fit_start_step)  # a phase's end, or a part's in it
+                        if boundary is not None:
+                            fit_end_step = min(steps, boundary)
                         fit_dataset_fn = stages.dataset_fn(phase)
                         position = fit_start_step - phase.start_step + offset
+                        stages.enter(model, phase)  # before every fit: a part may start here (or a rollback)
                         if phase != current_phase:
-                            stages.enter(model, phase)
                             model.train_function = None  # a new trace for the phase's networks
                             progress.global_batch_size = phase.batch_size
                             current_phase = phase

@@ -40,7 +40,7 @@ def test_paper_networks_have_table_2s_parameter_counts():
     def count(network):
         return sum(int(np.prod(v.shape)) for v in network.trainable_weights)
 
-    assert count(build_generator(paper)) == 23_086_795
+    assert count(build_generator(paper)) == 23_079_115  # the dense layer's bias is per channel
     assert count(build_discriminator(paper)) == 23_087_249
 
 
@@ -125,8 +125,11 @@ def test_a_new_phase_resets_adam_and_a_resumed_one_keeps_it():
     assert float(model.g_optimizer.learning_rate.numpy()) == np.float32(1e-3)
     model.train_function = None
     model.train_on_batch({"image": images})
-    model.enter_phase(phases[1])  # part-way into the phase (a resume): the state stays
+    model.enter_phase(phases[1])  # part-way into the fade (a resume): the state stays
     assert int(model.d_optimizer.iterations.numpy()) == 1
+    model.train_on_batch({"image": images})  # global step 4: the fade (2 steps) is over
+    model.enter_phase(phases[1])  # the stable part's first step: reset again (the authors' ceil(lod) change)
+    assert int(model.d_optimizer.iterations.numpy()) == 0 and all(np.all(v.numpy() == 0) for v in moments)
 
 
 def test_reset_of_a_loss_scale_optimizer_keeps_the_scale():
@@ -147,6 +150,7 @@ def test_reset_of_a_loss_scale_optimizer_keeps_the_scale():
     (dict(initial_resolution=32, image_size=16), "must not exceed"),
     (dict(initial_resolution=2), ">= 4"),
     (dict(batch_sizes="16-3"), "batch_sizes"),
+    (dict(batch_sizes="265:14"), "not a power of two"),
     (dict(beta_2=1.0), "beta_2"),
 ])
 def test_config_refuses_bad_values(changes, message):

@@ -326,13 +326,19 @@ def test_minibatch_stddev_with_an_unknown_batch_and_bfloat16():
                                rtol=BF16_EPS / 2 + 1e-4)
 
 
-@pytest.mark.parametrize("batch,group", [(14, 2), (6, 3), (3, 3), (7, 1), (12, 4)])
+@pytest.mark.parametrize("batch,group", [(14, 2), (6, 3), (3, 3), (12, 4)])
 def test_minibatch_stddev_smaller_groups_take_the_largest_divisor(batch, group):
     x = normal(batch, 2, 2, 3) * np.geomspace(0.5, 4.0, batch).astype(np.float32)[:, None, None, None]
     layer = MinibatchStddev(4, smaller_groups=True)
     assert layer.group(batch) == group
     assert_close_to_scale(layer(x).numpy()[..., 3:], numpy_minibatch_stddev(x, group, 1)[..., 3:], scale=scale_of(x))
     assert MinibatchStddev.from_config(layer.get_config()).smaller_groups
+
+
+def test_minibatch_stddev_smaller_groups_refuse_groups_of_one():
+    with pytest.raises(ValueError, match="no group size between 2 and 4 divides the batch of 7"):
+        MinibatchStddev(4, smaller_groups=True)(normal(7, 2, 2, 3))
+    assert MinibatchStddev(1, smaller_groups=True).group(7) == 1  # asked for: per-example groups
 
 
 def test_minibatch_stddev_refuses_an_indivisible_batch_and_channel_split():

@@ -41,6 +41,15 @@ def test_alpha_grows_over_the_fade_and_starts_where_the_last_phase_ended():
     assert schedule.phase_at(10**9).resolution == 256  # the last phase goes on
 
 
+def test_next_boundary_splits_each_phase_into_its_fade_and_stable_parts():
+    schedule = _schedule()
+    assert schedule.next_boundary(0) == 50  # the first phase: one part
+    assert schedule.next_boundary(50) == schedule.next_boundary(99) == 100  # the 8x8 fade ends
+    assert schedule.next_boundary(100) == schedule.next_boundary(149) == 150  # then its stable part
+    assert schedule.next_boundary(550) == 608  # the last phase's fade
+    assert schedule.next_boundary(608) is None and schedule.next_boundary(10**6) is None
+
+
 def test_resolution_map_and_bad_input():
     assert progressive.parse_resolution_map("256:14, 512:6,1024:3") == {256: 14, 512: 6, 1024: 3}
     assert progressive.parse_resolution_map("") == {}
