@@ -43,22 +43,21 @@ import tensorflow as tf
 from keras import ops
 
 from apps.progan.config import ProGANConfig
-from apps.progan.networks import blend, build_discriminator, build_generator
+from apps.progan.networks import build_discriminator, build_generator
 from common.models import gan_step
-from common.models.adversarial_model import AdversarialModel
 from common.models.critic_training import interpolated_gradient_penalty
+from common.models.progressive_model import ProgressiveAdversarialModel, used_gradients
 from common.nn import losses
-from common.nn import progressive_layers as pl
 
 __all__ = ["ProGAN", "build_model", "make_optimizers"]
 
 
-class ProGAN(AdversarialModel):
+class ProGAN(ProgressiveAdversarialModel):
     """Progressive generator and critic; see the module docstring.
 
     Args:
       generator: `apps.progan.networks.ProgressiveGenerator`.
-      discriminator: `apps.progan.networks.ProgressiveDiscriminator`.
+      discriminator: `common.nn.progressive_networks.ProgressiveDiscriminator` (ProGAN's blocks).
       config: `ProGANConfig`.
       **kwargs: `keras.Model` arguments.
     """
@@ -66,80 +65,17 @@ class ProGAN(AdversarialModel):
     TRACKED = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "wasserstein_estimate",
                "gradient_penalty", "drift", "alpha", "resolution")
 
-    def __init__(self, generator, discriminator, config: ProGANConfig, **kwargs):
-        super().__init__(generator, discriminator, config, **kwargs)
-        # Global steps taken; the phase and alpha are functions of it (checkpointed with the model).
-        self.global_step = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False,
-                                           aggregation="only_first_replica", name="global_step")
-        self.schedule = config.schedule()
-        self.phase = None
-
     def output_statistic(self, outputs):
         """d_real / d_fake: the mean critic score."""
         return ops.mean(ops.cast(outputs, "float32"))
 
-    # --- Phases ---------------------------------------------------------------------------
-
-    def _set_resolution(self, resolution: int) -> None:
-        self.generator.set_resolution(resolution)
-        if self.ema is not None:
-            self.ema.shadow.set_resolution(resolution)
-
-    def enter_phase(self, phase) -> None:
-        """Switches the networks to ``phase`` (`common.training.progressive.Phase`) before its step is traced.
-
-        The runtime calls it before every part of the phase. At the first step of a fade and at the
-        first step of the stable part that follows it, both optimizers' states are reset (Adam's
-        moments and step count), as the authors' ``reset_opt_for_new_lod`` (which resets whenever
-        floor(lod) or ceil(lod) changes): the new layers start with fresh moments and bias correction
-        instead of a first step of about lr / sqrt(1 - beta_2) under a long-running step count.
-        Entered at any other step (a resume part-way into a part) the restored state is kept.
-        """
-        self.phase = phase
-        self._set_resolution(phase.resolution)
-        step = int(self.global_step.numpy())
-        if phase.fade_steps and step in (phase.start_step, phase.start_step + phase.fade_steps):
-            for optimizer in (self.g_optimizer, self.d_optimizer):
-                reset_optimizer_state(optimizer)
-
-    def prepare_sampling(self, generator=None) -> None:
-        """Puts the generators in the phase of the restored step, at its alpha (`conditional_protocol`)."""
-        step = int(self.global_step.numpy())
-        phase = self.schedule.phase_at(step)
-        self._set_resolution(phase.resolution)
-        # The alpha of the last step taken (the live weights were trained with it).
-        alpha = phase.alpha(max(step - 1, phase.start_step))
-        for g in {id(g): g for g in (generator, self.generator, self.ema and self.ema.shadow) if g is not None}.values():
-            g.alpha.assign(alpha)
-
-    def _alpha(self):
-        """This step's fade weight, float32: clip((step - start) / fade_steps, 0, 1) of the current phase."""
-        phase = self.phase
-        if phase.fade_steps == 0:
-            return tf.constant(1.0, tf.float32)
-        done = ops.cast(self.global_step - phase.start_step, "float32")
-        return ops.clip(done / float(phase.fade_steps), 0.0, 1.0)
-
-    def real_images(self, images, alpha):
-        """The real batch at the phase's resolution, faded like the generator's output in a fade."""
-        resolution = self.phase.resolution
-        factor = self.config.image_size // resolution
-        images = ops.cast(images, "float32")
-        if factor > 1:
-            images = pl.downsample_average(images, factor)
-        if self.phase.index > 0:
-            images = blend(pl.upsample_nearest(pl.downsample_average(images)), images, alpha)
-        return images
-
     # --- Training -------------------------------------------------------------------------
 
     def train_step(self, batch):
-        if self.phase is None:
-            raise RuntimeError("ProGAN trains in phases: call enter_phase(phase) before the first step "
-                               "(common.training.runtime.train(stages=config.schedule(...)) does).")
+        self.check_phase()
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
-        alpha = self._alpha()
+        alpha = self.alpha()
         self.generator.alpha.assign(alpha)
         real_images = self.real_images(batch["image"], alpha)
         batch_size = ops.shape(real_images)[0]
@@ -158,7 +94,7 @@ class ProGAN(AdversarialModel):
             drift = ops.mean(ops.square(ops.cast(real_scores, "float32")))
             d_loss = wasserstein + self.config.penalty_weight * penalty + self.config.drift_weight * drift
             d_scaled = self.d_optimizer.scale_loss(losses.scale_for_replicas(d_loss))
-        d_weights, d_gradients = _used(tape.gradient(d_scaled, self.discriminator.trainable_weights),
+        d_weights, d_gradients = used_gradients(tape.gradient(d_scaled, self.discriminator.trainable_weights),
                                        self.discriminator.trainable_weights)
         d_grad_norm = gan_step.unscaled_global_norm(d_gradients, self.d_optimizer)
         self.d_optimizer.apply_gradients(zip(d_gradients, d_weights))
@@ -168,7 +104,7 @@ class ProGAN(AdversarialModel):
             generated = self.generator.synthesize(self._latents(batch_size), alpha, training=True)
             g_loss = losses.wasserstein_generator_loss(critic(generated))
             g_scaled = self.g_optimizer.scale_loss(losses.scale_for_replicas(g_loss))
-        g_weights, g_gradients = _used(tape.gradient(g_scaled, self.generator.trainable_weights),
+        g_weights, g_gradients = used_gradients(tape.gradient(g_scaled, self.generator.trainable_weights),
                                        self.generator.trainable_weights)
         g_grad_norm = gan_step.unscaled_global_norm(g_gradients, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(g_gradients, g_weights))
@@ -187,23 +123,6 @@ class ProGAN(AdversarialModel):
         gan_step.update_if_finite(self.d_grad_norm_tracker, d_grad_norm)
         gan_step.update_if_finite(self.g_grad_norm_tracker, g_grad_norm)
         return {tracker.name: tracker.result() for tracker in self.metrics}
-
-
-def _used(gradients, weights):
-    """(weights, gradients) of the layers the phase uses: the others' gradients are None, and stay untouched."""
-    pairs = [(w, g) for g, w in zip(gradients, weights) if g is not None]
-    return [w for w, _ in pairs], [g for _, g in pairs]
-
-
-def reset_optimizer_state(optimizer) -> None:
-    """Zeros an optimizer's step count and slots (Adam's moments), keeping its learning rate; for a
-    `LossScaleOptimizer`, those of the optimizer it wraps (the loss scale is kept)."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    keep = {id(inner.iterations)}
-    keep.update(id(v) for v in inner.variables if v.path.endswith("learning_rate"))
-    for variable in inner.variables:
-        if id(variable) == id(inner.iterations) or id(variable) not in keep:
-            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
 
 def make_optimizers(config: ProGANConfig):

@@ -15,7 +15,8 @@ Generator (z [latent_dim] -> images [R, R, C]):
     h_r = upsample 2x (nearest) h_{r/2} -> conv 3x3 nf(r) -> lrelu -> PN -> conv 3x3 nf(r) -> lrelu -> PN
     toRGB_r = conv 1x1 C (gain 1, linear)
 
-Discriminator (images [R, R, C] -> score [1], float32):
+Discriminator (images [R, R, C] -> score [1], float32; `common.nn.progressive_networks`,
+shared with StyleGAN, built here with ProGAN's blocks):
 
     fromRGB_r = conv 1x1 nf(r) -> lrelu
     block_r (r > 4) = conv 3x3 nf(r) -> lrelu -> conv 3x3 nf(r/2) -> lrelu -> average-pool 2x
@@ -57,26 +58,10 @@ from keras import ops
 
 from apps.progan.config import ProGANConfig
 from common.nn import progressive_layers as pl
+from common.nn.progressive_networks import ProgressiveDiscriminator, Seeds, blend
 from common.nn.layers import MaximumLeakyReLU
 
-__all__ = ["ProgressiveGenerator", "ProgressiveDiscriminator", "build_generator", "build_discriminator", "blend"]
-
-
-def blend(low, high, alpha):
-    """``low + alpha * (high - low)``: the fade from the previous resolution's path to the new one."""
-    alpha = ops.cast(alpha, high.dtype)
-    return low + alpha * (high - low)
-
-
-class _Seeds:
-    """Distinct, reproducible initialiser seeds, in layer-creation order."""
-
-    def __init__(self, base: int):
-        self.next = base
-
-    def __call__(self) -> int:
-        self.next += 1
-        return self.next
+__all__ = ["ProgressiveGenerator", "build_generator", "build_discriminator"]
 
 
 def _config_from(config) -> ProGANConfig:
@@ -98,7 +83,7 @@ class ProgressiveGenerator(keras.Model):
         config = _config_from(config)
         self.config = config
         self.resolution = config.image_size
-        seed = _Seeds(config.seed * 1000 + 100)
+        seed = Seeds(config.seed * 1000 + 100)
         slope = config.leaky_relu_slope
         self.lrelu = MaximumLeakyReLU(negative_slope=slope, name="lrelu")  # after biased layers: see its docstring
         self.pixel_norm = pl.PixelNormalization(name="pixel_norm")
@@ -188,96 +173,13 @@ class ProgressiveGenerator(keras.Model):
         return cls(config.pop("config"), **config)
 
 
-@keras.saving.register_keras_serializable(package="progan")
-class ProgressiveDiscriminator(keras.Model):
-    """``discriminator(images, alpha)``: images [B, R, R, C] of any resolution R of the config -> scores [B, 1].
-
-    Args:
-      config: `ProGANConfig` (or its fields as a dict).
-      **kwargs: `keras.Model` arguments.
-    """
-
-    def __init__(self, config, **kwargs):
-        kwargs.setdefault("name", "discriminator")
-        super().__init__(**kwargs)
-        config = _config_from(config)
-        self.config = config
-        seed = _Seeds(config.seed * 1000 + 500)
-        self.lrelu = MaximumLeakyReLU(negative_slope=config.leaky_relu_slope, name="lrelu")
-        self.from_rgb = []
-        for resolution in config.resolutions:
-            layer = pl.EqualizedConv2D(config.features(resolution), 1, seed=seed(), name=f"from_rgb_{resolution}")
-            layer.build((None, resolution, resolution, config.channels))
-            self.from_rgb.append(layer)
-        self.block_convs = []  # two per resolution 8, 16, ..., image_size
-        resolution = 8
-        while resolution <= config.image_size:
-            features, out = config.features(resolution), config.features(resolution // 2)
-            conv_a = pl.EqualizedConv2D(features, 3, seed=seed(), name=f"conv0_{resolution}x{resolution}")
-            conv_a.build((None, resolution, resolution, features))
-            conv_b = pl.EqualizedConv2D(out, 3, seed=seed(), name=f"conv1_{resolution}x{resolution}")
-            conv_b.build((None, resolution, resolution, features))
-            self.block_convs.extend([conv_a, conv_b])
-            resolution *= 2
-        base = config.features(4)
-        self.minibatch_stddev = pl.MinibatchStddev(group_size=config.minibatch_group_size, smaller_groups=True,
-                                                   name="minibatch_stddev")
-        self.conv_4 = pl.EqualizedConv2D(base, 3, seed=seed(), name="conv_4x4")
-        self.conv_4.build((None, 4, 4, base + 1))
-        self.dense = pl.EqualizedDense(config.features_at_stage(0), seed=seed(), name="dense_4x4")
-        self.dense.build((None, 16 * base))
-        self.score = pl.EqualizedDense(1, gain=1.0, seed=seed(), name="score")
-        self.score.build((None, config.features_at_stage(0)))
-        self.lrelu.build((None, 4, 4, base))  # stateless; built so that Keras sees every layer built
-        self.minibatch_stddev.build((None, 4, 4, base))
-        self.built = True
-
-    def _from_rgb(self, images, resolution):
-        return self.lrelu(self.from_rgb[self.config.resolutions.index(resolution)](images))
-
-    def _block(self, x, resolution):
-        block = resolution.bit_length() - 4  # 8x8 is block 0
-        conv_a, conv_b = self.block_convs[2 * block:2 * block + 2]
-        x = self.lrelu(conv_a(x))
-        x = self.lrelu(conv_b(x))
-        return pl.downsample_average(x)
-
-    def call(self, images, alpha=1.0, training=False):
-        resolution = int(images.shape[1])
-        if resolution not in self.config.resolutions:
-            raise ValueError(f"The discriminator takes images of {self.config.resolutions} pixels; "
-                             f"got {tuple(images.shape[1:])}.")
-        images = ops.cast(images, self.compute_dtype)
-        x = self._from_rgb(images, resolution)
-        if resolution > 4:
-            x = self._block(x, resolution)
-        if resolution > self.config.initial_resolution:
-            low = self._from_rgb(pl.downsample_average(images), resolution // 2)
-            x = blend(low, x, alpha)
-        size = resolution // 2
-        while size > 4:
-            x = self._block(x, size)
-            size //= 2
-        x = self.minibatch_stddev(x)
-        x = self.lrelu(self.conv_4(x))
-        x = ops.reshape(x, (-1, 16 * self.config.features(4)))
-        x = self.lrelu(self.dense(x))
-        return ops.cast(self.score(x), "float32")
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(config.pop("config"), **config)
-
-
 def build_generator(config: ProGANConfig) -> ProgressiveGenerator:
     """The generator with every resolution's layers, rendering the final resolution."""
     return ProgressiveGenerator(config)
 
 
 def build_discriminator(config: ProGANConfig) -> ProgressiveDiscriminator:
-    """The discriminator with every resolution's layers."""
-    return ProgressiveDiscriminator(config)
+    """The discriminator with every resolution's layers (`common.nn.progressive_networks`, ProGAN's blocks)."""
+    return ProgressiveDiscriminator(config.image_size, config.initial_resolution, config.channels, config.fmap_base,
+                                    config.fmap_max, minibatch_group_size=config.minibatch_group_size,
+                                    leaky_relu_slope=config.leaky_relu_slope, blur=False, seed=config.seed)

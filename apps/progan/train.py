@@ -13,24 +13,14 @@ from absl import app
 
 from apps.progan.config import ProGANConfig
 from apps.progan.model import build_model, make_optimizers
-from common.training import runtime
 from common.training import train_command
 
 train_command.define_train_flags(ProGANConfig)
 
 
-def train_options(run, config: ProGANConfig) -> dict:
-    """The run's phases, each with a dataset of its batch size (shuffled with a seed of its own)."""
-
-    def dataset_fn(phase):
-        return runtime.image_dataset_fn(run.replace(batch_size=phase.batch_size, seed=run.seed + phase.index), config)
-
-    return dict(stages=config.schedule(dataset_fn))
-
-
 def main(argv):
     train_command.main(argv, app_name="progan", config_class=ProGANConfig, build_model=build_model,
-                       make_optimizers=make_optimizers, train_options=train_options)
+                       make_optimizers=make_optimizers, train_options=train_command.progressive_train_options)
 
 
 if __name__ == "__main__":

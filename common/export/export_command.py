@@ -51,11 +51,14 @@ def define_export_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def main(argv, *, app_name: str, config_class: type, build_model: Callable,
-         flag_values: flags.FlagValues = flags.FLAGS, truncation: bool = False) -> None:
+         flag_values: flags.FlagValues = flags.FLAGS, truncation: bool = False,
+         export_fn: Callable | None = None) -> None:
     """Runs the export described in the module docstring from parsed flags.
 
     ``truncation``: the class-conditional signatures also take the truncation threshold psi
     (`common.export.generator_export`; BigGAN's truncation trick).
+    ``export_fn``: an app's own exporter, ``export_fn(generator, export_dir, *, version, overwrite, metadata)
+    -> version folder`` raising `ExportError` (StyleGAN's signatures), instead of `export_generator`.
     """
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {' '.join(argv[1:])!r}.")
@@ -72,13 +75,17 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable,
         labelled = {}
         if num_classes is not None:
             labelled = {"num_classes": num_classes, "label_names": run_label_names(model_dir, num_classes)}
+        metadata = {"app": app_name, "checkpoint": path, "step": step, "ema": use_ema}
         try:
-            written = export_lib.export_generator(
-                generator, export_dir, latent_dim=model.latent_dim, version=flag_values.version,
-                overwrite=flag_values.overwrite,
-                latent_distribution=getattr(model, "latent_distribution", "normal"),
-                metadata={"app": app_name, "checkpoint": path, "step": step, "ema": use_ema},
-                truncation=truncation, **labelled)
+            if export_fn is not None:
+                written = export_fn(generator, export_dir, version=flag_values.version,
+                                    overwrite=flag_values.overwrite, metadata=metadata)
+            else:
+                written = export_lib.export_generator(
+                    generator, export_dir, latent_dim=model.latent_dim, version=flag_values.version,
+                    overwrite=flag_values.overwrite,
+                    latent_distribution=getattr(model, "latent_distribution", "normal"),
+                    metadata=metadata, truncation=truncation, **labelled)
         except export_lib.ExportError as error:
             raise runtime.ConfigError(str(error)) from None
     print(f"Exported step {step} ({'EMA ' if use_ema else ''}generator) to {written}")

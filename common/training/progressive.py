@@ -83,20 +83,25 @@ def resolutions_between(initial: int, final: int) -> list[int]:
     return [initial << i for i in range(int(math.log2(final // initial)) + 1)]
 
 
-def parse_resolution_map(text: str) -> dict[int, int]:
-    """``"256:14,512:6"`` -> {256: 14, 512: 6}; an empty string is {}. Raises ValueError naming the bad entry."""
-    result: dict[int, int] = {}
+def parse_resolution_map(text: str, value_type: type = int) -> dict[int, int | float]:
+    """``"256:14,512:6"`` -> {256: 14, 512: 6}; an empty string is {}. Raises ValueError naming the bad entry.
+
+    ``value_type`` int (batch sizes) or float (learning rates); the values must be > 0.
+    """
+    result: dict[int, int | float] = {}
     for entry in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = entry.partition(":")
         try:
             if not sep:
                 raise ValueError
-            resolution, number = int(key), int(value)
+            resolution, number = int(key), value_type(value)
         except ValueError:
-            raise ValueError(f"Expected entries resolution:number separated by commas (e.g. \"256:14,512:6\"); "
+            example = "256:14,512:6" if value_type is int else "128:0.0015,256:0.002"
+            raise ValueError(f"Expected entries resolution:number separated by commas (e.g. \"{example}\"); "
                              f"got {entry!r} in {text!r}.") from None
-        if number < 1:
-            raise ValueError(f"{entry!r}: the number must be a positive integer.")
+        if not number > 0:
+            kind = "a positive integer" if value_type is int else "a number > 0"
+            raise ValueError(f"{entry!r}: the number must be {kind}.")
         result[resolution] = number
     return result
 

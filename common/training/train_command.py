@@ -62,3 +62,13 @@ def main(argv, *, app_name: str, config_class: type, build_model: Callable, make
         runtime.train(
             app=app_name, config=config, run=run, build_model=build_model,
             build_optimizers=build_optimizers, extra_callbacks=callbacks, **options)
+
+
+def progressive_train_options(run, config) -> dict:
+    """`train_options` of an app trained in phases (ProGAN, StyleGAN): ``config.schedule`` with one dataset per
+    phase, of the phase's batch size and shuffled with a seed of its own (``run.seed + phase.index``)."""
+
+    def dataset_fn(phase):
+        return runtime.image_dataset_fn(run.replace(batch_size=phase.batch_size, seed=run.seed + phase.index), config)
+
+    return dict(stages=config.schedule(dataset_fn))

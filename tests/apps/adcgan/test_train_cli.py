@@ -1,5 +1,5 @@
 """The ADC-GAN train command in a subprocess on the offline default digits, resumed one step further and
-exported; the BigGAN backbone's train command."""
+exported; the BigGAN backbone's train flags."""
 
 import json
 import os
@@ -65,20 +65,21 @@ def test_train_on_default_digits_resume_and_export(tmp_path):
     assert_labelled_export(export_dir, num_classes=10, image_shape=(32, 32, 1))
 
 
-def test_train_biggan_backbone_on_default_digits(tmp_path):
-    model_dir = str(tmp_path / "biggan")
-    code, out, err = _run("apps.adcgan.train", f"--model_dir={model_dir}", "--image_size=32", "--channels=1",
-                          "--backbone=biggan", "--biggan_generator_widths=8,8,8,8",
-                          "--biggan_discriminator_widths=8,8,8,8", "--latent_dim=8", "--d_steps=2",
-                          "--reuse_fakes=false", "--beta_1=0", "--adam_epsilon=1e-8", "--batch_size=10",
-                          "--log_every=1", "--sample_every=0", "--steps=2")
-    assert code == 0, err[-3000:]
-    assert f"Training adcgan for 2 steps into {model_dir}" in out
-    assert _error_lines(err) == [], err[-3000:]  # D's ReLUs after residual sums: no "remapper failed"
-    logged = _metrics(model_dir)
-    for name in ("d_loss", "g_loss", "d_class_loss", "g_class_loss", "d_grad_norm", "g_grad_norm"):
-        assert np.isfinite(logged[2][name]), name
-    with open(os.path.join(model_dir, "config.json")) as f:
-        saved = json.load(f)["model"]
-    assert saved["backbone"] == "biggan" and saved["d_steps"] == 2
-    assert saved["biggan_generator_widths"] == [8, 8, 8, 8] and saved["biggan_discriminator_downsamples"] == 2
+def test_biggan_backbone_flags_make_its_config():
+    """In-process: the train command's flags select the BigGAN backbone and its settings (its step, export and
+    remapper-quiet ReLUs are tested in test_model.py and tests/common/nn/test_biggan_networks.py)."""
+    from absl import flags
+
+    from apps.adcgan.config import ADCGANConfig
+    from common.training import flags as runtime_flags
+
+    flag_values = flags.FlagValues()
+    runtime_flags.define_runtime_flags(flag_values=flag_values)
+    runtime_flags.define_dataclass_flags(ADCGANConfig, flag_values=flag_values)
+    flag_values(["train", "--image_size=32", "--channels=1", "--backbone=biggan", "--biggan_generator_widths=8,8,8,8",
+                 "--biggan_discriminator_widths=8,8,8,8", "--latent_dim=8", "--d_steps=2", "--reuse_fakes=false",
+                 "--beta_1=0", "--adam_epsilon=1e-8", "--batch_size=10"])
+    config = runtime_flags.dataclass_from_flags(ADCGANConfig, flag_values=flag_values)
+    assert config.backbone == "biggan" and config.d_steps == 2 and not config.reuse_fakes
+    assert tuple(config.biggan_generator_widths) == (8, 8, 8, 8) and config.biggan_discriminator_downsamples == 2
+    assert (config.beta_1, config.adam_epsilon) == (0.0, 1e-8)

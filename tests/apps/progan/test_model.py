@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from apps.progan.config import ProGANConfig
-from apps.progan.model import build_model, make_optimizers, reset_optimizer_state
+from apps.progan.model import build_model, make_optimizers
+from common.models.progressive_model import reset_optimizer_state
 from common.nn import progressive_layers as pl
 from tests.tolerances import ELEMENTWISE_RTOL, assert_close_to_scale
 

@@ -1,0 +1,1 @@
+"""StyleGAN: a style-based generator architecture for GANs (Karras, Laine & Aila 2019)."""
