@@ -1,5 +1,5 @@
-"""Judging generators: sample-quality metrics, feature networks and the dataset classifier,
-cached reference statistics, the evaluate command and the evaluation callback.
+"""Judging generators: sample-quality metrics, feature networks, the dataset classifier and the
+contrastive encoder, cached reference statistics, the evaluate command and the evaluation callback.
 
 Metrics are pure NumPy/SciPy on features (`metrics`); whatever computes features
 or reads weights sits beside them; training-time losses do not belong here.

@@ -16,9 +16,11 @@ Residual Networks", no bottleneck). Every stage after the first halves the
 resolution and doubles the width (capped at 8x the stem's), and stages are added
 until the resolution is at most 4 pixels, so the receptive field covers the whole
 image (`receptive_field`): 8x8 digits get 2 stages, 28x28 and 32x32 images 4.
-Then batch normalization, ReLU, global average pooling, a dense "features" layer
-with ReLU and a dense "logits" layer. Batch normalization uses momentum 0.9 so its
-moving statistics settle within the few hundred steps a small dataset gets. Only
+Then batch normalization, ReLU, global average pooling (this body is
+`residual_network`, which the contrastive encoder of `common.evaluation.contrastive`
+shares), a dense "features" layer with ReLU and a dense "logits" layer. Batch
+normalization uses momentum 0.9 so its moving statistics settle within the few
+hundred steps a small dataset gets. Only
 built-in Keras layers, so the saved `.keras` file loads with ``safe_mode=True``.
 
 Training (`train_classifier`): the split is decoded once into memory as uint8
@@ -67,12 +69,16 @@ __all__ = [
     "AUGMENTATIONS",
     "stage_plan",
     "receptive_field",
+    "residual_network",
     "build_classifier",
     "classifier_fingerprint",
     "dataset_image_shape",
+    "split_image_shape",
     "decode_split",
     "train_classifier",
     "class_histogram",
+    "save_with_sidecar",
+    "load_with_sidecar",
     "save_classifier",
     "load_classifier",
     "read_sidecar",
@@ -208,6 +214,23 @@ def _residual_block(x, filters: int, strides: int, name: str):
     return keras.layers.Add(name=f"{name}_add")([shortcut, y])
 
 
+def residual_network(inputs, image_shape, *, width: int, blocks_per_stage: int = 1):
+    """The pre-activation ResNet body on `inputs`: stem, `stage_plan` stages, BN, ReLU, global average pool.
+
+    Returns the pooled tensor [B, filters of the last stage]. The dataset classifier and
+    the contrastive encoder (`common.evaluation.contrastive`) put their heads on it.
+    """
+    import keras
+
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(inputs)
+    for stage, (filters, stride) in enumerate(stage_plan(image_shape, width), start=1):
+        for block in range(1, blocks_per_stage + 1):
+            x = _residual_block(x, filters, stride if block == 1 else 1, f"stage{stage}_block{block}")
+    x = keras.layers.BatchNormalization(momentum=0.9, name="final_bn")(x)
+    x = keras.layers.ReLU(name="final_relu")(x)
+    return keras.layers.GlobalAveragePooling2D(name="pool")(x)
+
+
 def build_classifier(image_shape: tuple[int, int, int], num_classes: int, *, width: int = 32,
                      feature_dim: int = 128, blocks_per_stage: int = 1):
     """Pre-activation ResNet: images in [-1, 1] -> logits; the "features" layer is penultimate."""
@@ -216,13 +239,7 @@ def build_classifier(image_shape: tuple[int, int, int], num_classes: int, *, wid
     if num_classes < 2:
         raise ClassifierError(f"A classifier needs at least 2 classes, got {num_classes}.")
     inputs = keras.Input(tuple(image_shape), name="images")
-    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(inputs)
-    for stage, (filters, stride) in enumerate(stage_plan(image_shape, width), start=1):
-        for block in range(1, blocks_per_stage + 1):
-            x = _residual_block(x, filters, stride if block == 1 else 1, f"stage{stage}_block{block}")
-    x = keras.layers.BatchNormalization(momentum=0.9, name="final_bn")(x)
-    x = keras.layers.ReLU(name="final_relu")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = residual_network(inputs, image_shape, width=width, blocks_per_stage=blocks_per_stage)
     features = keras.layers.Dense(feature_dim, activation="relu", name="features")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(features)
     return keras.Model(inputs, logits, name="dataset_classifier")
@@ -247,24 +264,29 @@ def classifier_fingerprint(settings: ClassifierSettings, image_shape, num_classe
 # --------------------------------------------------------------------------- data
 
 
-def decode_split(data, split: str, *, image_size=None, channels: int | None = None,
-                 batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 images [N, H, W, C], int32 labels [N]) of a whole split, decoded once into memory."""
+def decode_split(data, split: str, *, image_size=None, channels: int | None = None, batch_size: int = 512,
+                 with_labels: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 images [N, H, W, C], int32 labels [N]) of a whole split, decoded once into memory.
+
+    `with_labels` False reads the images only (of labelled and unlabelled datasets alike)
+    and returns None for the labels.
+    """
     from common.data import reader as data_lib
 
     dataset = data_lib.load_dataset(data, split=split, image_size=image_size, channels=channels,
                                     batch_size=None, shuffle=False, repeat=False).batch(batch_size)
     spec = dataset.element_spec
-    if not isinstance(spec, dict) or "label" not in spec:
+    if with_labels and (not isinstance(spec, dict) or "label" not in spec):
         raise ClassifierError(f"Dataset {data!r} has no labels; a dataset classifier needs a labeled dataset.")
     images, labels = [], []
     for batch in dataset:
         # The reader maps uint8 v to v / 127.5 - 1; this inverts it exactly.
         images.append(np.round((batch["image"].numpy() + 1.0) * 127.5).clip(0, 255).astype(np.uint8))
-        labels.append(batch["label"].numpy().astype(np.int32))
+        if with_labels:
+            labels.append(batch["label"].numpy().astype(np.int32))
     if not images:
         raise ClassifierError(f"Split {split!r} of {data!r} is empty.")
-    return np.concatenate(images), np.concatenate(labels)
+    return np.concatenate(images), (np.concatenate(labels) if with_labels else None)
 
 
 def _augment(images, augmentation: str, seed):
@@ -358,7 +380,8 @@ class _Progress:
     end of its held-out evaluation, with the first batch counted at the mean of the
     others, times the epochs left. It holds what the first cannot see: the batches
     after the measured ones, the held-out evaluation as it runs, the shuffle and
-    augmentation pipeline at its steady pace. `clock` is the time source.
+    augmentation pipeline at its steady pace. `clock` is the time source. `early_stopping`
+    False (a fixed schedule, as the contrastive encoder's) drops "at most" and "may end sooner".
     """
 
     def __new__(cls, *args, **kwargs):
@@ -366,9 +389,10 @@ class _Progress:
 
         class Progress(keras.callbacks.Callback):
             def __init__(self, epochs, steps_per_epoch, stream, *, num_validation=0, batch_size=1,
-                         measure_batches=20, clock=time.perf_counter):
+                         measure_batches=20, clock=time.perf_counter, early_stopping=True):
                 super().__init__()
                 self.epochs, self.steps_per_epoch, self.stream = epochs, steps_per_epoch, stream
+                self.num_validation, self.early_stopping = num_validation, early_stopping
                 self.measure_batches = max(1, min(measure_batches, steps_per_epoch * epochs - 1))
                 self.validation_batches = VALIDATION_COST * num_validation / max(1, batch_size)
                 self.clock = clock
@@ -395,9 +419,11 @@ class _Progress:
                                      "estimated_seconds": remaining + (now - self.started)}
                     later = "; corrected after the first epoch" if (
                         self.epochs > 1 and self.done <= self.steps_per_epoch) else ""
+                    at_most, sooner = ("at most ", " (early stopping may end sooner)") if self.early_stopping else (
+                        "", "")
                     print(f"\nMeasured {per_batch * 1000:.0f} ms per batch of training on this machine: about "
-                          f"{_duration(remaining)} left for at most {self.epochs} epochs of {self.steps_per_epoch} "
-                          f"batches (early stopping may end sooner){later}.", file=self.stream, flush=True)
+                          f"{_duration(remaining)} left for {at_most}{self.epochs} epochs of {self.steps_per_epoch} "
+                          f"batches{sooner}{later}.", file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items() if k in ("loss", "accuracy")])
 
             def on_epoch_end(self, epoch, logs=None):
@@ -412,12 +438,14 @@ class _Progress:
                     remaining = epoch_seconds * (self.epochs - 1)
                     self.epoch_estimate = {"epoch_seconds": epoch_seconds,
                                            "estimated_seconds": remaining + (now - self.started)}
-                    detail = (f" ({_duration(epoch_seconds)} without tracing and compilation, "
-                              if self.steps_per_epoch > 1 else " (")
+                    evaluation = "held-out evaluation included" if self.num_validation else "input pipeline included"
+                    detail = (f" ({_duration(epoch_seconds)} without tracing and compilation, {evaluation})"
+                              if self.steps_per_epoch > 1 else f" ({evaluation})")
                     plural = "s" if self.epochs > 2 else ""
-                    print(f"\nThe first epoch took {_duration(now - self.started)}{detail}held-out evaluation "
-                          f"included): about {_duration(remaining)} left for at most {self.epochs - 1} more "
-                          f"epoch{plural}.", file=self.stream, flush=True)
+                    at_most = "at most " if self.early_stopping else ""
+                    print(f"\nThe first epoch took {_duration(now - self.started)}{detail}: about "
+                          f"{_duration(remaining)} left for {at_most}{self.epochs - 1} more epoch{plural}.",
+                          file=self.stream, flush=True)
                 self._update([(k, float(v)) for k, v in (logs or {}).items()
                               if k in ("loss", "accuracy", "val_accuracy")])
 
@@ -570,17 +598,12 @@ def _sidecar(path: str) -> str:
     return path + SIDECAR_SUFFIX
 
 
-def save_classifier(model, path: str, *, dataset_checksum: str | None, fingerprint: str, settings: dict,
-                    report: dict) -> dict:
-    """Saves `<path>` (.keras) and its JSON sidecar; returns the sidecar's content."""
+def save_with_sidecar(model, path: str, info: dict, *, what: str = "Classifier") -> dict:
+    """Saves `model` as `<path>` (.keras) and `info` as its JSON sidecar; returns the sidecar's content."""
     if not path.endswith(".keras"):
-        raise ClassifierError(f"Classifier files end in .keras, got {path}.")
+        raise ClassifierError(f"{what} files end in .keras, got {path}.")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     model.save(path)
-    info = dict(report)
-    info.update({"dataset_checksum": dataset_checksum, "fingerprint": fingerprint,
-                 "num_classes": int(model.output_shape[-1]), "image_shape": list(model.input_shape[1:]),
-                 "settings": settings})
     tmp = _sidecar(path) + ".tmp"
     with open(tmp, "w") as file:
         json.dump(info, file, indent=2, sort_keys=True)
@@ -589,17 +612,32 @@ def save_classifier(model, path: str, *, dataset_checksum: str | None, fingerpri
         return json.load(file)
 
 
-def load_classifier(path: str) -> tuple[Any, dict]:
-    """(model, sidecar info); the model is loaded with safe_mode=True."""
+def load_with_sidecar(path: str, *, what: str = "classifier",
+                      how: str = "train one with get_or_train_classifier()") -> tuple[Any, dict]:
+    """(model, sidecar info) of the .keras file at `path`; the model is loaded with safe_mode=True."""
     import keras
 
     if not os.path.isfile(path) or not os.path.isfile(_sidecar(path)):
-        raise ClassifierError(f"No classifier at {path} (needs the .keras file and {_sidecar(path)}); "
-                              "train one with get_or_train_classifier().")
+        raise ClassifierError(f"No {what} at {path} (needs the .keras file and {_sidecar(path)}); {how}.")
     with open(_sidecar(path)) as file:
         info = json.load(file)
     model = keras.models.load_model(path, safe_mode=True, compile=False)
     return model, info
+
+
+def save_classifier(model, path: str, *, dataset_checksum: str | None, fingerprint: str, settings: dict,
+                    report: dict) -> dict:
+    """Saves `<path>` (.keras) and its JSON sidecar; returns the sidecar's content."""
+    info = dict(report)
+    info.update({"dataset_checksum": dataset_checksum, "fingerprint": fingerprint,
+                 "num_classes": int(model.output_shape[-1]), "image_shape": list(model.input_shape[1:]),
+                 "settings": settings})
+    return save_with_sidecar(model, path, info)
+
+
+def load_classifier(path: str) -> tuple[Any, dict]:
+    """(model, sidecar info); the model is loaded with safe_mode=True."""
+    return load_with_sidecar(path)
 
 
 def read_sidecar(path: str) -> dict | None:
@@ -618,6 +656,18 @@ def find_reusable_classifier(path: str, *, dataset_checksum: str, fingerprint: s
     return load_classifier(path)
 
 
+def split_image_shape(data, split: str = "train", *, image_size=None, channels: int | None = None) -> tuple:
+    """(H, W, C) of the images `split` of `data` yields at `image_size`/`channels` (labels or not)."""
+    from common.data import reader as data_lib
+
+    dataset = data_lib.load_dataset(data, split=split, image_size=image_size, channels=channels,
+                                    batch_size=None, shuffle=False, repeat=False, cache=False)
+    shape = tuple(dataset.element_spec["image"].shape)
+    if None in shape:  # the stored size is not recorded as uniform: read one image
+        shape = tuple(next(iter(dataset))["image"].shape)
+    return tuple(int(s) for s in shape)
+
+
 def dataset_image_shape(data, *, image_size=None, channels: int | None = None) -> tuple[tuple, int]:
     """((H, W, C) of the images `data` yields at `image_size`/`channels`, number of classes)."""
     from common.data import reader as data_lib
@@ -625,12 +675,7 @@ def dataset_image_shape(data, *, image_size=None, channels: int | None = None) -
     info = data_lib.describe(data)
     if not info.labels:
         raise ClassifierError(f"Dataset {data!r} has no labels; a dataset classifier needs a labeled dataset.")
-    dataset = data_lib.load_dataset(data, split="train", image_size=image_size, channels=channels,
-                                    batch_size=None, shuffle=False, repeat=False, cache=False)
-    shape = tuple(dataset.element_spec["image"].shape)
-    if None in shape:  # the stored size is not recorded as uniform: read one image
-        shape = tuple(next(iter(dataset))["image"].shape)
-    return tuple(int(s) for s in shape), len(info.labels)
+    return split_image_shape(data, image_size=image_size, channels=channels), len(info.labels)
 
 
 def get_or_train_classifier(data: str | None, path: str, settings: ClassifierSettings | None = None, *,

@@ -25,6 +25,17 @@ Feature networks (``--feature_network``):
   recommended recipe, and so the fingerprint and the cached file;
   ``--notrain_classifier`` refuses and exits with an error instead. Works
   offline; numbers compare only between runs scored with the same classifier.
+- ``contrastive``: a SimCLR encoder trained without labels on the dataset's train
+  split (`common.evaluation.contrastive`), for unlabelled data such as CelebA. Cached
+  under ``$XDG_CACHE_HOME/gansuite/contrastive/`` (else ``~/.cache/...``) keyed like
+  the classifier (manifest checksum, image size, fingerprint of the architecture and
+  every setting), or at ``--contrastive_path``. Needs a train split of at least one
+  batch (``--contrastive_batch_size``, default 256) and a "test" split, on which its
+  retrieval accuracy (trained and untrained) is measured and printed. On first use it
+  is trained there with a progress bar and time estimates; ``--contrastive_epochs``
+  changes the recipe (and so the file), ``--notrain_contrastive`` refuses instead.
+  No class head: no Inception Score (the table leaves the row out), class accuracy
+  or mode coverage. Numbers compare only between runs scored with the same encoder.
 - ``inception_v3``: Keras InceptionV3 ImageNet pool features (downloaded once to
   ``~/.keras/models``, or ``--inception_weights=file.h5``). Not comparable with
   published FIDs (different weights); no Inception Score (no class head).
@@ -33,7 +44,7 @@ Feature networks (``--feature_network``):
 - ``auto`` (default): ``classifier`` when the dataset has labels and a test split,
   else ``inception_v3``. Labelled small datasets (digits, MNIST) are then scored
   offline with features that see their content; unlabelled photos get the usual
-  ImageNet features.
+  ImageNet features (``contrastive`` is only used when asked for by name).
 
 A class-conditional model (`common.models.conditional_protocol.is_conditional`: its config
 and model have ``num_classes``) is asked for balanced classes, and the report adds
@@ -88,6 +99,8 @@ __all__ = [
     "options_from_flags",
     "resolve_feature_network",
     "default_classifier_path",
+    "default_contrastive_path",
+    "contrastive_settings",
     "build_feature_extractor",
     "restore_model",
     "make_sample_fn",
@@ -99,7 +112,7 @@ __all__ = [
     "main",
 ]
 
-FEATURE_NETWORKS = ("auto", "classifier", "inception_v3", "fid_inception")
+FEATURE_NETWORKS = ("auto", "classifier", "contrastive", "inception_v3", "fid_inception")
 BEST_CHECKPOINT = "best"
 EVAL_DIR = "eval"
 
@@ -124,6 +137,10 @@ class EvaluateOptions:
     classifier_width: int | None = None        # None: ClassifierSettings' 16 filters in the first stage
     classifier_blocks_per_stage: int | None = None  # None: 1 for grayscale, 2 for colour images
     classifier_feature_dim: int | None = None  # None: 128
+    contrastive_path: str | None = None
+    train_contrastive: bool = True     # False: refuse to train a contrastive encoder that is not cached
+    contrastive_epochs: int | None = None      # None: ContrastiveSettings' 6
+    contrastive_batch_size: int | None = None  # None: ContrastiveSettings' 256
     bounds: bool = False               # also score real images of the other split and uniform noise
     split: str = "train"
     ema: bool = True
@@ -148,7 +165,8 @@ def define_evaluate_flags(flag_values=None) -> None:
                          "split's size).", **kwargs)
     flags.DEFINE_enum("feature_network", "auto", list(FEATURE_NETWORKS),
                       "Features for the metrics: auto = classifier when the data has labels and a test split, "
-                      "else inception_v3.", **kwargs)
+                      "else inception_v3; contrastive = a SimCLR encoder trained on the data without labels.",
+                      **kwargs)
     flags.DEFINE_string("fid_weights", None, "pt_inception-2015-12-05-6726825d.pth for "
                         "--feature_network=fid_inception.", **kwargs)
     flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 no-top .h5 weights file (default: "
@@ -166,6 +184,15 @@ def define_evaluate_flags(flag_values=None) -> None:
                          "dataset classifier (default: 1 for grayscale, 2 for colour images).", **kwargs)
     flags.DEFINE_integer("classifier_feature_dim", None, "Width of the dataset classifier's penultimate "
                          "\"features\" layer, the features of FID/KID/precision/recall (default 128).", **kwargs)
+    flags.DEFINE_string("contrastive_path", None, "Contrastive encoder .keras file for --feature_network=contrastive "
+                        "(default: cached under ~/.cache/gansuite/contrastive/ by dataset checksum, image size and "
+                        "encoder fingerprint).", **kwargs)
+    flags.DEFINE_boolean("train_contrastive", True, "Train the contrastive encoder when none is cached (first use); "
+                         "--notrain_contrastive exits with an error instead.", **kwargs)
+    flags.DEFINE_integer("contrastive_epochs", None, "Epochs of a newly trained contrastive encoder (default 6).",
+                         **kwargs)
+    flags.DEFINE_integer("contrastive_batch_size", None, "Images per step of a newly trained contrastive encoder, a "
+                         "multiple of 4, at most the train split's size (default 256: 2N = 512 views).", **kwargs)
     flags.DEFINE_boolean("bounds", False, "Also score real images of the other split (floor) and uniform noise "
                          "(ceiling) with the same feature network.", **kwargs)
     flags.DEFINE_string("split", "train", "Split of real images to compare with.", **kwargs)
@@ -223,6 +250,40 @@ def default_classifier_path(dataset_name: str, checksum: str, image_size, channe
     return os.path.join(_cache_base(), "gansuite", "classifiers", name)
 
 
+def default_contrastive_path(dataset_name: str, checksum: str, image_size, channels, fingerprint: str) -> str:
+    """Where the contrastive encoder of a dataset (at the image size a model uses, with the architecture and
+    settings `fingerprint` stands for) is cached: beside the classifiers."""
+    name = f"{dataset_name}-{checksum[:16]}-{_size_tag(image_size, channels)}-{fingerprint}.keras"
+    return os.path.join(_cache_base(), "gansuite", "contrastive", name)
+
+
+def contrastive_settings(data, image_size=None, channels: int | None = None, *, epochs: int | None = None,
+                         batch_size: int | None = None):
+    """(ContrastiveSettings, fingerprint) of the contrastive encoder for `data`'s images at `image_size`/`channels`.
+
+    The defaults of `ContrastiveSettings` with the given overrides; the fingerprint covers
+    them and the networks they build. Raises EvaluateAppError for settings that are not
+    valid and for a dataset without a train split.
+    """
+    from common.data import reader as data_lib
+    from common.evaluation import classifier as classifier_lib
+    from common.evaluation import contrastive as contrastive_lib
+
+    overrides = {name: value for name, value in (("epochs", epochs), ("batch_size", batch_size)) if value is not None}
+    try:
+        settings = contrastive_lib.ContrastiveSettings(**overrides)
+        if "train" not in (data_lib.describe(data).num_examples or {}):
+            contrastive_lib.check_trainable(0, None, settings, where=_where(data))
+    except contrastive_lib.ContrastiveError as error:
+        raise EvaluateAppError(str(error)) from None
+    shape = classifier_lib.split_image_shape(data, image_size=image_size, channels=channels)
+    return settings, contrastive_lib.contrastive_fingerprint(settings, shape)
+
+
+def _where(data) -> str:
+    return "The default dataset" if data is None else f"Dataset {data!r}"
+
+
 def classifier_settings(data, image_size=None, channels: int | None = None, *, epochs: int | None = None,
                         width: int | None = None, feature_dim: int | None = None,
                         blocks_per_stage: int | None = None):
@@ -247,8 +308,12 @@ def classifier_settings(data, image_size=None, channels: int | None = None, *, e
 
 def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, classifier_path: str | None,
                            train_classifier: bool, fid_weights: str | None, inception_weights: str | None,
-                           flag_prefix: str = "") -> None:
-    """Raises EvaluateAppError when the network's weights or classifier are missing (cheap checks only)."""
+                           flag_prefix: str = "", contrastive_path: str | None = None,
+                           train_contrastive: bool = True, contrastive=None) -> None:
+    """Raises EvaluateAppError when the network's weights, classifier or encoder are missing (cheap checks only).
+
+    `contrastive`: the ContrastiveSettings an encoder that is not cached would be trained with.
+    """
     from common.evaluation import feature_networks
 
     if kind == "fid_inception" and not (fid_weights and os.path.isfile(fid_weights)):
@@ -261,6 +326,15 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
     if kind == "inception_v3" and inception_weights and not os.path.isfile(inception_weights):
         raise EvaluateAppError(f"--{flag_prefix}inception_weights={inception_weights!r} is not a file; pass the "
                                f"path of {feature_networks.KERAS_INCEPTION_NOTOP_FILE}.")
+    if kind == "contrastive" and _cached_classifier_info(contrastive_path, checksum) is None:
+        _check_contrastive_training(data, dataset_info, contrastive, flag_prefix)
+        if not train_contrastive:
+            raise EvaluateAppError(
+                f"No contrastive encoder for {'the default dataset' if data is None else repr(data)} is cached at "
+                f"{contrastive_path}, and training one is turned off. Pass --{flag_prefix}train_contrastive to train "
+                "it there (the time it takes is measured on the first batches and printed; CelebA 64x64's 10,000 "
+                "train images took about 20 minutes on one CPU core), or "
+                f"--{flag_prefix}contrastive_path=... to use another file.")
     if kind != "classifier":
         return
     if not dataset_info.labels:
@@ -280,16 +354,33 @@ def _check_feature_network(kind: str, *, data, dataset_info, checksum: str, clas
             f"--{flag_prefix}classifier_path=... to use another file.")
 
 
+def _check_contrastive_training(data, dataset_info, settings, flag_prefix: str) -> None:
+    """Raises EvaluateAppError when `data`'s splits cannot train and measure an encoder with `settings`."""
+    from common.evaluation import contrastive as contrastive_lib
+
+    counts = dataset_info.num_examples or {}
+    if counts.get("train") is None and "train" in counts:
+        return  # no manifest counts: `get_or_train_contrastive` checks the decoded splits
+    hint = (" (--contrastive_batch_size)" if not flag_prefix else
+            f" (train the encoder with the evaluate command's --contrastive_batch_size and pass its file as "
+            f"--{flag_prefix}contrastive_path)")
+    try:
+        contrastive_lib.check_trainable(counts.get("train"), counts.get("test"), settings or
+                                        contrastive_lib.ContrastiveSettings(), where=_where(data), batch_hint=hint)
+    except contrastive_lib.ContrastiveError as error:
+        raise EvaluateAppError(str(error)) from None
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} minutes"
 
 
 def _cached_classifier_info(path: str, checksum: str) -> dict | None:
-    """The sidecar of the classifier at `path` when it was trained on this dataset, else None."""
+    """The sidecar of the classifier (or contrastive encoder) at `path` when it was trained on this dataset."""
     from common.evaluation import classifier as classifier_lib
 
     sidecar = path + classifier_lib.SIDECAR_SUFFIX
-    if not (os.path.isfile(path) and os.path.isfile(sidecar)):
+    if not path or not (os.path.isfile(path) and os.path.isfile(sidecar)):
         return None
     with open(sidecar) as file:
         info = json.load(file)
@@ -304,14 +395,18 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
                             classifier_feature_dim: int | None = None,
                             classifier_blocks_per_stage: int | None = None, fid_weights: str | None = None,
                             inception_weights: str | None = None, seed: int = 0, verbose: int = 1,
-                            flag_prefix: str = "", stream=None):
+                            flag_prefix: str = "", stream=None, contrastive_path: str | None = None,
+                            train_contrastive: bool = True, contrastive_epochs: int | None = None,
+                            contrastive_batch_size: int | None = None):
     """(FeatureExtractor, facts dict) for `kind` ("auto" resolved against `data`).
 
     The facts hold the resolved kind and, for the classifier, its path and test
-    accuracy. Missing weights, or a missing classifier with `train_classifier`
-    False, raise EvaluateAppError before any network is built; otherwise a
-    classifier that is not cached is trained (progress and estimate on `stream`).
-    `seed` is unused by the classifier, whose seed is part of its settings.
+    accuracy; for the contrastive encoder, its path, fingerprint and retrieval
+    accuracies. Missing weights, or a missing classifier (encoder) with
+    `train_classifier` (`train_contrastive`) False, raise EvaluateAppError before any
+    network is built; otherwise a classifier or encoder that is not cached is trained
+    (progress and estimate on `stream`). `seed` is unused by both, whose seeds are part
+    of their settings.
     """
     from common.evaluation import classifier as classifier_lib
     from common.data import reader as data_lib
@@ -334,9 +429,22 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
     if kind == "classifier" and not classifier_path and fingerprint:
         name = (info.manifest or {}).get("name") or "dataset"
         classifier_path = default_classifier_path(name, checksum, image_size, channels, fingerprint)
+    encoder_settings = None
+    if kind == "contrastive":
+        encoder_settings, encoder_fingerprint = contrastive_settings(data, image_size, channels,
+                                                                     epochs=contrastive_epochs,
+                                                                     batch_size=contrastive_batch_size)
+        contrastive_path = contrastive_path or default_contrastive_path(
+            (info.manifest or {}).get("name") or "dataset", checksum, image_size, channels, encoder_fingerprint)
     _check_feature_network(kind, data=data, dataset_info=info, checksum=checksum, classifier_path=classifier_path,
                            train_classifier=train_classifier, fid_weights=fid_weights,
-                           inception_weights=inception_weights, flag_prefix=flag_prefix)
+                           inception_weights=inception_weights, flag_prefix=flag_prefix,
+                           contrastive_path=contrastive_path, train_contrastive=train_contrastive,
+                           contrastive=encoder_settings)
+    if kind == "contrastive":
+        return _contrastive_extractor(data, contrastive_path, encoder_settings, checksum=checksum,
+                                      image_size=image_size, channels=channels, verbose=verbose,
+                                      flag_prefix=flag_prefix, stream=stream)
     facts: dict[str, Any] = {"feature_network": kind}
     try:
         if kind == "fid_inception":
@@ -367,6 +475,70 @@ def build_feature_extractor(kind: str, *, data, image_size=None, channels: int |
     facts.update(classifier_path=classifier_path, classifier_test_accuracy=sidecar.get("test_accuracy"),
                  classifier_fingerprint=sidecar.get("fingerprint"), num_classes=int(model.output_shape[-1]))
     return classifier_lib.classifier_features(model, info=sidecar), facts
+
+
+def _contrastive_extractor(data, path: str, settings, *, checksum: str, image_size, channels, verbose: int,
+                           flag_prefix: str, stream) -> tuple[Any, dict]:
+    """(FeatureExtractor, facts) of the contrastive encoder at `path`, trained there first when not cached."""
+    from common.evaluation import classifier as classifier_lib
+    from common.evaluation import contrastive as contrastive_lib
+
+    try:
+        if _cached_classifier_info(path, checksum) is not None:
+            encoder, sidecar = contrastive_lib.load_encoder(path)
+        else:
+            stream = stream or sys.stdout
+            if verbose:
+                print(f"No contrastive encoder is cached for {'the default dataset' if data is None else data} "
+                      f"with these settings; training one into {path} (once; --{flag_prefix}notrain_contrastive "
+                      "refuses).", file=stream, flush=True)
+            encoder, sidecar = contrastive_lib.get_or_train_contrastive(
+                data, path, settings, image_size=image_size, channels=channels, verbose=1 if verbose else 0,
+                stream=stream)
+            if verbose:
+                print(f"Contrastive encoder trained in {_minutes(sidecar['train_seconds'])}: "
+                      f"{_retrieval_text(sidecar)}.", file=stream, flush=True)
+    except (contrastive_lib.ContrastiveError, classifier_lib.ClassifierError) as error:
+        raise EvaluateAppError(str(error)) from None
+    if channels and encoder.input_shape[-1] == 1 and channels == 3:
+        raise EvaluateAppError(f"The contrastive encoder at {path} takes grayscale images but the model makes RGB "
+                               f"ones; pass another --{flag_prefix}contrastive_path.")
+    if sidecar.get("kind") != "contrastive" or len(encoder.outputs) != 1:
+        raise EvaluateAppError(f"{path} is not a contrastive encoder (a dataset classifier?); pass the file of one "
+                               f"as --{flag_prefix}contrastive_path, or leave it out to train one.")
+    facts = {"feature_network": "contrastive", "contrastive_path": path,
+             "contrastive_fingerprint": sidecar.get("fingerprint"),
+             "contrastive_retrieval_accuracy": sidecar.get("retrieval_accuracy"),
+             "contrastive_retrieval_accuracy_untrained": sidecar.get("retrieval_accuracy_untrained"),
+             "contrastive_retrieval_images": sidecar.get("retrieval_images")}
+    return contrastive_lib.contrastive_features(encoder, info=sidecar), facts
+
+
+def _retrieval_text(values: Mapping) -> str:
+    """The held-out retrieval accuracies of a contrastive sidecar (or report), as one phrase."""
+    count = values.get("retrieval_images") or values.get("contrastive_retrieval_images")
+    trained = values.get("retrieval_accuracy", values.get("contrastive_retrieval_accuracy"))
+    untrained = values.get("retrieval_accuracy_untrained", values.get("contrastive_retrieval_accuracy_untrained"))
+    if trained is None:
+        return "retrieval accuracy n/a"
+    return (f"retrieval accuracy {trained:.4f} on {count} test images (top-1 of the other view among "
+            f"{2 * count - 1}; untrained {untrained:.4f}, chance {1 / (2 * count - 1):.4f})")
+
+
+def extractor_from_options(options: EvaluateOptions, *, data, image_size=None, channels: int | None = None,
+                           kind: str | None = None, classifier_path: str | None = None,
+                           contrastive_path: str | None = None, stream=None):
+    """`build_feature_extractor` with the feature-network fields of `options` (the evaluate flags);
+    ``kind`` and the two paths default to the options' own."""
+    return build_feature_extractor(
+        kind or options.feature_network, data=data, image_size=image_size, channels=channels,
+        classifier_path=classifier_path or options.classifier_path, train_classifier=options.train_classifier,
+        classifier_epochs=options.classifier_epochs, classifier_width=options.classifier_width,
+        classifier_feature_dim=options.classifier_feature_dim,
+        classifier_blocks_per_stage=options.classifier_blocks_per_stage, fid_weights=options.fid_weights,
+        inception_weights=options.inception_weights, seed=options.seed, verbose=options.verbose, stream=stream,
+        contrastive_path=contrastive_path or options.contrastive_path, train_contrastive=options.train_contrastive,
+        contrastive_epochs=options.contrastive_epochs, contrastive_batch_size=options.contrastive_batch_size)
 
 
 # --------------------------------------------------------------------------- model and samples
@@ -727,9 +899,16 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
                                              blocks_per_stage=options.classifier_blocks_per_stage)
         classifier_path = default_classifier_path((info.manifest or {}).get("name") or "dataset", checksum,
                                                   image_size, channels, fingerprint)
+    contrastive_path, encoder_settings = options.contrastive_path, None
+    if kind == "contrastive":
+        encoder_settings, encoder_fingerprint = contrastive_settings(
+            data, image_size, channels, epochs=options.contrastive_epochs, batch_size=options.contrastive_batch_size)
+        contrastive_path = contrastive_path or default_contrastive_path(
+            (info.manifest or {}).get("name") or "dataset", checksum, image_size, channels, encoder_fingerprint)
     _check_feature_network(kind, data=data, dataset_info=info, checksum=checksum, classifier_path=classifier_path,
                            train_classifier=options.train_classifier, fid_weights=options.fid_weights,
-                           inception_weights=options.inception_weights)
+                           inception_weights=options.inception_weights, contrastive_path=contrastive_path,
+                           train_contrastive=options.train_contrastive, contrastive=encoder_settings)
 
     # 2. The model at the chosen checkpoint, and the feature network. The global seed is set
     #    because tf.data's seeded shuffle of the real images also depends on it.
@@ -738,12 +917,9 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
     keras.utils.set_random_seed(options.seed)
     model, path = restore_model(options.model_dir, build_model, options.checkpoint, model_defaults)
     step = checkpointing.checkpoint_step(path)
-    extractor, facts = build_feature_extractor(
-        kind, data=data, image_size=image_size, channels=channels, classifier_path=classifier_path,
-        train_classifier=options.train_classifier, classifier_epochs=options.classifier_epochs,
-        classifier_width=options.classifier_width, classifier_feature_dim=options.classifier_feature_dim,
-        classifier_blocks_per_stage=options.classifier_blocks_per_stage, fid_weights=options.fid_weights,
-        inception_weights=options.inception_weights, seed=options.seed, verbose=options.verbose, stream=stream)
+    extractor, facts = extractor_from_options(options, data=data, image_size=image_size, channels=channels,
+                                              kind=kind, classifier_path=classifier_path,
+                                              contrastive_path=contrastive_path, stream=stream)
     used_ema = bool(options.ema and getattr(model, "ema", None) is not None)
     conditional = is_conditional(model)
     num_classes = facts.get("num_classes")
@@ -797,7 +973,9 @@ def run_evaluation(options: EvaluateOptions, build_model: Callable[[Mapping], An
         "split": options.split,
         "seed": options.seed,
     }
-    for key in ("classifier_path", "classifier_test_accuracy", "classifier_fingerprint"):
+    for key in ("classifier_path", "classifier_test_accuracy", "classifier_fingerprint", "contrastive_path",
+                "contrastive_fingerprint", "contrastive_retrieval_accuracy", "contrastive_retrieval_accuracy_untrained",
+                "contrastive_retrieval_images"):
         if key in facts:
             report[key] = facts[key]
     if bounds is not None:
@@ -835,7 +1013,11 @@ def jsonable(value):
 
 
 def format_table(report: Mapping) -> str:
-    """The report as an aligned two-column text table."""
+    """The report as an aligned two-column text table.
+
+    The Inception Score's row is left out when the feature network has no class head
+    (inception_v3, contrastive) and so computed none.
+    """
 
     def number(value, digits=4):
         return "n/a" if value is None else f"{value:.{digits}f}"
@@ -846,6 +1028,8 @@ def format_table(report: Mapping) -> str:
     metric_rows = [("FID", "fid", 3), ("KID (mean +- std over subsets)", "kid", 5),
                    ("Inception Score (mean +- std)", "inception_score", 3), ("precision", "precision", 4),
                    ("recall", "recall", 4), ("density", "density", 4), ("coverage", "coverage", 4)]
+    if report.get("inception_score_mean") is None:
+        metric_rows = [row for row in metric_rows if row[1] != "inception_score"]
     if report.get("floor") is not None and report.get("ceiling") is not None:
         return _bounds_table(report, metric_rows)
     rows = [
@@ -863,8 +1047,12 @@ def format_table(report: Mapping) -> str:
         ("resize", str(report.get("resize"))),
         ("checkpoint step", f"{report.get('checkpoint_step')}{' (EMA generator)' if report.get('ema') else ''}"),
     ]
+    if report.get("inception_score_mean") is None:
+        rows = [row for row in rows if not row[0].startswith("Inception Score")]
     if report.get("classifier_test_accuracy") is not None:
         rows.append(("classifier test accuracy", number(report["classifier_test_accuracy"])))
+    if report.get("contrastive_retrieval_accuracy") is not None:
+        rows.append(("contrastive encoder", _retrieval_text(report)))
     coverage = report.get("mode_coverage")
     if coverage:
         rows.append(("modes covered", f"{coverage['modes_covered']} of {coverage['num_modes']} "
@@ -933,6 +1121,8 @@ def _bounds_table(report: Mapping, metric_rows) -> str:
                  f"{report.get('checkpoint_step')}{' (EMA generator)' if report.get('ema') else ''}")
     if report.get("classifier_test_accuracy") is not None:
         lines.append(f"classifier test accuracy {report['classifier_test_accuracy']:.4f}")
+    if report.get("contrastive_retrieval_accuracy") is not None:
+        lines.append(f"contrastive encoder {_retrieval_text(report)}")
     lines.extend(f"{name}: {value}" for name, value in _conditional_rows(report))
     if report.get("per_class"):
         lines.extend(["", per_class_table(report["per_class"])])

@@ -23,6 +23,7 @@ Networks:
    Outputs the 2048-d pool3 features and 1008-way softmax (for IS). Weights are read
    by `common.evaluation.torch_weights` without PyTorch and without executing pickle code.
 3. The dataset classifier lives in `common.evaluation.classifier`.
+4. The contrastive (SimCLR) encoder of unlabelled datasets lives in `common.evaluation.contrastive`.
 
 All networks are built in float32 whatever the global Keras dtype policy.
 

@@ -32,8 +32,8 @@ Only the chief process evaluates. ``python -m apps.<name>.evaluate --checkpoint=
 scores the kept checkpoint.
 
 Flags: `define_eval_flags()` declares ``--eval_every`` (0 = off), ``--eval_metric``,
-``--eval_num_samples``, ``--eval_feature_network`` and the weights/classifier
-flags; `callbacks_from_flags(run, config)` returns ``[]`` or ``[PeriodicEvaluation]``.
+``--eval_num_samples``, ``--eval_feature_network`` and the weights, classifier and
+contrastive encoder flags; `callbacks_from_flags(run, config)` returns ``[]`` or ``[PeriodicEvaluation]``.
 """
 
 from __future__ import annotations
@@ -318,6 +318,10 @@ def define_eval_flags(flag_values=None) -> None:
                         **kwargs)
     flags.DEFINE_boolean("eval_train_classifier", False, "Train the dataset classifier before training when "
                          "none is cached.", **kwargs)
+    flags.DEFINE_string("eval_contrastive_path", None, "Contrastive encoder .keras file for "
+                        "--eval_feature_network=contrastive (default: the cached one).", **kwargs)
+    flags.DEFINE_boolean("eval_train_contrastive", False, "Train the contrastive encoder (default settings) before "
+                         "training when none is cached.", **kwargs)
 
 
 def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None = None, verbose: int = 1,
@@ -360,7 +364,8 @@ def callbacks_from_flags(run, config, flag_values=None, *, cache_dir: str | None
         classifier_path=flag_values["eval_classifier_path"].value,
         train_classifier=flag_values["eval_train_classifier"].value,
         fid_weights=flag_values["eval_fid_weights"].value, seed=run.seed, verbose=verbose, flag_prefix="eval_",
-        **classifier_options)
+        contrastive_path=flag_values["eval_contrastive_path"].value,
+        train_contrastive=flag_values["eval_train_contrastive"].value, **classifier_options)
     if conditional:
         evaluate_command.check_conditional_evaluation(
             int(config.num_classes), data=run.data, dataset_info=data_lib.describe(run.data),

@@ -282,6 +282,50 @@ def test_bounds_score_real_test_images_and_uniform_noise(tiny_run, tmp_path):
     assert "floor (real test images)" in table and "ceiling (uniform noise)" in table
 
 
+def test_contrastive_encoder_is_trained_once_scores_with_bounds_and_reports_no_inception_score(tiny_run, tmp_path):
+    path = str(tmp_path / "encoder.keras")
+    contrastive = dict(feature_network="contrastive", contrastive_path=path, contrastive_batch_size=16,
+                       contrastive_epochs=1)
+    stream = io.StringIO()
+    report = evaluate_command.run_evaluation(
+        options(tiny_run, bounds=True, verbose=1, output=str(tmp_path / "c.json"), **contrastive), build_fields,
+        stream=stream)
+    text = stream.getvalue()
+    assert "training one into" in text and "Measured" in text and "Contrastive encoder trained in" in text
+    assert (report["feature_network"], report["contrastive_path"]) == ("contrastive", path)
+    assert report["network"].startswith(f"contrastive-encoder-{report['contrastive_fingerprint']}-")
+    assert report["contrastive_retrieval_images"] == 20  # the whole test split
+    assert 0.0 <= report["contrastive_retrieval_accuracy"] <= 1.0
+    assert report["inception_score_mean"] is None and "mode_coverage" not in report
+    table = text.split("Contrastive encoder trained in")[1]
+    assert "Inception Score" not in table and "retrieval accuracy" in table and "floor (real test images)" in table
+    floor, ceiling = report["floor"], report["ceiling"]
+    assert floor["fid"] < ceiling["fid"] and floor["inception_score_mean"] is None
+    # The second use loads the encoder; refusing to train is checked before any work.
+    stream = io.StringIO()
+    again = evaluate_command.run_evaluation(options(tiny_run, verbose=1, output=str(tmp_path / "d.json"),
+                                                    **contrastive), build_fields, stream=stream)
+    assert "training one" not in stream.getvalue() and again["network"] == report["network"]
+    missing = str(tmp_path / "none" / "encoder.keras")
+    with pytest.raises(evaluate_command.EvaluateAppError, match="training one is turned off. Pass --train_contrastive"):
+        evaluate_command.run_evaluation(options(tiny_run, **{**contrastive, "contrastive_path": missing},
+                                                train_contrastive=False), build_fields)
+    too_few = r"60 training images, fewer than one batch of 256; .* at most 60, a multiple of 4 \(--contrastive_batch"
+    with pytest.raises(evaluate_command.EvaluateAppError, match=too_few):
+        evaluate_command.run_evaluation(options(tiny_run, feature_network="contrastive", contrastive_path=missing),
+                                        build_fields)
+    assert not os.path.exists(missing)
+    # A file of this dataset whose sidecar is not a contrastive encoder's (as a classifier's) is refused.
+    other = str(tmp_path / "other.keras")
+    shutil.copy(path, other)
+    with open(path + ".json") as file:
+        sidecar = json.load(file)
+    with open(other + ".json", "w") as file:
+        json.dump({key: value for key, value in sidecar.items() if key != "kind"}, file)
+    with pytest.raises(evaluate_command.EvaluateAppError, match="is not a contrastive encoder"):
+        evaluate_command.run_evaluation(options(tiny_run, **{**contrastive, "contrastive_path": other}), build_fields)
+
+
 def test_main_reads_flags_and_exits_with_status_2_on_user_errors(tiny_run, capsys, tmp_path):
     # The run predates `reuse_fakes`: main rebuilds it with the value the field had then.
     model_dir = copy_as_run_before_reuse_fakes(tiny_run["model_dir"], tmp_path / "old_run")
@@ -323,7 +367,8 @@ def test_cli_helpfull_lists_the_flags():
     for flag in ("--model_dir:", "--data:", "--num_samples:", "--feature_network:", "--fid_weights:",
                  "--classifier_path:", "--[no]train_classifier:", "--classifier_epochs:", "--classifier_width:",
                  "--classifier_blocks_per_stage:", "--classifier_feature_dim:", "--split:", "--[no]ema:", "--batch_size:",
-                 "--seed:", "--output:", "--checkpoint:", "--[no]bounds:"):
+                 "--seed:", "--output:", "--checkpoint:", "--[no]bounds:", "--contrastive_path:",
+                 "--[no]train_contrastive:", "--contrastive_epochs:", "--contrastive_batch_size:"):
         assert flag in process.stdout, flag
 
 
