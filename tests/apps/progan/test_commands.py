@@ -1,6 +1,6 @@
-"""ProGAN through the runtime on the offline digits at tiny widths, growing 4 -> 8 -> 16: one trace of the
+"""ProGAN through the runtime on the offline digits at tiny widths, growing 4 -> 8: one trace of the
 step per phase (none per fade step), alpha and resolution logged per step, a run interrupted in the middle
-of the 16x16 fade and resumed ends bit-identical to an uninterrupted one, a restored checkpoint samples in
+of the 8x8 fade and resumed ends bit-identical to an uninterrupted one, a restored checkpoint samples in
 its phase at its alpha, and the export command's SavedModel matches the restored moving average. The train
 command trains its whole schedule when --steps is not given, and prints no error line."""
 
@@ -27,10 +27,10 @@ from tests.tolerances import NETWORK_RTOL, assert_close_to_scale
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TIMEOUT_SECONDS = 300
-# Phases: 4x4 steps [0, 2); 8x8 [2, 6), fading over [2, 4); 16x16 (batch 2) from 6, fading over [6, 10).
-CONFIG = ProGANConfig(image_size=16, channels=1, latent_dim=8, fmap_base=16, fmap_max=8, batch_size=4,
-                      batch_sizes="16:2", fade_images=8, stable_images=8, minibatch_group_size=2, seed=2)
-STEPS = 9
+# Phases: 4x4 steps [0, 2); 8x8 (batch 2) from 2, fading over [2, 6).
+CONFIG = ProGANConfig(image_size=8, channels=1, latent_dim=8, fmap_base=16, fmap_max=8, batch_size=4,
+                      batch_sizes="8:2", fade_images=8, stable_images=8, minibatch_group_size=2, seed=2)
+STEPS = 6
 
 
 def _train(model_dir, steps):
@@ -60,7 +60,7 @@ def test_growing_run_traces_once_per_phase_resumes_exactly_and_exports(tmp_path,
 
     monkeypatch.setattr(progan_model.ProGAN, "train_step", counted)
     straight = _train(tmp_path / "straight", STEPS)
-    assert traces == [4, 8, 16]
+    assert traces == [4, 8]
     logs = _metrics(str(tmp_path / "straight"))
     schedule = CONFIG.schedule()
     assert [line["step"] for line in logs] == list(range(1, STEPS + 1))
@@ -69,16 +69,16 @@ def test_growing_run_traces_once_per_phase_resumes_exactly_and_exports(tmp_path,
         assert line["resolution"] == phase.resolution
         assert line["alpha"] == np.float32(phase.alpha(line["step"] - 1)), line
 
-    # The run as it was after step 7 (16x16 at alpha 1/4), resumed to step 9.
+    # The run as it was after step 4 (8x8 at alpha 1/2), resumed to step 6.
     shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
-    for path in glob.glob(str(tmp_path / "resumed" / "ckpt-[89]*")):
+    for path in glob.glob(str(tmp_path / "resumed" / "ckpt-[56]*")):
         os.remove(path)
     kept = [p for p in checkpointing.list_checkpoints(str(tmp_path / "resumed")) if os.path.exists(p + ".index")]
-    assert os.path.basename(kept[-1]) == "ckpt-7", kept
+    assert os.path.basename(kept[-1]) == "ckpt-4", kept
     checkpointing._write_state_file(str(tmp_path / "resumed"), kept)
     traces.clear()
     resumed = _train(tmp_path / "resumed", STEPS)
-    assert resumed.start_step == 7 and resumed.step == STEPS and traces == [16]
+    assert resumed.start_step == 4 and resumed.step == STEPS and traces == [8]
 
     def state(model):
         return model.variables + model.g_optimizer.variables + model.d_optimizer.variables
@@ -92,8 +92,8 @@ def test_growing_run_traces_once_per_phase_resumes_exactly_and_exports(tmp_path,
     model, path = runtime.restore_app_for_inference(str(tmp_path / "resumed"), ProGANConfig, build_model)
     assert checkpointing.checkpoint_step(path) == STEPS
     sample_fn = evaluate_command.make_sample_fn(model)  # calls prepare_sampling
-    assert model.ema.shadow.resolution == 16 and float(model.ema.shadow.alpha.numpy()) == 0.5
-    assert sample_fn(3).shape == (3, 16, 16, 1)
+    assert model.ema.shadow.resolution == 8 and float(model.ema.shadow.alpha.numpy()) == 0.75
+    assert sample_fn(3).shape == (3, 8, 8, 1)
     _check_export(tmp_path, str(tmp_path / "resumed"), model)
 
 
@@ -112,11 +112,11 @@ def _check_export(root, model_dir, model):
     z = tf.constant(np.random.default_rng(5).standard_normal((4, 8)).astype(np.float32))
     exported = loaded.signatures["generate_float"](z=z)["images_float"].numpy()
     expected = model.ema.shadow(z, training=False).numpy()
-    assert exported.shape == (4, 16, 16, 1)
+    assert exported.shape == (4, 8, 8, 1)
     # Two graphs of the same float32 network: NETWORK_RTOL of the images' scale (a linear output, not tanh).
     assert_close_to_scale(exported, expected, rtol=NETWORK_RTOL)
     sampled = loaded.signatures["sample"](seed=tf.constant(1, tf.int64), count=tf.constant(2, tf.int32))
-    assert sampled["images"].shape == (2, 16, 16, 1) and sampled["images"].dtype == tf.uint8
+    assert sampled["images"].shape == (2, 8, 8, 1) and sampled["images"].dtype == tf.uint8
 
 
 def test_train_command_trains_its_whole_schedule_by_default_without_error_lines(tmp_path):
