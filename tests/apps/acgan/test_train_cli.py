@@ -1,9 +1,9 @@
-"""The AC-GAN command lines in subprocesses on the offline default digits: train, resume, export, refuse
+"""The AC-GAN command lines in subprocesses on the offline default digits: train, export, refuse
 unlabelled data.
 
-The network is tiny (the digits' 32x32 grayscale, narrow widths); a second
-process resumes the run. That a resumed run takes exactly the uninterrupted
-run's steps is checked in-process below (`runtime.train`).
+The network is tiny (the digits' 32x32 grayscale, narrow widths). That a
+resumed run takes exactly the uninterrupted run's steps is checked in-process
+below (`runtime.train`); the resume command itself in tests/apps/dcgan.
 """
 
 import io
@@ -49,7 +49,7 @@ def _metrics(model_dir):
         return {record.pop("step"): record for record in map(json.loads, f)}
 
 
-def test_train_on_default_digits_resume_class_rows_and_export(tmp_path):
+def test_train_on_default_digits_class_rows_and_export(tmp_path):
     model_dir = str(tmp_path / "run")
     command = ["apps.acgan.train", f"--model_dir={model_dir}", *TINY, "--sample_every=2", "--num_samples=20"]
     code, out, err = _run(*command, "--steps=2")
@@ -68,16 +68,12 @@ def test_train_on_default_digits_resume_class_rows_and_export(tmp_path):
                       if v.tag == "samples"]
     assert grids and grids[-1][:2] == (10 * 32, 2 * 32)  # one row per class, 20 samples // 10 classes columns
 
-    code, out, err = _run(*command, "--steps=3")
-    assert code == 0, err[-3000:]
-    assert "Resuming acgan from ckpt-2 (step 2 of 3)" in out
-    assert sorted(_metrics(model_dir)) == [1, 2, 3]
-
-    # The resumed run exports labelled signatures that refuse unknown classes.
+    # The run exports labelled signatures that refuse unknown classes (an exact resume is tested in-process
+    # below, the resume command in tests/apps/dcgan).
     export_dir = str(tmp_path / "export")
     code, out, err = _run("apps.acgan.export", f"--model_dir={model_dir}", f"--export_dir={export_dir}")
     assert code == 0, err[-3000:]
-    assert "Exported step 3" in out
+    assert "Exported step 2" in out
     assert_labelled_export(export_dir, num_classes=10, image_shape=(32, 32, 1))
 
 
