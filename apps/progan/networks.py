@@ -50,7 +50,6 @@ generator's output is cast to float32.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -58,18 +57,14 @@ from keras import ops
 
 from apps.progan.config import ProGANConfig
 from common.nn import progressive_layers as pl
-from common.nn.progressive_networks import ProgressiveDiscriminator, Seeds, blend
+from common.nn.progressive_networks import ProgressiveDiscriminator, ProgressiveGeneratorBase, Seeds
 from common.nn.layers import MaximumLeakyReLU
 
 __all__ = ["ProgressiveGenerator", "build_generator", "build_discriminator"]
 
 
-def _config_from(config) -> ProGANConfig:
-    return config if isinstance(config, ProGANConfig) else ProGANConfig(**config)
-
-
 @keras.saving.register_keras_serializable(package="progan")
-class ProgressiveGenerator(keras.Model):
+class ProgressiveGenerator(ProgressiveGeneratorBase):
     """z [B, latent_dim] -> images at the current phase, upsampled to ``image_size``; see the module docstring.
 
     Args:
@@ -77,12 +72,11 @@ class ProgressiveGenerator(keras.Model):
       **kwargs: `keras.Model` arguments (``name``, ``dtype``).
     """
 
+    config_class = ProGANConfig
+
     def __init__(self, config, **kwargs):
-        kwargs.setdefault("name", "generator")
-        super().__init__(**kwargs)
-        config = _config_from(config)
-        self.config = config
-        self.resolution = config.image_size
+        super().__init__(config, **kwargs)
+        config = self.config
         seed = Seeds(config.seed * 1000 + 100)
         slope = config.leaky_relu_slope
         self.lrelu = MaximumLeakyReLU(negative_slope=slope, name="lrelu")  # after biased layers: see its docstring
@@ -117,12 +111,6 @@ class ProgressiveGenerator(keras.Model):
         self.pixel_norm.build((None, config.latent_dim))
         self.built = True
 
-    def set_resolution(self, resolution: int) -> None:
-        """Renders ``resolution`` (one of the config's resolutions) from now on; traced functions must be retraced."""
-        if resolution not in self.config.resolutions:
-            raise ValueError(f"{resolution} is not a resolution of this generator: {self.config.resolutions}.")
-        self.resolution = resolution
-
     def _features(self, z, resolution, training):
         """h_r: the feature maps at ``resolution`` and, after the first resolution, h_{r/2}."""
         x = self.pixel_norm(z) if self.config.normalize_latents else z
@@ -141,36 +129,10 @@ class ProgressiveGenerator(keras.Model):
             size, block = size * 2, block + 1
         return x, previous
 
-    def _rgb(self, resolution):
-        return self.to_rgb[self.config.resolutions.index(resolution)]
-
     def synthesize(self, z, alpha=None, training=False):
         """Images [B, R, R, C] at the current phase's resolution R, faded at ``alpha`` (None: the variable)."""
-        resolution = self.resolution
-        alpha = self.alpha if alpha is None else alpha
-        x, previous = self._features(z, resolution, training)
-        images = self._rgb(resolution)(x)
-        if resolution > self.config.initial_resolution:
-            low = pl.upsample_nearest(self._rgb(resolution // 2)(previous))
-            images = blend(low, images, alpha)
-        return ops.cast(images, "float32")
-
-    def call(self, z, training=False):
-        images = self.synthesize(z, training=training)
-        factor = self.config.image_size // self.resolution
-        return pl.upsample_nearest(images, factor) if factor > 1 else images
-
-    def compute_output_shape(self, input_shape):
-        size = self.config.image_size
-        return (input_shape[0], size, size, self.config.channels)
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(config.pop("config"), **config)
+        x, previous = self._features(z, self.resolution, training)
+        return self.fade(x, previous, self.alpha if alpha is None else alpha)
 
 
 def build_generator(config: ProGANConfig) -> ProgressiveGenerator:

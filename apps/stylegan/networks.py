@@ -54,8 +54,6 @@ to float32.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 from keras import ops
@@ -64,19 +62,15 @@ from apps.stylegan.config import StyleGANConfig
 from common.nn import progressive_layers as pl
 from common.nn import style_layers as sl
 from common.nn.layers import MaximumLeakyReLU
-from common.nn.progressive_networks import ProgressiveDiscriminator, Seeds, blend, blur
+from common.nn.progressive_networks import ProgressiveDiscriminator, ProgressiveGeneratorBase, Seeds, blur
 
 __all__ = ["StyleGenerator", "build_generator", "build_discriminator", "NOISE_MODES"]
 
 NOISE_MODES = ("random", "const")
 
 
-def _config_from(config) -> StyleGANConfig:
-    return config if isinstance(config, StyleGANConfig) else StyleGANConfig(**config)
-
-
 @keras.saving.register_keras_serializable(package="stylegan")
-class StyleGenerator(keras.Model):
+class StyleGenerator(ProgressiveGeneratorBase):
     """Mapping and synthesis networks with the tracked mean of w; see the module docstring.
 
     Args:
@@ -84,12 +78,11 @@ class StyleGenerator(keras.Model):
       **kwargs: `keras.Model` arguments (``name``, ``dtype``).
     """
 
+    config_class = StyleGANConfig
+
     def __init__(self, config, **kwargs):
-        kwargs.setdefault("name", "generator")
-        super().__init__(**kwargs)
-        config = _config_from(config)
-        self.config = config
-        self.resolution = config.image_size
+        super().__init__(config, **kwargs)
+        config = self.config
         self.num_layers = config.num_layers
         seed = Seeds(config.seed * 1000 + 100)
         self.mapping = sl.MappingNetwork(config.latent_dim, config.dlatent_dim, num_layers=config.mapping_layers,
@@ -139,14 +132,6 @@ class StyleGenerator(keras.Model):
         self.lrelu.build((None, 4, 4, base))  # stateless; built so that Keras sees every layer built
         self.built = True
 
-    # --- Phase ------------------------------------------------------------------------------
-
-    def set_resolution(self, resolution: int) -> None:
-        """Renders ``resolution`` (one of the config's resolutions) from now on; traced functions must be retraced."""
-        if resolution not in self.config.resolutions:
-            raise ValueError(f"{resolution} is not a resolution of this generator: {self.config.resolutions}.")
-        self.resolution = resolution
-
     # --- Mapping and truncation ---------------------------------------------------------------
 
     def dlatents(self, z, training=False):
@@ -187,20 +172,11 @@ class StyleGenerator(keras.Model):
             x = self._layer(i, x, dlatents[:, i], noise_mode, training)
             if i % 2 == 1 and 2 ** (i // 2 + 2) == resolution // 2:
                 previous = x
-        images = self._rgb(resolution)(x)
-        if resolution > self.config.initial_resolution:
-            low = pl.upsample_nearest(self._rgb(resolution // 2)(previous))
-            images = blend(low, images, alpha)
-        return ops.cast(images, "float32")
-
-    def _rgb(self, resolution):
-        return self.to_rgb[self.config.resolutions.index(resolution)]
+        return self.fade(x, previous, alpha)
 
     def render(self, dlatents, noise_mode="const"):
         """Images [B, image_size, image_size, C] of the phase, at its alpha, from dlatents [B, L, D]."""
-        images = self.synthesize(dlatents, noise_mode=noise_mode)
-        factor = self.config.image_size // self.resolution
-        return pl.upsample_nearest(images, factor) if factor > 1 else images
+        return self.full_size(self.synthesize(dlatents, noise_mode=noise_mode))
 
     def generate(self, z, psi=None, noise_mode="random"):
         """Full-size images for z, truncated at ``psi`` (None: the config's truncation_psi; 1: none)."""
@@ -208,21 +184,7 @@ class StyleGenerator(keras.Model):
         return self.render(self.truncate(self.dlatents(z), psi), noise_mode=noise_mode)
 
     def call(self, z, training=False):
-        images = self.synthesize(self.dlatents(z, training=training), training=training)
-        factor = self.config.image_size // self.resolution
-        return pl.upsample_nearest(images, factor) if factor > 1 else images
-
-    def compute_output_shape(self, input_shape):
-        size = self.config.image_size
-        return (input_shape[0], size, size, self.config.channels)
-
-    def get_config(self):
-        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(config.pop("config"), **config)
+        return self.full_size(self.synthesize(self.dlatents(z, training=training), training=training))
 
 
 def build_generator(config: StyleGANConfig) -> StyleGenerator:

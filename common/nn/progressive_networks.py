@@ -34,6 +34,8 @@ same function with another weight layout).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import ops
 
@@ -41,7 +43,7 @@ from common.nn import progressive_layers as pl
 from common.nn.layers import MaximumLeakyReLU
 from common.training import progressive
 
-__all__ = ["ProgressiveDiscriminator", "Seeds", "blend", "blur", "feature_maps"]
+__all__ = ["ProgressiveDiscriminator", "ProgressiveGeneratorBase", "Seeds", "blend", "blur", "feature_maps"]
 
 BLUR_TAPS = (1, 2, 1)
 
@@ -72,6 +74,70 @@ class Seeds:
     def __call__(self) -> int:
         self.next += 1
         return self.next
+
+
+class ProgressiveGeneratorBase(keras.Model):
+    """What ProGAN's and StyleGAN's generators share: the phase, the toRGB layers, the fade and full-size output.
+
+    A subclass sets ``config_class`` (its frozen config dataclass, with ``image_size``, ``channels``,
+    ``initial_resolution`` and ``resolutions``), builds ``to_rgb`` (one 1x1 convolution per resolution
+    of the run, in order) and the non-trainable ``alpha`` variable, and writes `synthesize` (images at
+    the phase's resolution) with `fade`. Calling the model renders the phase at ``alpha`` and upsamples
+    the result (nearest neighbour) to ``image_size``, so every consumer (TensorBoard grids, evaluation,
+    export) gets full-size images.
+
+    Args:
+      config: The app's config (or its fields as a dict, for `from_config`).
+      **kwargs: `keras.Model` arguments (``name``, ``dtype``).
+    """
+
+    config_class = None
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "generator")
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, self.config_class) else self.config_class(**config)
+        self.resolution = self.config.image_size
+
+    def set_resolution(self, resolution: int) -> None:
+        """Renders ``resolution`` (one of the config's resolutions) from now on; traced functions must be retraced."""
+        if resolution not in self.config.resolutions:
+            raise ValueError(f"{resolution} is not a resolution of this generator: {self.config.resolutions}.")
+        self.resolution = resolution
+
+    def rgb(self, resolution):
+        """The toRGB layer of ``resolution``."""
+        return self.to_rgb[self.config.resolutions.index(resolution)]
+
+    def fade(self, x, previous, alpha):
+        """toRGB of the phase's features ``x``, blended (in a phase after the first) with the upsampled toRGB of
+        ``previous``, the features at half the resolution; float32."""
+        resolution = self.resolution
+        images = self.rgb(resolution)(x)
+        if resolution > self.config.initial_resolution:
+            low = pl.upsample_nearest(self.rgb(resolution // 2)(previous))
+            images = blend(low, images, alpha)
+        return ops.cast(images, "float32")
+
+    def full_size(self, images):
+        """Images of the phase's resolution upsampled (nearest neighbour) to ``image_size``."""
+        factor = self.config.image_size // self.resolution
+        return pl.upsample_nearest(images, factor) if factor > 1 else images
+
+    def call(self, z, training=False):
+        return self.full_size(self.synthesize(z, training=training))
+
+    def compute_output_shape(self, input_shape):
+        size = self.config.image_size
+        return (input_shape[0], size, size, self.config.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(config.pop("config"), **config)
 
 
 @keras.saving.register_keras_serializable(package="gansuite")
