@@ -23,6 +23,7 @@ network of Table 2) and, where it is silent, the authors' code
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from common.training import progressive
 
@@ -45,6 +46,7 @@ class ProGANConfig:
         resolutions the run does not reach are ignored.
       fade_images: Real images of each fade-in (alpha 0 -> 1).
       stable_images: Real images at alpha = 1 before the next resolution.
+      image_scale: Multiplies both image counts (one flag for a short run, e.g. 0.01); each stays >= 1.
       learning_rate, beta_1, beta_2, epsilon: Adam, both networks.
       penalty_weight: lambda of the gradient penalty.
       drift_weight: epsilon_drift, the weight of E[D(x)^2] in D's loss.
@@ -67,6 +69,7 @@ class ProGANConfig:
     batch_sizes: str = "256:14,512:6,1024:3"
     fade_images: int = 800_000
     stable_images: int = 800_000
+    image_scale: float = 1.0
     learning_rate: float = 1e-3
     beta_1: float = 0.0
     beta_2: float = 0.99
@@ -91,6 +94,9 @@ class ProGANConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not (isinstance(self.image_scale, (int, float)) and not isinstance(self.image_scale, bool)
+                and math.isfinite(self.image_scale) and self.image_scale > 0):
+            raise ValueError(f"image_scale must be a finite number > 0; got {self.image_scale!r}.")
         for name in ("learning_rate", "epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}.")
@@ -131,4 +137,9 @@ class ProGANConfig:
         """The run's `ProgressiveSchedule` (with the runtime's per-phase ``dataset_fn`` when training)."""
         return progressive.ProgressiveSchedule(
             self.resolutions, batch_size=self.batch_size, batch_sizes=self.batch_size_map,
-            fade_images=self.fade_images, stable_images=self.stable_images, dataset_fn=dataset_fn)
+            fade_images=self.scaled_images(self.fade_images), stable_images=self.scaled_images(self.stable_images),
+            dataset_fn=dataset_fn)
+
+    def scaled_images(self, count: int) -> int:
+        """``count`` times ``image_scale``, rounded, at least 1."""
+        return max(1, round(count * self.image_scale))

@@ -61,6 +61,7 @@ class StyleGANConfig:
       batch_size: Global mini-batch of every resolution not in ``batch_sizes``.
       batch_sizes: Per-resolution overrides, "resolution:batch" entries separated by commas.
       fade_images, stable_images: Real images of each fade-in and of each stable part.
+      image_scale: Multiplies both image counts (one flag for a short run, e.g. 0.01); each stays >= 1.
       learning_rate: Adam's learning rate for G and D at resolutions not in ``learning_rates``.
       learning_rates: Per-resolution learning rates, "resolution:rate" entries separated by commas.
       beta_1, beta_2, epsilon: Adam, both networks.
@@ -89,6 +90,7 @@ class StyleGANConfig:
     batch_sizes: str = "4:128,8:128,16:128,32:64,64:32,128:16,256:8,512:4"
     fade_images: int = 600_000
     stable_images: int = 600_000
+    image_scale: float = 1.0
     learning_rate: float = 1e-3
     learning_rates: str = "128:0.0015,256:0.002,512:0.003,1024:0.003"
     beta_1: float = 0.0
@@ -119,6 +121,9 @@ class StyleGANConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not (isinstance(self.image_scale, (int, float)) and not isinstance(self.image_scale, bool)
+                and math.isfinite(self.image_scale) and self.image_scale > 0):
+            raise ValueError(f"image_scale must be a finite number > 0; got {self.image_scale!r}.")
         for name in ("learning_rate", "epsilon", "mapping_lr_multiplier"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -186,4 +191,9 @@ class StyleGANConfig:
         """The run's `ProgressiveSchedule` (with the runtime's per-phase ``dataset_fn`` when training)."""
         return progressive.ProgressiveSchedule(
             self.resolutions, batch_size=self.batch_size, batch_sizes=self.batch_size_map,
-            fade_images=self.fade_images, stable_images=self.stable_images, dataset_fn=dataset_fn)
+            fade_images=self.scaled_images(self.fade_images), stable_images=self.scaled_images(self.stable_images),
+            dataset_fn=dataset_fn)
+
+    def scaled_images(self, count: int) -> int:
+        """``count`` times ``image_scale``, rounded, at least 1."""
+        return max(1, round(count * self.image_scale))

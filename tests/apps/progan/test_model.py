@@ -31,6 +31,9 @@ def test_features_per_resolution_follow_the_paper():
     assert paper.batch_size_map[128] == 16 and paper.batch_size_map[1024] == 3
     small = ProGANConfig(image_size=64)
     assert small.resolutions == [4, 8, 16, 32, 64] and set(small.batch_size_map.values()) == {16}
+    short = ProGANConfig(image_size=64, image_scale=0.01)  # one flag scales both image counts
+    assert [p.fade_steps for p in short.schedule().phases] == [0, 500, 500, 500, 500]  # 8,000 / 16
+    assert short.schedule().phases[1].start_step == 500
 
 
 def test_paper_networks_have_table_2s_parameter_counts():
@@ -153,6 +156,7 @@ def test_reset_of_a_loss_scale_optimizer_keeps_the_scale():
     (dict(batch_sizes="16-3"), "batch_sizes"),
     (dict(batch_sizes="265:14"), "not a power of two"),
     (dict(beta_2=1.0), "beta_2"),
+    (dict(image_scale=0.0), "image_scale"),
 ])
 def test_config_refuses_bad_values(changes, message):
     options = dict(image_size=16, fmap_base=32, fmap_max=16, batch_size=4, minibatch_group_size=2)

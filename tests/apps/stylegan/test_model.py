@@ -39,6 +39,7 @@ def test_defaults_follow_the_paper_and_the_authors_code():
     assert (paper.r1_gamma, paper.style_mixing_prob, paper.dlatent_avg_beta) == (10.0, 0.9, 0.995)
     assert (paper.truncation_psi, paper.truncation_cutoff, paper.minibatch_group_size) == (0.7, 8, 4)
     assert paper.schedule().phases[1].fade_steps == math.ceil(600_000 / 128)
+    assert StyleGANConfig(image_scale=0.01).schedule().phases[1].fade_steps == math.ceil(6_000 / 128)
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -48,6 +49,7 @@ def test_defaults_follow_the_paper_and_the_authors_code():
     (dict(channels=2), "channels"),
     (dict(initial_resolution=2), "initial_resolution"),
     (dict(style_mixing_prob=1.5), "style_mixing_prob"),
+    (dict(image_scale=float("nan")), "image_scale"),
 ])
 def test_bad_fields_are_refused_with_their_name(fields, message):
     with pytest.raises(ValueError, match=message):
