@@ -68,8 +68,9 @@ class StyleGANConfig:
       r1_gamma: gamma of the R1 penalty (gamma / 2) E||grad D(x)||^2 on the reals.
       style_mixing_prob: Probability that an example's dlatents mix two w.
       dlatent_avg_beta: Decay of the tracked mean of w per step.
-      truncation_psi, truncation_cutoff: Truncation of the samples drawn by `sample` (TensorBoard grids);
-        metrics and exports choose their own psi.
+      truncation_psi, truncation_cutoff: The default psi of `StyleGenerator.generate`, and the layers any
+        truncation moves (the export's too). Training, TensorBoard grids and the metrics use psi = 1; the
+        export's signatures take psi as an input.
       minibatch_group_size: Group size of the discriminator's minibatch standard deviation.
       leaky_relu_slope: Negative slope of every LeakyReLU.
       ema_kimg: Half-life of the generator's moving average in thousands of images; 0 turns it off.
