@@ -8,7 +8,9 @@ Defaults are the paper's CIFAR-10 models where it states them:
 - ``num_layers`` 0 picks the paper's depth for the model: 12 layers for the two
   LSTMs, 15 for PixelCNN (the first 7x7 mask-A convolution counts as a layer;
   `apps.pixelrnn.networks.paper_defaults`); ``hidden`` h = 128 (the recurrent
-  layers have h units, the residual stream 2h features);
+  layers have h units, the residual stream 2h features); ``output_features``
+  1024 for the first of the two ReLU + 1x1 output layers (section 4, as recalled:
+  the text could not be checked offline);
 - a 256-way softmax per sub-pixel (``output="softmax256"``) with the R -> G -> B
   dependencies within a pixel, or a sigmoid per pixel for binarised MNIST
   (``output="bernoulli"``, 1 channel; pixels binarised at 0.5 as they are read);
@@ -44,6 +46,7 @@ class PixelRNNConfig:
       hidden: h, the units of each recurrent layer (the residual stream has 2h).
       num_layers: Layers including the first 7x7 convolution; 0 for the paper's
         depth of the model (`apps.pixelrnn.networks.paper_defaults`).
+      output_features: Features of the first output 1x1 convolution; 0 for 2h.
       learning_rate: RMSProp learning rate.
       rho: RMSProp's decay of the squared-gradient average.
       batch_size: Global mini-batch size.
@@ -58,6 +61,7 @@ class PixelRNNConfig:
     output: str = "softmax256"
     hidden: int = 128
     num_layers: int = 0
+    output_features: int = 1024
     learning_rate: float = 1e-3
     rho: float = 0.9
     batch_size: int = 16
@@ -86,6 +90,10 @@ class PixelRNNConfig:
         if not isinstance(self.num_layers, int) or self.num_layers < 0 or self.num_layers == 1:
             raise ValueError(f"num_layers must be 0 (the paper's depth) or at least 2 (the first 7x7 "
                              f"convolution and one block); got {self.num_layers!r}.")
+        features = self.output_features
+        if not isinstance(features, int) or features < 0 or 0 < features < self.channels:
+            raise ValueError(f"output_features must be 0 (2 * hidden) or at least the {self.channels} channels; "
+                             f"got {self.output_features!r}.")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}.")
         if not 0.0 <= self.rho < 1.0:

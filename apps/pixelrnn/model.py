@@ -185,5 +185,6 @@ def make_optimizers(config: PixelRNNConfig):
 def build_model(config: PixelRNNConfig) -> PixelRNN:
     """An uncompiled `PixelRNN` with a freshly built network; compile it with ``optimizer=make_optimizers(config)``."""
     network = build_network(config.model, (config.image_size, config.image_size, config.channels),
-                            hidden=config.hidden, num_layers=config.layers, output=config.output, name="network")
+                            hidden=config.hidden, num_layers=config.layers, output=config.output, name="network",
+                            output_features=config.output_features or None)
     return PixelRNN(network, config, name="pixelrnn")

@@ -9,7 +9,7 @@ The three single-scale architectures of the paper's table 1, for images
          pixelcnn:        PixelCNNBlock (1x1, 3x3, 1x1 masked 'B' convolutions)
          row_lstm:        RecurrentBlock(Row LSTM, i-s 1x3 mask 'B', s-s 1x3 unmasked)
          diagonal_bilstm: RecurrentBlock(Diagonal BiLSTM, i-s 1x1 mask 'B', s-s 2x1 unmasked)
-    -> ReLU -> 1x1 masked conv 'B', 2h
+    -> ReLU -> 1x1 masked conv 'B', output_features (default 2h; the paper's 1024 on CIFAR-10)
     -> ReLU -> 1x1 masked conv 'B', C * 256 -> logits [H, W, C, 256]     ("softmax256")
                                     or C       -> logits [H, W, C]          ("bernoulli")
 
@@ -40,8 +40,8 @@ natural images, a sigmoid (Bernoulli logit) per pixel for binarised MNIST. The
 network returns logits; the losses apply the softmax or the sigmoid. Binary
 pixels arrive as -1 / +1, 8-bit pixels scaled to [-1, 1].
 
-Deviations from the paper: the two output layers have ``2h`` features; the
-paper uses 1024 for CIFAR-10 and ImageNet and 32 for MNIST. The paper also
+The first output layer has ``output_features`` features (the app's config
+passes the paper's 1024 for CIFAR-10 by default; ``2h`` when None). The paper also
 describes "layer-to-output" (skip) connections from every layer to the output
 layers (section 3.5, table 3), which are not built here; only the residual
 connections are. The bias of the LSTMs' forget gates starts at zero (the paper
@@ -102,7 +102,7 @@ def paper_defaults(model: str, dataset: str) -> tuple[int, int]:
 
 
 def build_network(model: str, image_shape: tuple[int, int, int], hidden: int, num_layers: int, output: str,
-                  name: str | None = None) -> keras.Model:
+                  name: str | None = None, output_features: int | None = None) -> keras.Model:
     """The PixelCNN / Row LSTM / Diagonal BiLSTM network of the module docstring.
 
     Args:
@@ -113,6 +113,8 @@ def build_network(model: str, image_shape: tuple[int, int, int], hidden: int, nu
       output: ``"softmax256"`` (logits ``[B, H, W, C, 256]``) or
         ``"bernoulli"`` (logits ``[B, H, W, C]``).
       name: Model name; ``model`` when None.
+      output_features: Features of the first output 1x1 convolution (the paper's 1024 on CIFAR-10);
+        None for ``2 * hidden``.
 
     Returns:
       A functional `keras.Model` from images ``[B, H, W, C]`` in [-1, 1] to
@@ -138,7 +140,10 @@ def build_network(model: str, image_shape: tuple[int, int, int], hidden: int, nu
         else:
             x = RecurrentBlock(model, hidden, color_groups=groups, name=f"block{block}")(x)
     x = MaximumLeakyReLU(negative_slope=0.0, name="output_relu1")(x)
-    x = MaskedConv2D(2 * hidden, 1, mask_type="B", color_groups=groups, name="output_conv1")(x)
+    features = 2 * hidden if output_features is None else int(output_features)
+    if features < channels:
+        raise ValueError(f"`output_features` must be at least the {channels} colour groups; got {features}.")
+    x = MaskedConv2D(features, 1, mask_type="B", color_groups=groups, name="output_conv1")(x)
     x = MaximumLeakyReLU(negative_slope=0.0, name="output_relu2")(x)
     if output == "softmax256":
         x = MaskedConv2D(channels * LEVELS, 1, mask_type="B", color_groups=groups, name="output_conv2")(x)

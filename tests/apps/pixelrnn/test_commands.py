@@ -25,8 +25,8 @@ from tests.commands import error_lines, start_command
 from tests.tolerances import reduction_rtol
 
 TIMEOUT_SECONDS = 300
-CONFIG = PixelRNNConfig(model="row_lstm", image_size=8, channels=1, hidden=4, num_layers=2, batch_size=4,
-                        ema_decay=0.5, seed=3)
+CONFIG = PixelRNNConfig(model="pixelcnn", image_size=8, channels=1, hidden=4, num_layers=2, output_features=0,
+                        batch_size=4, ema_decay=0.5, seed=3)
 STEPS = 4
 
 
@@ -113,8 +113,8 @@ def test_resume_is_exact_evaluate_matches_the_model_and_the_export_reproduces_it
 def test_train_command_writes_sample_grids_without_error_lines(tmp_path):
     model_dir = tmp_path / "run"
     done = start_command("apps.pixelrnn.train", f"--model_dir={model_dir}", "--image_size=8", "--channels=1",
-                         "--output=bernoulli", "--model=diagonal_bilstm", "--hidden=2", "--num_layers=2",
-                         "--batch_size=4", "--steps=2", "--sample_every=2", "--num_samples=4")
+                         "--output=bernoulli", "--model=pixelcnn", "--hidden=2", "--num_layers=2",
+                         "--output_features=0", "--batch_size=4", "--steps=2", "--sample_every=2", "--num_samples=4")
     stdout, stderr = done.communicate(timeout=TIMEOUT_SECONDS)
     assert done.returncode == 0, stderr[-3000:]
     assert "Training pixelrnn for 2 steps" in stdout

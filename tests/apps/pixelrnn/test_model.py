@@ -12,9 +12,10 @@ from apps.pixelrnn.config import PixelRNNConfig
 from apps.pixelrnn.model import build_model, draw_from_logits, make_optimizers, pixel_values
 from tests.tolerances import ELEMENTWISE_RTOL, reduction_rtol
 
-SOFTMAX = PixelRNNConfig(model="pixelcnn", image_size=3, channels=3, hidden=3, num_layers=2, seed=1)
+SOFTMAX = PixelRNNConfig(model="pixelcnn", image_size=3, channels=3, hidden=3, num_layers=2, output_features=0,
+                         seed=1)
 BERNOULLI = PixelRNNConfig(model="pixelcnn", image_size=3, channels=1, output="bernoulli", hidden=2, num_layers=2,
-                           seed=1)
+                           output_features=0, seed=1)
 
 
 def _model(config):
@@ -106,7 +107,7 @@ def test_first_pixel_frequency_follows_its_probability():
 
 
 def test_training_step_reports_nats_and_bits_and_lowers_the_loss():
-    config = PixelRNNConfig(model="diagonal_bilstm", image_size=4, channels=3, hidden=3, num_layers=2,
+    config = PixelRNNConfig(model="pixelcnn", image_size=4, channels=3, hidden=3, num_layers=2, output_features=0,
                             learning_rate=3e-3, seed=2)
     model = _model(config)
     model.compile(optimizer=make_optimizers(config))
@@ -131,6 +132,7 @@ def test_training_step_reports_nats_and_bits_and_lowers_the_loss():
     (dict(num_layers=1), "num_layers"),
     (dict(model="pixelrnn"), "model must be one of"),
     (dict(channels=3, hidden=2), "hidden must be at least 3"),
+    (dict(channels=3, output_features=2), "output_features"),
 ])
 def test_config_refuses_what_it_cannot_build(fields, message):
     with pytest.raises(ValueError, match=message):
