@@ -1,7 +1,7 @@
 """PixelRNN through the runtime and its commands on the offline digits at 8x8: a resumed run ends bit-identical
 to an uninterrupted one; evaluate computes the split's exact likelihood (checked against the model) and times
-samples; the export's signatures reproduce the model (its parity check, and here by hand); the train command
-runs with sample grids and without an error line."""
+samples; the export's signatures reproduce the model (its parity check, and here by hand); the train and
+export commands run, with sample grids, without an error line."""
 
 import io
 import json
@@ -15,7 +15,7 @@ import tensorflow as tf
 from absl import flags
 
 from apps.pixelrnn.config import PixelRNNConfig
-from apps.pixelrnn.export import export_pixelrnn
+from apps.pixelrnn.serving import export_pixelrnn
 from apps.pixelrnn.model import build_model, make_optimizers
 from common.evaluation import evaluate_command, likelihood_evaluation
 from common.export import generator_export
@@ -110,7 +110,7 @@ def test_resume_is_exact_evaluate_matches_the_model_and_the_export_reproduces_it
         loaded.signatures["sample"](seed=tf.constant(1, tf.int64), count=tf.constant(65, tf.int32))
 
 
-def test_train_command_writes_sample_grids_without_error_lines(tmp_path):
+def test_train_and_export_commands_write_sample_grids_and_a_model_without_error_lines(tmp_path):
     model_dir = tmp_path / "run"
     done = start_command("apps.pixelrnn.train", f"--model_dir={model_dir}", "--image_size=8", "--channels=1",
                          "--output=bernoulli", "--model=pixelcnn", "--hidden=2", "--num_layers=2",
@@ -128,3 +128,10 @@ def test_train_command_writes_sample_grids_without_error_lines(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(value.tag for value in event.summary.value)
     assert "samples" in tags, tags
+    done = start_command("apps.pixelrnn.export", f"--model_dir={model_dir}", f"--export_dir={tmp_path / 'export'}")
+    stdout, stderr = done.communicate(timeout=TIMEOUT_SECONDS)
+    assert done.returncode == 0, stderr[-3000:]
+    assert "Exported step 2 (network) to" in stdout
+    assert error_lines(stderr) == [], "\n".join(error_lines(stderr))
+    assert sorted(tf.saved_model.load(str(tmp_path / "export" / "1")).signatures) == [
+        "generate", "log_prob", "sample", "serving_default"]
