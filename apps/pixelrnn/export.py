@@ -2,27 +2,10 @@
 
 `python -m apps.pixelrnn.export --model_dir=runs/pixelrnn --export_dir=exports/pixelrnn`
 writes the network of the run's newest checkpoint (its moving average when the
-run kept one, unless --noema) as the next version folder of `exports/pixelrnn`,
-TF Serving's layout, with the checks of `common.export.generator_export`: the
-SavedModel is written hidden, loaded back, checked against the in-process
-model (`apps.pixelrnn.serving.check_parity`), and only then renamed to its version number.
-
-Signatures (N = count, D = H * W * C):
-
-    serving_default(seed: int64 [], count: int32 [])
-        -> images: uint8 [N, H, W, C], z: float32 [N, D]          (same as `sample`)
-    sample(seed, count) -> images, z
-    generate(z: float32 [N, D] in [0, 1)) -> images: uint8 [N, H, W, C]
-    log_prob(images: uint8 [B, H, W, C]) -> nll_nats: float32 [B], bits_per_dim: float32 [B]
-
-`sample` draws z = `generator_export.sample_latents(seed, count, D, "uniform")`
-(Philox, seed [seed, 0]) and runs the model's compiled sampling loop
-(`apps.pixelrnn.model.PixelRNN.sample_graph`: D network passes, one sub-pixel
-each, by inverse CDF), so the same seed gives the same images on every CPU
-server of the same TensorFlow release. `log_prob` is the exact negative
-log-likelihood of uint8 images (binarised at 128 for a Bernoulli model) in nats
-per image and in bits per dimension. A request may ask for at most
-`MAX_SAMPLE_COUNT` images: sampling costs D network passes.
+run kept one, unless --noema) as the next version folder of `exports/pixelrnn`
+with the signatures `sample(seed, count)` (also `serving_default`), `generate(z)`
+and `log_prob(images)`, after the parity check; `apps.pixelrnn.serving`
+describes both. Flags: --model_dir, --export_dir, --version, --overwrite, --ema.
 """
 
 from __future__ import annotations
